@@ -1,0 +1,489 @@
+"""The controller: an autoregressive LSTM policy over a StateSpace, trained by REINFORCE.
+
+Each decision of `space.decisions` is one step of the LSTM: the step's input is the
+embedding of the previous decision's sampled choice, and a softmax head per state
+scores that decision's choices. Skip connections are anchor points (Zoph & Le, 2016;
+ENAS): after a layer's states, one more LSTM step produces the layer's anchor, and the
+probability that an earlier layer j feeds layer i is sigmoid(v . tanh(W_prev h_j +
+W_curr h_i)).
+
+Sampling never takes the argmax of the policy: it draws from it with the Gumbel-max
+trick, the noise coming from a seeded NumPy generator, so that runs repeat exactly and
+the generator's state can be saved.
+
+This module uses `keras` and `keras.ops` only, so it runs on the TensorFlow, JAX and
+PyTorch backends. It knows nothing about child networks or rewards.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from state_space import SKIP
+
+# Defaults, with their source. ENAS = the released code of Pham et al. (2018),
+# NAS = Zoph & Le (2016); see ../shared/REFERENCES.md.
+DEFAULTS = dict(
+    lstm_units=64,  # ENAS: 64 units (NAS: 35).
+    lstm_layers=1,  # ENAS: 1 layer (NAS: 2).
+    embedding_size=64,  # ENAS: the embedding is as wide as the LSTM.
+    learning_rate=5e-3,  # ENAS: 1e-3 over ~15k steps; raised for budgets of tens of steps (bench/).
+    entropy_weight=1e-4,  # ENAS code: 1e-4 (paper: 0.1).
+    temperature=1.0,  # ENAS paper: 5 with tanh constant 2.5; 1.0 leaves logits unchanged.
+    tanh_constant=2.5,  # ENAS paper: 2.5 (code: 1.5); None disables the cap.
+    exploration=0.0,  # Probability mass mixed in uniformly while sampling; 0 = on-policy.
+    grad_clip=5.0,  # Global gradient-norm clip (ENAS clips too).
+    init_range=0.1,  # Weights ~ U(-0.1, 0.1) (ENAS; NAS: 0.08).
+)
+
+
+class ControllerError(ValueError):
+    """A bad controller setting or a checkpoint that does not fit."""
+
+
+class _Policy(keras.layers.Layer):
+    """The LSTM policy. `unroll` walks the decisions; `choose` picks each choice."""
+
+    def __init__(
+        self,
+        space,
+        lstm_units,
+        lstm_layers,
+        embedding_size,
+        temperature,
+        tanh_constant,
+        exploration,
+        init_range,
+        seed,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.space = space
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant
+        self.exploration = exploration
+        seeds = iter(range(seed * 1000, seed * 1000 + 1000))
+
+        def init():
+            return keras.initializers.RandomUniform(-init_range, init_range, seed=next(seeds))
+
+        self.cells = [
+            keras.layers.LSTMCell(
+                lstm_units,
+                kernel_initializer=init(),
+                recurrent_initializer=init(),
+                bias_initializer=init(),
+            )
+            for _ in range(lstm_layers)
+        ]
+        self.state_names = list(space.states)
+        self.embeddings = [
+            keras.layers.Embedding(
+                len(space.states[n]), embedding_size, embeddings_initializer=init()
+            )
+            for n in self.state_names
+        ]
+        # One softmax head per layer and state: its bias lets each decision move on
+        # its own, which learns several times faster than heads shared by layers.
+        self.heads = [
+            keras.layers.Dense(
+                len(space.states[n]), kernel_initializer=init(), bias_initializer=init()
+            )
+            for _ in range(space.num_layers)
+            for n in self.state_names
+        ]
+        self.go = self.add_weight(shape=(1, embedding_size), initializer=init(), name="go")
+        if space.skip_connections:
+            self.attn_prev = keras.layers.Dense(
+                lstm_units, use_bias=False, kernel_initializer=init()
+            )
+            self.attn_curr = keras.layers.Dense(
+                lstm_units, use_bias=False, kernel_initializer=init()
+            )
+            self.attn_v = keras.layers.Dense(1, use_bias=False, kernel_initializer=init())
+            # A learned bias per (layer, earlier layer) pair, for the same reason.
+            num_pairs = space.num_layers * (space.num_layers - 1) // 2
+            self.skip_bias = self.add_weight(
+                shape=(max(num_pairs, 1),), initializer=init(), name="skip_bias"
+            )
+            self.skip_input = keras.layers.Dense(
+                embedding_size, use_bias=False, kernel_initializer=init()
+            )
+        self.lstm_units = lstm_units
+
+    def _step(self, inputs, states):
+        new_states = []
+        for cell, state in zip(self.cells, states):
+            inputs, state = cell(inputs, state)
+            new_states.append(state)
+        return inputs, new_states
+
+    def _shape_logits(self, logits):
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        if self.tanh_constant is not None:
+            logits = self.tanh_constant * ops.tanh(logits)
+        return logits
+
+    def unroll(self, batch_size, choose):
+        """Runs the policy over every decision.
+
+        Args:
+            batch_size: number of architectures processed side by side.
+            choose: `choose(d, logits) -> int tensor (batch,)`, the choice for decision d.
+
+        Returns:
+            (log_prob, entropy, probs, choices): the summed log-probabilities and
+            entropies of the chosen architectures (batch,), the per-decision choice
+            probabilities concatenated (batch, total choices), and the choices
+            (batch, decisions).
+        """
+        inputs = ops.repeat(self.go, batch_size, axis=0)
+        zeros = ops.zeros((batch_size, self.lstm_units))
+        states = [[zeros, zeros] for _ in self.cells]
+        anchors, anchors_proj = [], []
+        log_probs, entropies, probs, choices = [], [], [], []
+
+        def record(d, logits):
+            index = choose(d, logits)
+            log_p = ops.log_softmax(logits, axis=-1)
+            p = ops.exp(log_p)
+            one_hot = ops.one_hot(index, ops.shape(logits)[-1])
+            log_probs.append(ops.sum(one_hot * log_p, axis=-1))
+            entropies.append(-ops.sum(p * log_p, axis=-1))
+            probs.append(p)
+            choices.append(index)
+            return index
+
+        d = 0
+        for layer in range(self.space.num_layers):
+            for s in range(len(self.state_names)):
+                output, states = self._step(inputs, states)
+                head = self.heads[layer * len(self.state_names) + s]
+                index = record(d, self._shape_logits(head(output)))
+                inputs = self.embeddings[s](index)
+                d += 1
+            if not self.space.skip_connections:
+                continue
+            output, states = self._step(inputs, states)
+            if layer == 0:
+                inputs = ops.repeat(self.go, batch_size, axis=0)
+            else:
+                query = ops.tanh(
+                    ops.stack(anchors_proj, axis=1) + ops.expand_dims(self.attn_curr(output), 1)
+                )
+                first = layer * (layer - 1) // 2
+                attention = ops.squeeze(self.attn_v(query), -1)
+                skip_logits = self._shape_logits(attention + self.skip_bias[first : first + layer])
+                bits = []
+                for j in range(layer):
+                    # A skip bit is a two-way softmax over (off, on) = (0, logit): sigmoid(logit).
+                    two_way = ops.stack(
+                        [ops.zeros_like(skip_logits[:, j]), skip_logits[:, j]], axis=-1
+                    )
+                    bits.append(ops.cast(record(d, two_way), "float32"))
+                    d += 1
+                bits = ops.stack(bits, axis=1)
+                context = ops.sum(ops.expand_dims(bits, -1) * ops.stack(anchors, axis=1), axis=1)
+                context = context / ops.expand_dims(1.0 + ops.sum(bits, axis=1), -1)
+                inputs = self.skip_input(context)
+            anchors.append(output)
+            anchors_proj.append(self.attn_prev(output))
+        return (
+            ops.sum(ops.stack(log_probs, 1), 1),
+            ops.sum(ops.stack(entropies, 1), 1),
+            ops.concatenate(probs, axis=1),
+            ops.stack(choices, axis=1),
+        )
+
+
+class _Scorer(keras.Model):
+    """Teacher forcing: given choice indices, returns [log_prob, entropy, probs...]."""
+
+    def __init__(self, policy, **kwargs):
+        super().__init__(**kwargs)
+        self.policy = policy
+
+    def build(self, input_shape):
+        # The policy's layers are built by their first call inside `call`.
+        self.built = True
+
+    def call(self, indices):
+        indices = ops.cast(indices, "int32")
+        log_prob, entropy, probs, _ = self.policy.unroll(
+            ops.shape(indices)[0], lambda d, logits: indices[:, d]
+        )
+        return ops.concatenate(
+            [ops.expand_dims(log_prob, 1), ops.expand_dims(entropy, 1), probs], axis=1
+        )
+
+
+class _Sampler(keras.Model):
+    """Gumbel-max sampling: given Gumbel noise, returns the sampled choice indices."""
+
+    def __init__(self, policy, offsets, **kwargs):
+        super().__init__(**kwargs)
+        self.policy = policy
+        self.offsets = offsets
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, noise):
+        policy = self.policy
+
+        def choose(d, logits):
+            start, stop = self.offsets[d], self.offsets[d + 1]
+            log_p = ops.log_softmax(logits, axis=-1)
+            if policy.exploration > 0:
+                mixed = (1.0 - policy.exploration) * ops.exp(log_p) + policy.exploration / (
+                    stop - start
+                )
+                log_p = ops.log(mixed)
+            return ops.cast(ops.argmax(log_p + noise[:, start:stop], axis=-1), "int32")
+
+        _, _, _, choices = policy.unroll(ops.shape(noise)[0], choose)
+        return choices
+
+
+def _reinforce_loss(entropy_weight):
+    def loss(advantages, outputs):
+        # -(A * sum log pi) - w * H, averaged over the batch by Keras.
+        return -advantages[:, 0] * outputs[:, 0] - entropy_weight * outputs[:, 1]
+
+    return loss
+
+
+class Controller:
+    """Samples architectures from a StateSpace and learns from their advantages.
+
+    Args:
+        space: the `StateSpace` to search.
+        seed: seeds the weights and the sampling generator.
+        lstm_units, lstm_layers, embedding_size, learning_rate, entropy_weight,
+        temperature, tanh_constant, exploration, grad_clip, init_range: see
+            `DEFAULTS` for values and sources. `exploration` mixes that much uniform
+            probability into each decision while sampling (the update still uses the
+            policy's own log-probabilities, so it is slightly off-policy).
+
+    Raises:
+        ControllerError: a setting out of range.
+    """
+
+    def __init__(self, space, *, seed=0, **hparams):
+        unknown = set(hparams) - set(DEFAULTS)
+        if unknown:
+            raise ControllerError(
+                f"unknown controller setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}"
+            )
+        self.hparams = {**DEFAULTS, **hparams}
+        _check_hparams(self.hparams)
+        space.num_architectures  # Raises if the space has no decisions.
+        self.space = space
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.updates = 0
+        h = self.hparams
+        self._policy = _Policy(
+            space,
+            h["lstm_units"],
+            h["lstm_layers"],
+            h["embedding_size"],
+            h["temperature"],
+            h["tanh_constant"],
+            h["exploration"],
+            h["init_range"],
+            self.seed,
+            name="policy",
+        )
+        sizes = [len(d.choices) for d in space.decisions]
+        self._offsets = [0] + list(np.cumsum(sizes))
+        self._scorer = _Scorer(self._policy, name="controller_scorer")
+        self._sampler = _Sampler(self._policy, self._offsets, name="controller_sampler")
+        self._scorer.compile(
+            optimizer=keras.optimizers.Adam(h["learning_rate"], global_clipnorm=h["grad_clip"]),
+            loss=_reinforce_loss(h["entropy_weight"]),
+            jit_compile=False,
+        )
+        # Build every variable now, so that weights can be loaded before any update.
+        self._scorer(np.zeros((1, len(sizes)), "int32"))
+        self._scorer.optimizer.build(self._scorer.trainable_variables)
+
+    # ------------------------------------------------------------------ policy
+
+    def sample(self, n):
+        """Draws n architectures from the current policy (never the argmax).
+
+        Returns:
+            A list of n architectures (tuples of values).
+        """
+        if n < 1:
+            raise ControllerError(f"sample(n) needs n >= 1, got {n}")
+        noise = self.rng.gumbel(size=(n, self._offsets[-1])).astype("float32")
+        indices = np.asarray(self._sampler.predict_on_batch(noise))
+        return [self.space.decode(row) for row in indices]
+
+    def _score(self, architectures):
+        indices = np.array([self.space.encode(a) for a in architectures], dtype="int32")
+        return indices, np.asarray(self._scorer.predict_on_batch(indices))
+
+    def update(self, architectures, advantages):
+        """One REINFORCE step: loss = -mean(A * sum log pi) - entropy_weight * mean(H).
+
+        Args:
+            architectures: the sampled architectures (tuples of values).
+            advantages: one reward-minus-baseline per architecture.
+
+        Returns:
+            dict with `loss`, `entropy` (mean summed entropy), `log_prob` (mean summed
+            log-probability), `mean_advantage`, all measured before the step, and
+            `updates` (the number of updates so far).
+        """
+        advantages = np.asarray(advantages, dtype="float32").reshape(-1, 1)
+        if len(architectures) == 0 or len(architectures) != len(advantages):
+            raise ControllerError(
+                f"update() needs one advantage per architecture, got {len(architectures)} "
+                f"architectures and {len(advantages)} advantages"
+            )
+        if not np.all(np.isfinite(advantages)):
+            raise ControllerError(f"advantages must be finite, got {advantages.ravel().tolist()}")
+        indices, outputs = self._score(architectures)
+        loss = float(
+            np.mean(
+                -advantages[:, 0] * outputs[:, 0] - self.hparams["entropy_weight"] * outputs[:, 1]
+            )
+        )
+        self._scorer.train_on_batch(indices, advantages)
+        self.updates += 1
+        return {
+            "loss": loss,
+            "entropy": float(np.mean(outputs[:, 1])),
+            "log_prob": float(np.mean(outputs[:, 0])),
+            "mean_advantage": float(np.mean(advantages)),
+            "updates": self.updates,
+        }
+
+    def probabilities(self, architectures):
+        """Each decision's choice probabilities along the given architectures.
+
+        The policy is autoregressive, so a decision's distribution depends on the
+        choices before it; this returns the mean over `architectures` (e.g. the
+        step's samples) of the conditional distributions.
+
+        Returns:
+            A list with one array per decision, of length len(decision.choices).
+        """
+        _, outputs = self._score(architectures)
+        mean = outputs[:, 2:].mean(axis=0)
+        return [mean[a:b] for a, b in zip(self._offsets[:-1], self._offsets[1:])]
+
+    def entropy(self, architectures):
+        """Mean summed entropy of the policy along `architectures`."""
+        return float(np.mean(self._score(architectures)[1][:, 1]))
+
+    # ------------------------------------------------------------------ state
+
+    def get_state(self):
+        """The JSON-serializable state that is not in the weights."""
+        return {"updates": self.updates, "rng": self.rng.bit_generator.state}
+
+    def set_state(self, state):
+        self.updates = int(state["updates"])
+        self.rng.bit_generator.state = state["rng"]
+
+    def save(self, directory):
+        """Writes hyperparameters, weights, optimizer state and sampler state.
+
+        Files: `controller.json`, `controller.weights.h5`, `optimizer.npz`. Each is
+        written to a temporary name first and renamed, so a crash leaves the old
+        copy intact.
+        """
+        os.makedirs(directory, exist_ok=True)
+        meta = {
+            "space": self.space.signature(),
+            "seed": self.seed,
+            "hparams": self.hparams,
+            "state": self.get_state(),
+        }
+        weights = os.path.join(directory, "controller.weights.h5")
+        self._scorer.save_weights(weights + ".tmp.weights.h5")
+        os.replace(weights + ".tmp.weights.h5", weights)
+        optimizer = os.path.join(directory, "optimizer.npz")
+        with open(optimizer + ".tmp", "wb") as f:
+            np.savez(f, *[np.asarray(v) for v in self._scorer.optimizer.variables])
+        os.replace(optimizer + ".tmp", optimizer)
+        _write_json(os.path.join(directory, "controller.json"), meta)
+
+    @classmethod
+    def load(cls, directory, space):
+        """Rebuilds a controller saved by `save` for the same `space`.
+
+        Raises:
+            ControllerError: missing or damaged files, or a checkpoint made for
+                another space or other controller sizes.
+        """
+        path = os.path.join(directory, "controller.json")
+        try:
+            with open(path) as f:
+                meta = json.load(f)
+            signature, hparams = meta["space"], meta["hparams"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ControllerError(f"cannot read controller checkpoint {path}: {e}") from None
+        if _json_roundtrip(signature) != _json_roundtrip(space.signature()):
+            raise ControllerError(
+                f"controller checkpoint {path} was made for another search space: "
+                f"{signature} vs {space.signature()}"
+            )
+        controller = cls(space, seed=meta.get("seed", 0), **hparams)
+        try:
+            controller._scorer.load_weights(os.path.join(directory, "controller.weights.h5"))
+            with np.load(os.path.join(directory, "optimizer.npz"), allow_pickle=False) as saved:
+                values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            variables = controller._scorer.optimizer.variables
+            if len(values) != len(variables):
+                raise ValueError(
+                    f"{len(values)} optimizer variables saved, {len(variables)} expected"
+                )
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+            controller.set_state(meta["state"])
+        except Exception as e:  # pylint: disable=broad-except
+            raise ControllerError(
+                f"cannot load controller checkpoint from {directory}: {e}"
+            ) from None
+        return controller
+
+
+def _check_hparams(h):
+    positive_ints = ("lstm_units", "lstm_layers", "embedding_size")
+    for name in positive_ints:
+        if isinstance(h[name], bool) or not isinstance(h[name], (int, np.integer)) or h[name] < 1:
+            raise ControllerError(f"{name} must be an integer >= 1, got {h[name]!r}")
+    for name in ("learning_rate", "temperature", "grad_clip", "init_range"):
+        if not (isinstance(h[name], (int, float)) and h[name] > 0 and np.isfinite(h[name])):
+            raise ControllerError(f"{name} must be a number > 0, got {h[name]!r}")
+    if not (isinstance(h["entropy_weight"], (int, float)) and h["entropy_weight"] >= 0):
+        raise ControllerError(f"entropy_weight must be >= 0, got {h['entropy_weight']!r}")
+    if h["tanh_constant"] is not None and not (
+        isinstance(h["tanh_constant"], (int, float)) and h["tanh_constant"] > 0
+    ):
+        raise ControllerError(f"tanh_constant must be > 0 or None, got {h['tanh_constant']!r}")
+    if not (isinstance(h["exploration"], (int, float)) and 0 <= h["exploration"] < 1):
+        raise ControllerError(f"exploration must be in [0, 1), got {h['exploration']!r}")
+
+
+def _json_roundtrip(value):
+    return json.loads(json.dumps(value))
+
+
+def _write_json(path, value):
+    """Writes JSON atomically: a temporary file, flushed and synced, then renamed."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,331 @@
+"""Loads image-classification datasets as NumPy arrays split into train / validation / test.
+
+The default dataset, ``mnist5k``, is a 5,000-image MNIST subset vendored in ``embedded/`` (see
+``embedded/README.md``), so a search runs with no network. ``mnist``, ``fashion_mnist`` and
+``cifar10`` come from tensorflow-datasets and must have been prepared (downloaded) first.
+
+Every split is stratified by class and seeded; the validation split is always carved out of the
+training data, so the test split is never used for model selection.
+
+What this module must not do: contain Keras or model code, or import TensorFlow /
+tensorflow-datasets at module level (they are imported lazily, only for the tfds datasets, so the
+default path stays fast and free of TensorFlow).
+"""
+
+import dataclasses
+import numbers
+import os
+import pathlib
+
+import numpy as np
+
+DATASETS = ("mnist5k", "mnist", "fashion_mnist", "cifar10")
+
+# The vendored MNIST subset and its fixed test split.
+EMBEDDED_PATH = pathlib.Path(__file__).resolve().parent / "embedded" / "mnist_5k.npz"
+MNIST5K_TEST_SIZE = 1000  # 100 per class.
+# The mnist5k test split uses its own fixed seed, not the caller's, so that test accuracies from
+# runs with different seeds are measured on the same images.
+_MNIST5K_TEST_SEED = 20240605
+
+_TFDS_DEFAULT_DIR = "~/tensorflow_datasets"
+
+
+class DataError(ValueError):
+    """A bad argument to ``load_dataset`` or a dataset that cannot be loaded.
+
+    The message is always one line naming the bad value and what is allowed, or how to prepare
+    the missing data.
+    """
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value.
+class Dataset:
+    """A dataset split into train / validation / test NumPy arrays.
+
+    Images are float32 in [0, 1] with shape (N, height, width, channels); labels are int32 with
+    shape (N,).
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self):
+        """The shape of one image, e.g. ``(28, 28, 1)``."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def describe(self):
+        """Returns a one-line summary of the split sizes, image shape and number of classes."""
+        shape = "x".join(str(d) for d in self.input_shape)
+        return (
+            f"{self.name}: {len(self.y_train)} train / {len(self.y_val)} val / "
+            f"{len(self.y_test)} test, {shape}, {self.num_classes} classes"
+        )
+
+
+def load_dataset(
+    name="mnist5k", *, train_size=None, val_size=500, seed=0, data_dir=None, download=False
+):
+    """Loads a dataset and splits it into train / validation / test.
+
+    The validation split is drawn (stratified, seeded) from the training data. For ``mnist5k`` the
+    test split is a fixed 1,000 images (100 per class) that does not depend on ``seed``; for the
+    tfds datasets it is the tfds ``test`` split.
+
+    Args:
+      name: one of ``DATASETS``.
+      train_size: number of training examples, or None for all that remain after the validation
+        split. A smaller number subsamples the training part (stratified, seeded).
+      val_size: number of validation examples (at least 1).
+      seed: non-negative integer seeding the validation split and the training subsample.
+      data_dir: tfds data directory (default: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+        Ignored for ``mnist5k``.
+      download: whether tfds may download and prepare a missing dataset. Ignored for ``mnist5k``.
+
+    Returns:
+      A ``Dataset`` with float32 NHWC images in [0, 1] and int32 labels.
+
+    Raises:
+      DataError: for an unknown name, a bad size or seed, sizes larger than the training data, or a
+        tfds dataset that is not prepared and cannot be downloaded.
+    """
+    name = _check_name(name)
+    val_size = _check_size("val_size", val_size)
+    if train_size is not None:
+        train_size = _check_size("train_size", train_size)
+    seed = _check_seed(seed)
+
+    if name == "mnist5k":
+        (x_pool, y_pool), (x_test, y_test), num_classes = _load_mnist5k()
+    else:
+        (x_pool, y_pool), (x_test, y_test), num_classes = _load_tfds(name, data_dir, download)
+
+    train_idx, val_idx = split_train_val(
+        y_pool, val_size=val_size, train_size=train_size, seed=seed
+    )
+    return Dataset(
+        name=name,
+        x_train=_to_images(x_pool[train_idx]),
+        y_train=_to_labels(y_pool[train_idx]),
+        x_val=_to_images(x_pool[val_idx]),
+        y_val=_to_labels(y_pool[val_idx]),
+        x_test=_to_images(x_test),
+        y_test=_to_labels(y_test),
+        num_classes=num_classes,
+    )
+
+
+def split_train_val(labels, *, val_size, train_size=None, seed=0):
+    """Splits example indices into stratified, seeded training and validation indices.
+
+    Args:
+      labels: 1-D integer array of class labels of the available training data.
+      val_size: number of validation indices.
+      train_size: number of training indices, or None for all the rest.
+      seed: seed of the shuffle.
+
+    Returns:
+      ``(train_idx, val_idx)``: disjoint int64 index arrays into ``labels``, each shuffled.
+
+    Raises:
+      DataError: if the sizes do not fit into ``len(labels)``.
+    """
+    available = len(labels)
+    if train_size is None:
+        if val_size >= available:
+            raise DataError(
+                f"val_size={val_size} leaves no training data: at most {available - 1} of the "
+                f"{available} available training examples can go to validation"
+            )
+    elif train_size + val_size > available:
+        raise DataError(
+            f"train_size={train_size} + val_size={val_size} = {train_size + val_size} exceeds "
+            f"the {available} available training examples (maximum train_size + val_size is "
+            f"{available})"
+        )
+    rng = np.random.default_rng(seed)
+    val_idx, train_idx = _stratified_take(labels, val_size, rng)
+    if train_size is not None and train_size < len(train_idx):
+        keep, _ = _stratified_take(labels[train_idx], train_size, rng)
+        train_idx = train_idx[keep]
+    return train_idx, val_idx
+
+
+def mnist5k_test_indices(labels):
+    """Returns the fixed ``mnist5k`` split as ``(test_idx, rest_idx)`` index arrays.
+
+    The split uses a fixed seed, never the caller's, so the test images are the same in every run.
+
+    Args:
+      labels: the 5,000 labels of the embedded file.
+
+    Returns:
+      ``(test_idx, rest_idx)``: disjoint index arrays, 1,000 test indices (100 per class) and the
+      4,000 others.
+    """
+    return _stratified_take(labels, MNIST5K_TEST_SIZE, np.random.default_rng(_MNIST5K_TEST_SEED))
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument checks.
+
+
+def _check_name(name):
+    if not isinstance(name, str) or name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    return name
+
+
+def _check_size(arg, value):
+    # bool is an Integral too, but size=True is certainly a mistake.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise DataError(f"{arg}={value!r} must be an integer >= 1")
+    if value < 1:
+        raise DataError(f"{arg}={value} must be an integer >= 1")
+    return int(value)
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise DataError(f"seed={seed!r} must be a non-negative integer")
+    return int(seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Splitting.
+
+
+def _stratified_take(labels, n, rng):
+    """Draws ``n`` indices with class proportions as close as possible to those of ``labels``.
+
+    Per-class quotas use the largest-remainder method (ties broken at random), so every class
+    gets its proportional share rounded down or up by one.
+
+    Returns:
+      ``(taken, rest)``: disjoint, individually shuffled int64 index arrays covering ``labels``.
+    """
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = n * counts / len(labels)
+    quotas = np.floor(exact).astype(np.int64)
+    leftover = n - int(quotas.sum())
+    # Classes with the largest fractional parts get one more; a random permutation first makes the
+    # stable sort break ties at random instead of always favouring the low class labels.
+    order = rng.permutation(len(classes))
+    by_fraction = order[np.argsort(-(exact - quotas)[order], kind="stable")]
+    quotas[by_fraction[:leftover]] += 1
+
+    taken, rest = [], []
+    for cls, quota in zip(classes, quotas):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        taken.append(members[:quota])
+        rest.append(members[quota:])
+    # Shuffle across classes too: the embedded rows are ordered by class.
+    return rng.permutation(np.concatenate(taken)), rng.permutation(np.concatenate(rest))
+
+
+# ----------------------------------------------------------------------------------------------
+# Sources.
+
+
+def _load_mnist5k():
+    """Returns ``((x_pool, y_pool), (x_test, y_test), num_classes)`` from the embedded file."""
+    if not EMBEDDED_PATH.is_file():
+        raise DataError(
+            f"embedded dataset {EMBEDDED_PATH} is missing: restore embedded/mnist_5k.npz from "
+            f"the repository"
+        )
+    with np.load(EMBEDDED_PATH, allow_pickle=False) as archive:
+        x, y = archive["x"], archive["y"]
+    test_idx, pool_idx = mnist5k_test_indices(y)
+    return (x[pool_idx], y[pool_idx]), (x[test_idx], y[test_idx]), 10
+
+
+def _load_tfds(name, data_dir, download):
+    """Returns ``((x_train, y_train), (x_test, y_test), num_classes)`` from tensorflow-datasets.
+
+    Raises:
+      DataError: if the dataset is not prepared and cannot be downloaded.
+    """
+    import tensorflow_datasets as tfds  # Lazy: TensorFlow is slow to import and rarely needed.
+
+    if data_dir is not None:
+        data_dir = os.fspath(pathlib.Path(data_dir).expanduser())
+    where = data_dir or os.environ.get("TFDS_DATA_DIR") or _TFDS_DEFAULT_DIR
+    build = f"`tfds build {name} --data_dir=DIR` and pass data_dir=DIR"
+    if download:
+        how_to_prepare = f"on a machine with network access, rerun or run {build}"
+    else:
+        how_to_prepare = (
+            f"rerun with download=True on a machine with network access, or run {build}"
+        )
+    try:
+        (train, test), info = tfds.load(
+            name,
+            split=["train", "test"],
+            as_supervised=True,
+            with_info=True,
+            data_dir=data_dir,
+            download=download,
+        )
+    except AssertionError as error:
+        # tfds signals "not prepared" with a bare AssertionError ("could not find data in ...").
+        raise DataError(
+            f"dataset {name!r} is not prepared in {where}: {how_to_prepare}"
+        ) from error
+    except (ImportError, OSError, tfds.download.DownloadError) as error:
+        # No network (OSError / DownloadError) or a missing optional tfds dependency.
+        raise DataError(
+            f"could not download dataset {name!r} into {where} ({_first_line(error)}): "
+            f"{how_to_prepare}"
+        ) from error
+    num_classes = int(info.features["label"].num_classes)
+    return _as_arrays(tfds, train, name), _as_arrays(tfds, test, name), num_classes
+
+
+def _as_arrays(tfds, dataset, name):
+    """Converts a supervised ``tf.data.Dataset`` to ``(images, labels)`` NumPy arrays.
+
+    This batches by the split's cardinality instead of passing ``batch_size=-1`` to
+    ``tfds.load``: that option batches by ``info.splits.total_num_examples``, which is 0 under
+    ``tfds.testing.mock_data`` and then becomes ``sys.maxsize``, and TensorFlow 2.21 aborts the
+    whole process (``std::length_error``) on such a batch size.
+    """
+    count = int(dataset.cardinality())
+    if count == 0:
+        raise DataError(f"dataset {name!r} has an empty split: re-prepare it with tfds build")
+    if count > 0:
+        images, labels = next(iter(tfds.as_numpy(dataset.batch(count))))
+    else:  # Unknown cardinality: collect the examples one by one.
+        pairs = list(tfds.as_numpy(dataset))
+        images = np.stack([image for image, _ in pairs])
+        labels = np.array([label for _, label in pairs])
+    return images, labels
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+# ----------------------------------------------------------------------------------------------
+# Conversion.
+
+
+def _to_images(x):
+    """uint8 images -> float32 in [0, 1], always NHWC (grayscale gets a channel axis)."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., np.newaxis]
+    return x.astype(np.float32) / np.float32(255.0)
+
+
+def _to_labels(y):
+    return np.asarray(y).astype(np.int32).reshape(-1)

@@ -1,0 +1,111 @@
+"""What a search writes into its run folder: history.csv, TensorBoard events, JSON.
+
+`history.csv` gets one row per trial, appended and flushed as soon as the trial is
+done. JSON files are written atomically (temporary file, then rename), so a crash
+never leaves half a file. TensorBoard events are written with `tf.summary`: the one
+TensorFlow-specific piece of the project, kept here at the edge; without TensorFlow
+the events are skipped with a warning and everything else is still written.
+
+This module does not train or sample anything.
+"""
+
+import csv
+import json
+import os
+import warnings
+
+HISTORY_FIELDS = ("trial", "step")
+RESULT_FIELDS = (
+    "architecture",
+    "val_accuracy",
+    "reward",
+    "baseline",
+    "params",
+    "train_seconds",
+    "seconds",
+    "cached",
+    "failed",
+    "reason",
+)
+
+
+def write_json(path, value):
+    """Writes `value` as JSON atomically: temporary file, flush, fsync, rename."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunLog:
+    """The files of one run folder.
+
+    Args:
+      directory: the run folder; created if missing.
+      space: the `StateSpace`, for the per-decision columns.
+      tensorboard: write TensorBoard events (needs TensorFlow).
+    """
+
+    def __init__(self, directory, space, tensorboard=True):
+        os.makedirs(directory, exist_ok=True)
+        self.directory = directory
+        self.space = space
+        self.columns = list(HISTORY_FIELDS) + [d.key for d in space.decisions] + list(RESULT_FIELDS)
+        path = self.path("history.csv")
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
+        self._history = open(path, "a", newline="")
+        self._csv = csv.writer(self._history)
+        if new:
+            self._csv.writerow(self.columns)
+            self._history.flush()
+        self._writer = _tensorboard_writer(directory) if tensorboard else None
+
+    def path(self, name):
+        return os.path.join(self.directory, name)
+
+    def write_trial(self, trial, step, result):
+        """Appends one row to history.csv and flushes it to disk."""
+        row = [trial, step] + list(result.architecture)
+        row += [
+            self.space.format(result.architecture),
+            f"{result.accuracy:.6f}",
+            f"{result.reward:.6f}",
+            f"{result.baseline:.6f}",
+            result.params,
+            f"{result.train_seconds:.3f}",
+            f"{result.seconds:.3f}",
+            int(result.cached),
+            int(result.failed),
+            result.reason,
+        ]
+        self._csv.writerow(row)
+        self._history.flush()
+        os.fsync(self._history.fileno())
+
+    def write_scalars(self, step, scalars):
+        """Writes a dict of tag -> number as TensorBoard scalars at `step`."""
+        if self._writer is None:
+            return
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        with self._writer.as_default(step=step):
+            for tag, value in scalars.items():
+                tf.summary.scalar(tag, float(value))
+        self._writer.flush()
+
+    def close(self):
+        self._history.close()
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _tensorboard_writer(directory):
+    try:
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        warnings.warn("TensorFlow is not installed: no TensorBoard events are written")
+        return None
+    return tf.summary.create_file_writer(directory)

@@ -1,0 +1,191 @@
+"""Runs an architecture search: flags, then one call into `search.run_search`.
+
+  python train.py                                   # toy space, controller, mnist5k
+  python train.py --space=macro --trials=200 --epochs=2
+  python train.py --strategy=random --seed=3
+  python train.py --flagfile=configs/toy.flags
+
+Bad flags get one line on stderr and exit status 2.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out.
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+# Data.
+flags.DEFINE_string(
+    "dataset",
+    "mnist5k",
+    "Dataset: mnist5k (embedded, no network), mnist, "
+    "fashion_mnist or cifar10 (tensorflow-datasets, prepared in --data_dir).",
+)
+flags.DEFINE_string(
+    "data_dir", None, "tensorflow-datasets data directory (default ~/tensorflow_datasets)."
+)
+flags.DEFINE_integer(
+    "train_size",
+    None,
+    "Training images used (default: all that remain after the validation split).",
+)
+flags.DEFINE_integer("val_size", 500, "Validation images, split off the training data with --seed.")
+
+# Search space.
+flags.DEFINE_enum(
+    "space",
+    "toy",
+    ["toy", "macro"],
+    "Search space: toy (kernel x filters per "
+    "layer, 1,296 architectures) or macro (ENAS ops plus skip connections).",
+)
+flags.DEFINE_integer(
+    "num_layers",
+    None,
+    "Layers of the child network (default 4 for toy, 6 for macro; ENAS used 12).",
+)
+flags.DEFINE_integer("filters", 24, "Channels of every layer of a macro child.")
+
+# Search.
+flags.DEFINE_enum(
+    "strategy",
+    "controller",
+    ["controller", "random"],
+    "How children are chosen: "
+    "the RL controller, or uniform random sampling under the same budget.",
+)
+flags.DEFINE_integer("trials", 64, "Child architectures in total (cached repeats count).")
+flags.DEFINE_integer("children_per_step", 8, "Children per controller update (m in the paper: 8).")
+flags.DEFINE_integer(
+    "seed", 0, "Seeds the data split, the controller, the sampler and every child."
+)
+
+# Child training.
+flags.DEFINE_integer("epochs", 3, "Training epochs per child.")
+flags.DEFINE_integer("batch_size", 128, "Child minibatch size.")
+flags.DEFINE_float("child_lr", 3e-3, "Adam learning rate of the children.")
+flags.DEFINE_integer(
+    "final_epochs", None, "Epochs for retraining the best architecture (default --epochs)."
+)
+flags.DEFINE_boolean(
+    "cache", True, "Answer a repeated architecture from the cache instead of retraining it."
+)
+flags.DEFINE_integer("max_failures", 5, "Stop after this many failed children in a row.")
+
+# Reward.
+flags.DEFINE_float("acc_beta", 0.8, "Decay of the accuracy moving average used as the baseline.")
+flags.DEFINE_float("clip_rewards", 0.0, "Clip rewards to [-x, x]; 0 turns clipping off.")
+
+# Controller (defaults and their sources: controller.DEFAULTS).
+flags.DEFINE_integer("lstm_units", 64, "Controller LSTM units per layer.")
+flags.DEFINE_integer("lstm_layers", 1, "Controller LSTM layers.")
+flags.DEFINE_integer("embedding_size", 64, "Controller embedding size.")
+flags.DEFINE_float("controller_lr", 5e-3, "Controller Adam learning rate.")
+flags.DEFINE_float("entropy_weight", 1e-4, "Weight of the entropy bonus in the controller loss.")
+flags.DEFINE_float("temperature", 1.0, "Controller logits are divided by this.")
+flags.DEFINE_float(
+    "tanh_constant", 2.5, "Controller logits are capped to C*tanh(logits/T); 0 turns the cap off."
+)
+flags.DEFINE_float(
+    "exploration", 0.0, "Uniform probability mixed into each decision while sampling."
+)
+flags.DEFINE_float("grad_clip", 5.0, "Global gradient-norm clip of the controller update.")
+
+# Output.
+flags.DEFINE_string("logdir", "logs", "Folder that holds the run folders.")
+flags.DEFINE_string("run_name", None, "Run folder name (default <space>-<strategy>-seed<seed>).")
+flags.DEFINE_boolean("tensorboard", True, "Write TensorBoard events.")
+
+
+def config_from_flags():
+    """Converts the flags, once, into a plain SearchConfig."""
+    import search  # pylint: disable=import-outside-toplevel
+
+    return search.SearchConfig(
+        dataset=FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        train_size=FLAGS.train_size,
+        val_size=FLAGS.val_size,
+        space=FLAGS.space,
+        num_layers=FLAGS.num_layers,
+        filters=FLAGS.filters,
+        strategy=FLAGS.strategy,
+        trials=FLAGS.trials,
+        children_per_step=FLAGS.children_per_step,
+        seed=FLAGS.seed,
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        child_lr=FLAGS.child_lr,
+        final_epochs=FLAGS.final_epochs,
+        cache=FLAGS.cache,
+        max_failures=FLAGS.max_failures,
+        acc_beta=FLAGS.acc_beta,
+        clip_rewards=FLAGS.clip_rewards,
+        controller=dict(
+            lstm_units=FLAGS.lstm_units,
+            lstm_layers=FLAGS.lstm_layers,
+            embedding_size=FLAGS.embedding_size,
+            learning_rate=FLAGS.controller_lr,
+            entropy_weight=FLAGS.entropy_weight,
+            temperature=FLAGS.temperature,
+            tanh_constant=FLAGS.tanh_constant or None,
+            exploration=FLAGS.exploration,
+            grad_clip=FLAGS.grad_clip,
+        ),
+        logdir=FLAGS.logdir,
+        run_name=FLAGS.run_name,
+        tensorboard=FLAGS.tensorboard,
+    )
+
+
+def fail(message, status=2):
+    print(f"train.py: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def parse_flags(argv):
+    """absl's parser, but a bad flag gets one line and exit status 2."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        fail(str(e).splitlines()[0])
+
+
+def main(argv):
+    if len(argv) > 1:
+        fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
+    import controller  # pylint: disable=import-outside-toplevel
+    import data
+    import manager
+    import search
+
+    config = config_from_flags()
+    try:
+        config = config.resolved()
+    except search.ConfigError as e:
+        fail(str(e))
+    _make_deterministic()
+    try:
+        search.run_search(config)
+    except (search.ConfigError, data.DataError, controller.ControllerError) as e:
+        fail(str(e))
+    except manager.SearchError as e:
+        fail(f"search stopped: {e}", status=1)
+
+
+def _make_deterministic():
+    """The same seed gives the same run on CPU: TensorFlow's kernels must be
+    deterministic too (the other backends are on CPU)."""
+    import keras  # pylint: disable=import-outside-toplevel
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        tf.config.experimental.enable_op_determinism()
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
