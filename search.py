@@ -216,6 +216,7 @@ def run_search(config, out=print):
     )
 
     best = None
+    history = []  # Validation accuracy of every trial, in order.
     trial = 0
     started = time.perf_counter()
     step = 0
@@ -227,6 +228,7 @@ def run_search(config, out=print):
             def progress(result):
                 nonlocal trial, best
                 trial += 1
+                history.append(result.accuracy)
                 log.write_trial(trial, step, result)
                 if not result.failed and (best is None or result.accuracy > best.accuracy):
                     best = result
@@ -258,12 +260,18 @@ def run_search(config, out=print):
             step += 1
     finally:
         log.close()
+    search_seconds = time.perf_counter() - started
     if best is None:
         raise manager_lib.SearchError("every child failed; no architecture to evaluate")
 
     out(
-        f"search done in {_duration(time.perf_counter() - started)}; best validation accuracy "
+        f"search done in {_duration(search_seconds)}; best validation accuracy "
         f"{best.accuracy:.4f}: {space.format(best.architecture)}"
+    )
+    quarter = max(1, len(history) // 4)
+    first, last = float(np.mean(history[:quarter])), float(np.mean(history[-quarter:]))
+    out(
+        f"mean validation accuracy: first quarter of the trials {first:.4f}, last quarter {last:.4f}"
     )
     out(f"retraining the best architecture for {config.final_epochs} epochs ...")
     model, _ = manager.train(best.architecture, epochs=config.final_epochs)
@@ -280,7 +288,10 @@ def run_search(config, out=print):
         "params": int(model.count_params()),
         "final_epochs": config.final_epochs,
         "trials": trial,
-        "search_seconds": round(time.perf_counter() - started, 1),
+        "first_quarter_mean_accuracy": first,
+        "last_quarter_mean_accuracy": last,
+        "search_seconds": round(search_seconds, 3),
+        "final_seconds": round(time.perf_counter() - started - search_seconds, 3),
     }
     write_json(log.path("best.json"), summary)
     out(f"best architecture: {summary['architecture_str']}")
