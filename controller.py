@@ -103,11 +103,16 @@ class _Policy(keras.layers.Layer):
             self.attn_curr = keras.layers.Dense(
                 lstm_units, use_bias=False, kernel_initializer=init()
             )
-            self.attn_v = keras.layers.Dense(1, use_bias=False, kernel_initializer=init())
-            # A learned bias per (layer, earlier layer) pair, for the same reason.
-            num_pairs = space.num_layers * (space.num_layers - 1) // 2
+            # One attention vector v and one bias per (layer, earlier layer) pair, like
+            # the per-decision heads: with a v shared by all pairs (as in ENAS), Adam moves
+            # the shared term far faster than any per-pair parameter, every bit follows the
+            # majority, and the tanh cap then freezes the minority bits on the wrong side.
+            num_pairs = max(space.num_layers * (space.num_layers - 1) // 2, 1)
+            self.attn_v = self.add_weight(
+                shape=(num_pairs, lstm_units), initializer=init(), name="attn_v"
+            )
             self.skip_bias = self.add_weight(
-                shape=(max(num_pairs, 1),), initializer=init(), name="skip_bias"
+                shape=(num_pairs,), initializer=init(), name="skip_bias"
             )
             self.skip_input = keras.layers.Dense(
                 embedding_size, use_bias=False, kernel_initializer=init()
@@ -176,7 +181,7 @@ class _Policy(keras.layers.Layer):
                     ops.stack(anchors_proj, axis=1) + ops.expand_dims(self.attn_curr(output), 1)
                 )
                 first = layer * (layer - 1) // 2
-                attention = ops.squeeze(self.attn_v(query), -1)
+                attention = ops.sum(query * self.attn_v[first : first + layer], axis=-1)
                 skip_logits = self._shape_logits(attention + self.skip_bias[first : first + layer])
                 bits = []
                 for j in range(layer):
@@ -457,21 +462,24 @@ class Controller:
         return controller
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
 def _check_hparams(h):
-    positive_ints = ("lstm_units", "lstm_layers", "embedding_size")
-    for name in positive_ints:
+    for name in ("lstm_units", "lstm_layers", "embedding_size"):
         if isinstance(h[name], bool) or not isinstance(h[name], (int, np.integer)) or h[name] < 1:
             raise ControllerError(f"{name} must be an integer >= 1, got {h[name]!r}")
     for name in ("learning_rate", "temperature", "grad_clip", "init_range"):
-        if not (isinstance(h[name], (int, float)) and h[name] > 0 and np.isfinite(h[name])):
+        if not (_number(h[name]) and h[name] > 0):
             raise ControllerError(f"{name} must be a number > 0, got {h[name]!r}")
-    if not (isinstance(h["entropy_weight"], (int, float)) and h["entropy_weight"] >= 0):
+    if not (_number(h["entropy_weight"]) and h["entropy_weight"] >= 0):
         raise ControllerError(f"entropy_weight must be >= 0, got {h['entropy_weight']!r}")
     if h["tanh_constant"] is not None and not (
-        isinstance(h["tanh_constant"], (int, float)) and h["tanh_constant"] > 0
+        _number(h["tanh_constant"]) and h["tanh_constant"] > 0
     ):
         raise ControllerError(f"tanh_constant must be > 0 or None, got {h['tanh_constant']!r}")
-    if not (isinstance(h["exploration"], (int, float)) and 0 <= h["exploration"] < 1):
+    if not (_number(h["exploration"]) and 0 <= h["exploration"] < 1):
         raise ControllerError(f"exploration must be in [0, 1), got {h['exploration']!r}")
 
 

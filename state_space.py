@@ -194,6 +194,8 @@ class StateSpace:
             )
         values = []
         for decision, index in zip(self.decisions, indices):
+            if isinstance(index, (bool, np.bool_)) or int(index) != index:
+                raise ValueError(f"index {index!r} of {decision.key} is not an integer")
             index = int(index)
             if not 0 <= index < len(decision.choices):
                 raise ValueError(
@@ -226,7 +228,9 @@ class StateSpace:
             One architecture, or a list of n architectures.
         """
         self._check_defined()
-        count = 1 if n is None else n
+        if n is not None and (isinstance(n, bool) or int(n) != n or n < 0):
+            raise ValueError(f"sample(rng, n) needs an integer n >= 0, got {n!r}")
+        count = 1 if n is None else int(n)
         archs = []
         for _ in range(count):
             indices = [rng.integers(len(d.choices)) for d in self.decisions]
@@ -289,7 +293,7 @@ class StateSpace:
         return "\n".join(lines)
 
     def _check_defined(self):
-        if not self.states and not self.skip_connections:
+        if not self.decisions:
             raise ValueError("the state space has no decisions; call add_state(name, values) first")
 
 
