@@ -310,6 +310,8 @@ class NetworkManager:
             raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
         if clip_rewards < 0:
             raise ValueError(f"clip_rewards must be >= 0 (0 = no clipping), got {clip_rewards}")
+        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
+            raise ValueError(f"max_failures must be an integer >= 1, got {max_failures!r}")
         self.dataset = dataset
         self.space = space
         self.template = template
@@ -402,18 +404,20 @@ class NetworkManager:
         result.seconds = time.perf_counter() - start
         return result
 
-    def get_rewards(self, architectures, on_result=None):
+    def get_rewards(self, architectures, on_result=None, done=()):
         """Evaluates the children of one controller step.
 
-        All children of a step are scored against the same baseline, the moving
-        average before the step (the first accuracy for the very first child), so
-        the reward of a child does not depend on its order in the step. The
-        children are independent, which lets a later version train them in parallel.
+        All children of a step are scored against the same baseline: the moving
+        average before the step or, in the very first step, the first accuracy. So a
+        child's reward does not depend on its position in the step. The children are
+        independent, which lets a later version train them in parallel.
 
         Args:
           architectures: the step's architectures.
-          on_result: optional callback, called with each `ChildResult` as soon as
-            it is known (for progress lines).
+          on_result: optional callback, called in order with each `ChildResult` as
+            soon as its reward is known (for progress lines and logs).
+          done: results of the step's first children, evaluated before an
+            interruption; they are reused, not retrained, and not reported again.
 
         Returns:
           A list of `ChildResult`, in the order of `architectures`.
@@ -421,23 +425,35 @@ class NetworkManager:
         Raises:
           SearchError: `max_failures` children in a row failed.
         """
+        done = list(done)
         results = []
         baseline = self.baseline.value  # None before the first accuracy.
-        for architecture in architectures:
-            result = self._lookup_or_evaluate(architecture)
+        scored = 0
+
+        def score_ready(baseline):
+            nonlocal scored
+            for result in results[scored:]:
+                result.baseline = baseline
+                result.reward = self._clip(result.accuracy - baseline)
+                if on_result and scored >= len(done):
+                    on_result(result)
+                scored += 1
+
+        for i, architecture in enumerate(architectures):
+            result = done[i] if i < len(done) else self._lookup_or_evaluate(architecture)
+            results.append(result)
             self.consecutive_failures = self.consecutive_failures + 1 if result.failed else 0
             if baseline is None and not result.failed:
                 baseline = result.accuracy  # The first baseline is the first accuracy.
-            result.baseline = 0.0 if baseline is None else baseline
-            result.reward = self._clip(result.accuracy - result.baseline)
-            results.append(result)
-            if on_result:
-                on_result(result)
+            if baseline is not None:
+                score_ready(baseline)
             if self.consecutive_failures >= self.max_failures:
+                score_ready(0.0 if baseline is None else baseline)
                 raise SearchError(
                     f"{self.consecutive_failures} children failed in a row, the last with "
                     f"{result.reason}; check the search space and the child settings"
                 )
+        score_ready(0.0 if baseline is None else baseline)
         for result in results:
             if not result.failed:
                 self.baseline.update(result.accuracy)

@@ -8,6 +8,7 @@
 Bad flags get one line on stderr and exit status 2.
 """
 
+import contextlib
 import os
 import sys
 
@@ -157,10 +158,11 @@ def parse_flags(argv):
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
-    import controller  # pylint: disable=import-outside-toplevel
-    import data
-    import manager
-    import search
+    with _quiet_stderr():
+        import controller  # pylint: disable=import-outside-toplevel
+        import data
+        import manager
+        import search
 
     config = config_from_flags()
     try:
@@ -174,6 +176,23 @@ def main(argv):
         fail(str(e))
     except manager.SearchError as e:
         fail(f"search stopped: {e}", status=1)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Sends file descriptor 2 to /dev/null: TensorFlow's C++ start-up log lines
+    ignore TF_CPP_MIN_LOG_LEVEL and would bury a one-line error. Python exceptions
+    raised inside are still printed, after the descriptor is restored."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _make_deterministic():

@@ -453,7 +453,9 @@ def test_damaged_controller_json(saved, tmp_path, damage):
     directory = _copy(saved, tmp_path)
     path = directory / "controller.json"
     path.write_text(damage(path.read_text()))
-    with pytest.raises(ControllerError, match=r"cannot read controller checkpoint .*controller\.json"):
+    with pytest.raises(
+        ControllerError, match=r"cannot read controller checkpoint .*controller\.json"
+    ):
         Controller.load(str(directory), toy_space(2))
 
 

@@ -283,7 +283,9 @@ def test_reserved_state_name(name):
 
 
 def test_names_close_to_reserved_are_fine():
-    space = StateSpace(2).add_state("skip", [1, 2]).add_state("skipper", [1]).add_state("skip1a", [1])
+    space = (
+        StateSpace(2).add_state("skip", [1, 2]).add_state("skipper", [1]).add_state("skip1a", [1])
+    )
     assert list(space.states) == ["skip", "skipper", "skip1a"]
 
 
@@ -326,13 +328,17 @@ def test_unhashable_or_unsupported_values(values, shown):
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), np.float32("nan")])
 def test_non_finite_values(bad):
-    with pytest.raises(ValueError, match=rf"value {re.escape(repr(float(bad)))} of state 'k' is not finite"):
+    with pytest.raises(
+        ValueError, match=rf"value {re.escape(repr(float(bad)))} of state 'k' is not finite"
+    ):
         StateSpace(2).add_state("k", [1.0, bad])
 
 
 @pytest.mark.parametrize("values", ["abc", b"ab", 5, None])
 def test_values_not_a_list(values):
-    with pytest.raises(ValueError, match=rf"values of state 'k' must be a list.*{re.escape(repr(values))}"):
+    with pytest.raises(
+        ValueError, match=rf"values of state 'k' must be a list.*{re.escape(repr(values))}"
+    ):
         StateSpace(2).add_state("k", values)
 
 
@@ -355,7 +361,9 @@ def test_unknown_value_in_encode_and_validate():
     arch = [1, 16, 3, 32, 1, 64, 3, 64]
     arch[2] = 5
     for method in (space.encode, space.validate, space.layers):
-        with pytest.raises(ValueError, match=r"5 is not a choice of layer1_kernel; allowed: \[1, 3\]"):
+        with pytest.raises(
+            ValueError, match=r"5 is not a choice of layer1_kernel; allowed: \[1, 3\]"
+        ):
             method(tuple(arch))
     skip_space = macro_space(2)
     with pytest.raises(ValueError, match=r"2 is not a choice of layer1_skip0; allowed: \[0, 1\]"):
@@ -377,7 +385,9 @@ def test_wrong_length_architecture(length):
 
 @pytest.mark.parametrize("bad", [None, 5, "kernel", {1: 2}])
 def test_architecture_not_a_sequence(bad):
-    with pytest.raises(ValueError, match=rf"an architecture is a tuple of values, got {re.escape(repr(bad))}"):
+    with pytest.raises(
+        ValueError, match=rf"an architecture is a tuple of values, got {re.escape(repr(bad))}"
+    ):
         toy_space().validate(bad)
 
 
@@ -483,7 +493,9 @@ if hypothesis is not None:
         space = _build(definition)
         sizes = [len(d.choices) for d in space.decisions]
         assert space.num_architectures == math.prod(sizes)
-        expected_len = num_layers * len(states) + (num_layers * (num_layers - 1) // 2 if skips else 0)
+        expected_len = num_layers * len(states) + (
+            num_layers * (num_layers - 1) // 2 if skips else 0
+        )
         assert len(space.decisions) == expected_len
         rng = np.random.default_rng(seed)
         for arch in space.sample(rng, 5):
@@ -502,7 +514,9 @@ if hypothesis is not None:
         space = _build(definition)
         sizes = [len(d.choices) for d in space.decisions]
         position = data.draw(st.integers(0, len(sizes) - 1))
-        bad = data.draw(st.one_of(st.integers(sizes[position], sizes[position] + 5), st.integers(-5, -1)))
+        bad = data.draw(
+            st.one_of(st.integers(sizes[position], sizes[position] + 5), st.integers(-5, -1))
+        )
         indices = [0] * len(sizes)
         indices[position] = bad
         key = space.decisions[position].key

@@ -1,0 +1,240 @@
+"""End-to-end tests of train.py, run as a subprocess like a user would run it.
+
+Every subprocess pays TensorFlow's start-up (~5 s), so the module starts all of them
+at once on a small thread pool (`processes` fixture) and the tests read the results:
+three tiny searches (controller twice with the same seed, random once) and the table
+of bad command lines.
+"""
+
+import concurrent.futures
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A tiny search: 4 children of a 4-layer toy space on 300 mnist5k images, 1 epoch.
+# batch_size 32 (10 steps per epoch) lets the children learn a little, so the rewards
+# are not all zero and the controller's updates matter for the same-seed check.
+TINY = [
+    "--trials=4",
+    "--children_per_step=2",
+    "--epochs=1",
+    "--val_size=100",
+    "--train_size=300",
+    "--batch_size=32",
+]
+
+# Columns of history.csv besides the per-decision ones.
+RESULT_COLUMNS = [
+    "architecture",
+    "val_accuracy",
+    "reward",
+    "baseline",
+    "params",
+    "train_seconds",
+    "seconds",
+    "cached",
+    "failed",
+    "reason",
+]
+DECISION_COLUMNS = [f"layer{i}_{s}" for i in range(4) for s in ("kernel", "filters")]
+
+
+def _run(args):
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+# Bad command lines: (id, flags, a word the error must contain, rejected while parsing
+# the flags, i.e. before TensorFlow is imported). Every one also gets --logdir=<tmp>,
+# so that nothing lands in the repository's logs/.
+BAD = [
+    ("trials-zero", ["--trials=0"], "--trials", False),
+    ("trials-not-int", ["--trials=abc"], "trials", True),
+    ("space", ["--space=nope"], "space", True),
+    ("strategy", ["--strategy=nope"], "strategy", True),
+    ("dataset", ["--dataset=nope"], "dataset", False),
+    ("epochs-negative", ["--epochs=-1"], "--epochs", False),
+    ("acc-beta", ["--acc_beta=1.5"], "acc_beta", False),
+    ("val-size-too-big", ["--val_size=99999"], "val_size", False),
+    ("unknown-flag", ["--unknown_flag=1"], "unknown_flag", True),
+    ("positional", ["extra"], "unexpected arguments", True),
+    ("entropy-weight", ["--entropy_weight=-1"], "entropy_weight", False),
+    ("run-folder-taken", ["--run_name=taken"], "already holds a run", False),
+]
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory):
+    """Starts every subprocess of this module; name -> Future of (CompletedProcess, logdir)."""
+    searches = tmp_path_factory.mktemp("searches")
+    bad_logdir = tmp_path_factory.mktemp("bad")
+    taken = bad_logdir / "taken"
+    taken.mkdir()
+    (taken / "history.csv").write_text("trial,step\n")
+    jobs = {
+        "a": (TINY + ["--logdir", str(searches), "--run_name=a"], searches / "a"),
+        "b": (TINY + ["--logdir", str(searches), "--run_name=b"], searches / "b"),
+        "random": (
+            TINY + ["--strategy=random", "--logdir", str(searches), "--run_name=random"],
+            searches / "random",
+        ),
+    }
+    for name, args, _, _ in BAD:
+        jobs["bad-" + name] = (TINY + args + [f"--logdir={bad_logdir}"], bad_logdir)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=3)
+    futures = {
+        name: pool.submit(lambda a=args, d=folder: (_run(a), d))
+        for name, (args, folder) in jobs.items()
+    }
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def read_history(run_dir):
+    with open(run_dir / "history.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], [dict(zip(rows[0], row)) for row in rows[1:]]
+
+
+def check_search_ran(proc, run_dir):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    out = proc.stdout
+    for trial in range(1, 5):
+        assert re.search(rf"^trial {trial}/4 step {(trial - 1) // 2} \| ", out, re.M), out
+    assert "trial 5/" not in out
+    assert re.search(r"^test accuracy \d\.\d{4} \(validation \d\.\d{4}\)", out, re.M), out
+
+    header, rows = read_history(run_dir)
+    assert header == ["trial", "step"] + DECISION_COLUMNS + RESULT_COLUMNS
+    assert len(rows) == 4
+    assert [r["trial"] for r in rows] == ["1", "2", "3", "4"]
+    assert [r["step"] for r in rows] == ["0", "0", "1", "1"]
+    for r in rows:
+        assert r["layer0_kernel"] in ("1", "3") and r["layer3_filters"] in ("16", "32", "64")
+        expected = " | ".join(
+            f"kernel={r[f'layer{i}_kernel']} filters={r[f'layer{i}_filters']}" for i in range(4)
+        )
+        assert r["architecture"] == expected
+        assert 0.0 <= float(r["val_accuracy"]) <= 1.0
+        assert float(r["reward"]) == pytest.approx(
+            float(r["val_accuracy"]) - float(r["baseline"]), abs=2e-6
+        )
+        assert r["cached"] in ("0", "1") and r["failed"] == "0" and r["reason"] == ""
+        assert int(r["params"]) > 0 or r["cached"] == "1"
+    # The first step's baseline is the first accuracy.
+    assert rows[0]["baseline"] == rows[1]["baseline"] == rows[0]["val_accuracy"]
+    assert rows[2]["baseline"] == rows[3]["baseline"]
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["trials"] == 4 and config["children_per_step"] == 2
+    assert config["epochs"] == 1 and config["final_epochs"] == 1  # Resolved default.
+    assert config["val_size"] == 100 and config["train_size"] == 300
+    assert config["batch_size"] == 32 and config["seed"] == 0
+    assert config["num_layers"] == 4 and config["space"] == "toy"
+    assert config["run_name"] == run_dir.name and config["dataset"] == "mnist5k"
+
+    best = json.loads((run_dir / "best.json").read_text())
+    assert 0.0 <= best["test_accuracy"] <= 1.0
+    assert 0.0 <= best["final_val_accuracy"] <= 1.0
+    assert best["trials"] == 4
+    best_acc = max(float(r["val_accuracy"]) for r in rows)
+    assert best["search_val_accuracy"] == pytest.approx(best_acc, abs=1e-6)
+    assert best["architecture_str"] in [r["architecture"] for r in rows]
+
+    events = list(run_dir.glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    return rows, config, best
+
+
+def test_end_to_end_controller_search(processes):
+    proc, run_dir = processes["a"].result()
+    rows, config, best = check_search_ran(proc, run_dir)
+    assert config["strategy"] == "controller"
+
+    # config.json records every flag of train.py (the controller's in "controller").
+    defined = re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', (ROOT / "train.py").read_text())
+    assert "trials" in defined and "entropy_weight" in defined
+    renamed = {"controller_lr": "learning_rate"}
+    missing = [
+        f
+        for f in defined
+        if f not in config and renamed.get(f, f) not in config.get("controller", {})
+    ]
+    assert not missing, f"flags missing from config.json: {missing}"
+    assert config["controller"]["entropy_weight"] == 1e-4
+
+    # The saved model loads in safe mode and classifies 28x28x1 images into 10 classes.
+    import keras  # pylint: disable=import-outside-toplevel
+    import numpy as np  # pylint: disable=import-outside-toplevel
+
+    model = keras.saving.load_model(run_dir / "best_model.keras")
+    probs = model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0)
+    assert probs.shape == (2, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert model.count_params() == best["params"]
+    keras.backend.clear_session()
+
+
+def test_random_strategy_same_budget(processes):
+    proc, run_dir = processes["random"].result()
+    _, config, _ = check_search_ran(proc, run_dir)
+    assert config["strategy"] == "random"
+
+
+def test_same_seed_same_architectures(processes):
+    (proc_a, dir_a), (proc_b, dir_b) = processes["a"].result(), processes["b"].result()
+    assert proc_a.returncode == 0 and proc_b.returncode == 0, proc_b.stderr[-3000:]
+    _, rows_a = read_history(dir_a)
+    _, rows_b = read_history(dir_b)
+    assert len(rows_a) == len(rows_b) == 4
+    for column in DECISION_COLUMNS + ["architecture"]:
+        assert [r[column] for r in rows_a] == [r[column] for r in rows_b], column
+    # Children train deterministically too (op determinism, per-architecture seeds),
+    # which is what makes the controller's rewards, hence its samples, repeat.
+    for column in ("val_accuracy", "reward", "baseline", "params"):
+        assert [r[column] for r in rows_a] == [r[column] for r in rows_b], column
+    assert (
+        json.loads((dir_a / "best.json").read_text())["test_accuracy"]
+        == json.loads((dir_b / "best.json").read_text())["test_accuracy"]
+    )
+
+
+def _error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("train.py: error:")]
+
+
+@pytest.mark.parametrize("name, args, word, early", BAD, ids=[b[0] for b in BAD])
+def test_bad_values_exit_2_with_one_error_line(processes, name, args, word, early):
+    proc, logdir = processes["bad-" + name].result()
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    errors = _error_lines(proc.stderr)
+    assert len(errors) == 1, proc.stderr
+    assert word in errors[0]
+    assert proc.stderr.rstrip("\n").splitlines()[-1] == errors[0]  # The error comes last.
+    assert "trial 1/" not in proc.stdout  # Nothing was trained.
+    # No run left anything behind (run folders may be created, but stay empty);
+    # the pre-existing folder of the "taken" case is untouched.
+    written = sorted(str(p.relative_to(logdir)) for p in logdir.rglob("*") if p.is_file())
+    assert written == ["taken/history.csv"]
+
+
+@pytest.mark.parametrize("name", [b[0] for b in BAD])
+def test_bad_values_stderr_is_exactly_one_line(processes, name):
+    proc, _ = processes["bad-" + name].result()
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error:"), proc.stderr
