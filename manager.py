@@ -13,7 +13,6 @@ architectures are chosen.
 """
 
 import dataclasses
-import gc
 import math
 import time
 import zlib
@@ -382,12 +381,7 @@ class NetworkManager:
         model = None
         try:
             model, train_seconds = self.train(architecture)
-            _, accuracy = model.evaluate(
-                self.dataset.x_val,
-                self.dataset.y_val,
-                batch_size=max(self.batch_size, 256),
-                verbose=0,
-            )
+            accuracy = accuracy_of(model, self.dataset.x_val, self.dataset.y_val)
             result = ChildResult(
                 architecture,
                 float(accuracy),
@@ -399,8 +393,7 @@ class NetworkManager:
             result = ChildResult(architecture, 0.0, failed=True, reason=_reason(e))
         finally:
             del model
-            keras.backend.clear_session()
-            gc.collect()
+            keras.backend.clear_session()  # Also runs the garbage collector.
         result.seconds = time.perf_counter() - start
         return result
 
@@ -472,6 +465,19 @@ class NetworkManager:
         if self.use_cache and not result.failed:
             self.cache[architecture] = dataclasses.replace(result)
         return result
+
+
+def accuracy_of(model, x, y, batch_size=1000):
+    """Classification accuracy of `model` on (x, y), in inference mode.
+
+    A plain forward pass: `model.evaluate` would first trace a test function, which
+    costs about three times as much for a child that is scored only once.
+    """
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        probs = keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=False))
+        correct += int(np.sum(np.argmax(probs, axis=-1) == y[start : start + batch_size]))
+    return correct / len(x)
 
 
 def _reason(error):
