@@ -423,8 +423,13 @@ class Controller:
         _write_json(os.path.join(directory, "controller.json"), meta)
 
     @classmethod
-    def load(cls, directory, space):
+    def load(cls, directory, space, hparams=None):
         """Rebuilds a controller saved by `save` for the same `space`.
+
+        Args:
+            directory: the folder `save` wrote.
+            space: the StateSpace the controller must be for.
+            hparams: if given, the settings the checkpoint must have been made with.
 
         Raises:
             ControllerError: missing or damaged files, or a checkpoint made for
@@ -434,15 +439,28 @@ class Controller:
         try:
             with open(path) as f:
                 meta = json.load(f)
-            signature, hparams = meta["space"], meta["hparams"]
+            signature, hparams_saved = meta["space"], dict(meta["hparams"])
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ControllerError(f"cannot read controller checkpoint {path}: {e}") from None
+            raise ControllerError(
+                f"cannot read controller checkpoint {path}: {_first_line(e)}"
+            ) from None
         if _json_roundtrip(signature) != _json_roundtrip(space.signature()):
             raise ControllerError(
                 f"controller checkpoint {path} was made for another search space: "
                 f"{signature} vs {space.signature()}"
             )
-        controller = cls(space, seed=meta.get("seed", 0), **hparams)
+        if hparams is not None:
+            expected = {**DEFAULTS, **hparams}
+            differ = [
+                f"{k}={hparams_saved.get(k)!r} (expected {v!r})"
+                for k, v in expected.items()
+                if hparams_saved.get(k) != v
+            ]
+            if differ:
+                raise ControllerError(
+                    f"controller checkpoint {path} has other settings: {', '.join(differ)}"
+                )
+        controller = cls(space, seed=meta.get("seed", 0), **hparams_saved)
         try:
             controller._scorer.load_weights(os.path.join(directory, "controller.weights.h5"))
             with np.load(os.path.join(directory, "optimizer.npz"), allow_pickle=False) as saved:
@@ -457,7 +475,7 @@ class Controller:
             controller.set_state(meta["state"])
         except Exception as e:  # pylint: disable=broad-except
             raise ControllerError(
-                f"cannot load controller checkpoint from {directory}: {e}"
+                f"cannot load controller checkpoint from {directory}: {_first_line(e)}"
             ) from None
         return controller
 
@@ -481,6 +499,11 @@ def _check_hparams(h):
         raise ControllerError(f"tanh_constant must be > 0 or None, got {h['tanh_constant']!r}")
     if not (_number(h["exploration"]) and 0 <= h["exploration"] < 1):
         raise ControllerError(f"exploration must be in [0, 1), got {h['exploration']!r}")
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _json_roundtrip(value):

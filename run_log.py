@@ -9,9 +9,12 @@ the events are skipped with a warning and everything else is still written.
 This module does not train or sample anything.
 """
 
+import contextlib
 import csv
 import json
 import os
+import signal
+import threading
 import warnings
 
 HISTORY_FIELDS = ("trial", "step")
@@ -47,14 +50,18 @@ class RunLog:
       directory: the run folder; created if missing.
       space: the `StateSpace`, for the per-decision columns.
       tensorboard: write TensorBoard events (needs TensorFlow).
+      keep_rows: when resuming, the number of trials the run state holds; rows
+        written after it (by a process killed before it saved its state) are dropped.
     """
 
-    def __init__(self, directory, space, tensorboard=True):
+    def __init__(self, directory, space, tensorboard=True, keep_rows=None):
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.space = space
         self.columns = list(HISTORY_FIELDS) + [d.key for d in space.decisions] + list(RESULT_FIELDS)
         path = self.path("history.csv")
+        if keep_rows is not None and os.path.exists(path):
+            _truncate_csv(path, keep_rows)
         new = not os.path.exists(path) or os.path.getsize(path) == 0
         self._history = open(path, "a", newline="")
         self._csv = csv.writer(self._history)
@@ -100,6 +107,41 @@ class RunLog:
         self._history.close()
         if self._writer is not None:
             self._writer.close()
+
+
+def _truncate_csv(path, rows):
+    """Keeps the header and the first `rows` complete rows of a CSV file (atomically)."""
+    with open(path, newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    keep = lines[: rows + 1]
+    if keep and not keep[-1].endswith("\n"):
+        keep = keep[:-1]  # A row cut off by a crash.
+    if len(keep) == len(lines):
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        f.writelines(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Holds SIGINT and SIGTERM back while a group of writes completes.
+
+    A signal that arrives meanwhile is delivered when the block ends, so Ctrl-C
+    never leaves history.csv and state.json out of step with each other.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _tensorboard_writer(directory):

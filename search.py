@@ -12,7 +12,7 @@ import dataclasses
 import gc
 import json
 import os
-import sys
+import shutil
 import time
 
 import numpy as np
@@ -21,7 +21,7 @@ import controller as controller_lib
 import data
 import manager as manager_lib
 import state_space
-from run_log import RunLog, write_json
+from run_log import RunLog, deferred_signals, write_json
 
 SPACES = ("toy", "macro")
 STRATEGIES = ("controller", "random")
@@ -135,11 +135,24 @@ class RandomStrategy:
     def learn(self, architectures, results):
         return {}
 
+    def get_state(self):
+        return {"rng": self.rng.bit_generator.state}
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state["rng"]
+
+    def save(self, directory):
+        """Random search keeps nothing beyond its generator state."""
+
+    def load(self, directory):
+        """Nothing to load; see `save`."""
+
 
 class ControllerStrategy:
     """The RL controller: sample from the policy, REINFORCE on the rewards."""
 
     def __init__(self, space, seed, hparams):
+        self.space = space
         self.controller = controller_lib.Controller(space, seed=seed, **hparams)
 
     def propose(self, n):
@@ -149,36 +162,197 @@ class ControllerStrategy:
         probabilities = self.controller.probabilities(architectures)
         stats = self.controller.update(architectures, [r.reward for r in results])
         scalars = {"controller/loss": stats["loss"], "controller/entropy": stats["entropy"]}
-        for decision, probs in zip(self.controller.space.decisions, probabilities):
+        for decision, probs in zip(self.space.decisions, probabilities):
             for choice, p in zip(decision.choices, probs):
                 scalars[f"probs/{decision.key}/{choice}"] = p
         return scalars
 
+    def get_state(self):
+        return self.controller.get_state()
 
-def run_search(config, out=print):
+    def set_state(self, state):
+        self.controller.set_state(state)
+
+    def save(self, directory):
+        """Weights and optimizer state (the generator state lives in state.json)."""
+        self.controller.save(directory)
+
+    def load(self, directory):
+        self.controller = controller_lib.Controller.load(
+            directory, self.space, hparams=self.controller.hparams
+        )
+
+
+# ---------------------------------------------------------------------- run state
+
+STATE_FILE = "state.json"
+STATE_VERSION = 1
+
+
+def _result_to_json(result):
+    value = dataclasses.asdict(result)
+    value["architecture"] = list(result.architecture)
+    return value
+
+
+def _result_from_json(value):
+    return manager_lib.ChildResult(**{**value, "architecture": tuple(value["architecture"])})
+
+
+def read_config(run_dir):
+    """The SearchConfig a run folder was started with.
+
+    Raises:
+      ConfigError: no run there, or a damaged config.json.
+    """
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise ConfigError(f"there is no run to resume in {run_dir} (no config.json)")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        fields = {f.name for f in dataclasses.fields(SearchConfig)}
+        return SearchConfig(**{k: v for k, v in saved.items() if k in fields})
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ConfigError(f"cannot read {path}: it is damaged ({e})") from None
+
+
+def _read_state(run_dir):
+    path = os.path.join(run_dir, STATE_FILE)
+    if not os.path.exists(path):
+        raise ConfigError(f"there is no run state to resume in {run_dir} (no {STATE_FILE})")
+    try:
+        with open(path) as f:
+            state = json.load(f)
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"version {state.get('version')!r}, expected {STATE_VERSION}")
+        for key in ("step", "trial", "accuracies", "strategy", "manager", "pending", "phase"):
+            state[key]  # pylint: disable=pointless-statement
+        return state
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ConfigError(f"cannot resume: {path} is damaged ({e}); nothing was changed") from None
+
+
+class _Run:
+    """Everything a search needs to continue after a crash, and its atomic saving.
+
+    state.json is the commit point: it is replaced (atomically) after every trial and
+    after every step. The controller's weights are written into a new folder per
+    step first, and state.json names the folder to use, so a crash between the two
+    writes leaves the previous, consistent pair.
+    """
+
+    def __init__(self, run_dir, strategy, manager):
+        self.run_dir = run_dir
+        self.strategy = strategy
+        self.manager = manager
+        self.step = 0
+        self.trial = 0
+        self.best = None
+        self.accuracies = []
+        self.pending = None  # The step in progress: its architectures and done children.
+        self.phase = "search"  # search -> final -> finished
+        self.checkpoint = None
+
+    def save(self):
+        state = {
+            "version": STATE_VERSION,
+            "phase": self.phase,
+            "step": self.step,
+            "trial": self.trial,
+            "best": _result_to_json(self.best) if self.best else None,
+            "accuracies": self.accuracies,
+            "strategy": {"checkpoint": self.checkpoint, "state": self.strategy.get_state()},
+            "manager": {
+                "baseline": self.manager.baseline.get_state(),
+                "consecutive_failures": self.manager.consecutive_failures,
+                "cache": [_result_to_json(r) for r in self.manager.cache.values()],
+            },
+            "pending": self.pending,
+        }
+        write_json(os.path.join(self.run_dir, STATE_FILE), state)
+
+    def save_checkpoint(self):
+        """Saves the strategy's weights for the current step and commits to them."""
+        name = f"checkpoints/step-{self.step:05d}"
+        self.strategy.save(os.path.join(self.run_dir, name))
+        previous, self.checkpoint = self.checkpoint, name
+        self.save()
+        if previous and previous != name:
+            shutil.rmtree(os.path.join(self.run_dir, previous), ignore_errors=True)
+
+    def restore(self, state):
+        self.phase = state["phase"]
+        self.step, self.trial = state["step"], state["trial"]
+        self.best = _result_from_json(state["best"]) if state["best"] else None
+        self.accuracies = list(state["accuracies"])
+        self.checkpoint = state["strategy"]["checkpoint"]
+        if self.checkpoint:
+            self.strategy.load(os.path.join(self.run_dir, self.checkpoint))
+        self.strategy.set_state(state["strategy"]["state"])
+        self.manager.baseline.set_state(state["manager"]["baseline"])
+        self.manager.consecutive_failures = state["manager"]["consecutive_failures"]
+        for value in state["manager"]["cache"]:
+            result = _result_from_json(value)
+            self.manager.cache[result.architecture] = result
+        self.pending = state["pending"]
+
+
+# ---------------------------------------------------------------------- the search
+
+
+def run_search(config, out=print, resume=False):
     """Runs a whole search and the final evaluation of its best architecture.
+
+    After every trial the run folder holds all that is needed to continue
+    (`resume=True`) from where the search stopped, losing at most the children in
+    flight; a resumed search samples the same architectures an uninterrupted one
+    would (on CPU).
 
     Args:
       config: a `SearchConfig`.
       out: where progress lines go.
+      resume: continue the run in the run folder instead of starting one.
 
     Returns:
       The dict written to best.json.
 
     Raises:
-      ConfigError, data.DataError, controller_lib.ControllerError: bad settings.
+      ConfigError, data.DataError, controller_lib.ControllerError: bad settings or
+        a run folder that cannot be resumed (nothing in it is changed then).
       manager_lib.SearchError: too many failed children in a row.
     """
     config = config.resolved()
     run_dir = os.path.join(config.logdir, config.run_name)
-    if os.path.isdir(run_dir) and os.listdir(run_dir):
-        raise ConfigError(
-            f"run folder {run_dir} already holds a run; pass another --run_name or remove it"
+    state = None
+    if resume:
+        state = _read_state(run_dir)
+        # The folder may have been moved or renamed: only where it is now counts.
+        saved = dataclasses.replace(
+            read_config(run_dir), logdir=config.logdir, run_name=config.run_name
         )
-    try:
-        os.makedirs(run_dir, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create run folder {run_dir}: {e.strerror}") from None
+        saved = saved.resolved()
+        if saved != config:
+            differ = [
+                f"{f.name}={getattr(config, f.name)!r} (run: {getattr(saved, f.name)!r})"
+                for f in dataclasses.fields(SearchConfig)
+                if getattr(config, f.name) != getattr(saved, f.name)
+            ]
+            raise ConfigError(f"cannot resume {run_dir} with other settings: {', '.join(differ)}")
+        if state["phase"] == "finished":
+            out(f"run {run_dir} is already finished; nothing to do")
+            with open(os.path.join(run_dir, "best.json")) as f:
+                return json.load(f)
+    else:
+        if os.path.isdir(run_dir) and os.listdir(run_dir):
+            raise ConfigError(
+                f"run folder {run_dir} already holds a run; pass --resume to continue it, "
+                f"or another --run_name"
+            )
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
     dataset = data.load_dataset(
         config.dataset,
         train_size=config.train_size,
@@ -187,7 +361,6 @@ def run_search(config, out=print):
         data_dir=config.data_dir,
     )
     space, template = make_space(config)
-    template_args = {"filters": config.filters} if template == "macro" else {}
     if config.strategy == "controller":
         strategy = ControllerStrategy(space, config.seed, config.controller)
     else:
@@ -204,86 +377,131 @@ def run_search(config, out=print):
         cache=config.cache,
         seed=config.seed,
         max_failures=config.max_failures,
-        template_args=template_args,
+        template_args={"filters": config.filters} if template == "macro" else {},
     )
+    run = _Run(run_dir, strategy, manager)
+    if state is not None:
+        run.restore(state)
+    else:
+        try:
+            write_json(
+                os.path.join(run_dir, "config.json"),
+                {**dataclasses.asdict(config), "dataset_split": dataset.describe()},
+            )
+        except OSError as e:
+            raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
+        run.save_checkpoint()
     # Move the long-lived objects of TensorFlow, Keras and the controller out of the
     # garbage collector's way: the collection that follows every child then costs
     # milliseconds instead of about 0.2 s (bench/search_overhead.py).
     gc.collect()
     gc.freeze()
-    log = RunLog(run_dir, space, tensorboard=config.tensorboard)
-    write_json(
-        log.path("config.json"), {**dataclasses.asdict(config), "dataset_split": dataset.describe()}
-    )
+
     out(dataset.describe())
     out(space.describe())
-    out(
-        f"strategy {config.strategy}: {config.trials} children, {config.children_per_step} per step; run folder {run_dir}"
-    )
-
-    best = None
-    history = []  # Validation accuracy of every trial, in order.
-    trial = 0
+    if state is not None:
+        out(f"resuming {run_dir} at trial {run.trial + 1}, step {run.step}")
+    else:
+        out(
+            f"strategy {config.strategy}: {config.trials} children, "
+            f"{config.children_per_step} per step; run folder {run_dir}"
+        )
+    log = RunLog(run_dir, space, tensorboard=config.tensorboard, keep_rows=run.trial)
     started = time.perf_counter()
-    step = 0
+    started_trial = run.trial
     try:
-        while trial < config.trials:
-            n = min(config.children_per_step, config.trials - trial)
-            architectures = strategy.propose(n)
-
-            def progress(result):
-                nonlocal trial, best
-                trial += 1
-                history.append(result.accuracy)
-                log.write_trial(trial, step, result)
-                if not result.failed and (best is None or result.accuracy > best.accuracy):
-                    best = result
-                elapsed = time.perf_counter() - started
-                eta = elapsed / trial * (config.trials - trial)
-                status = "cached" if result.cached else f"{result.seconds:.1f}s"
-                if result.failed:
-                    status = f"FAILED ({result.reason})"
-                out(
-                    f"trial {trial}/{config.trials} step {step} | {space.format(result.architecture)} | "
-                    f"acc {result.accuracy:.4f} reward {result.reward:+.4f} | {status} | "
-                    f"ETA {_duration(eta)}"
-                )
-
-            results = manager.get_rewards(architectures, on_result=progress)
-            scalars = strategy.learn(architectures, results)
-            accuracies = [r.accuracy for r in results]
-            scalars.update(
-                {
-                    "accuracy/mean": float(np.mean(accuracies)),
-                    "accuracy/best": best.accuracy if best else 0.0,
-                    "reward/mean": float(np.mean([r.reward for r in results])),
-                    "reward/baseline": results[0].baseline,
-                    "children/failed": sum(r.failed for r in results),
-                    "children/cached": sum(r.cached for r in results),
-                }
-            )
-            log.write_scalars(step, scalars)
-            step += 1
+        if run.phase == "search":
+            _search(config, run, log, space, out, started, started_trial)
     finally:
         log.close()
     search_seconds = time.perf_counter() - started
-    if best is None:
+    if run.best is None:
         raise manager_lib.SearchError("every child failed; no architecture to evaluate")
+    return _final(config, run, dataset, space, manager, out, search_seconds)
 
+
+def _search(config, run, log, space, out, started, started_trial):
+    """The loop: propose a step's children, train them, learn, save."""
+    strategy, manager = run.strategy, run.manager
+    while run.trial < config.trials:
+        if run.pending is None:
+            n = min(config.children_per_step, config.trials - run.trial)
+            failures = manager.consecutive_failures
+            architectures = strategy.propose(n)
+            run.pending = {
+                "architectures": [list(a) for a in architectures],
+                "done": [],
+                "consecutive_failures": failures,
+            }
+            with deferred_signals():
+                run.save()
+        architectures = [tuple(a) for a in run.pending["architectures"]]
+        done = [_result_from_json(r) for r in run.pending["done"]]
+        manager.consecutive_failures = run.pending["consecutive_failures"]
+
+        def progress(result):
+            with deferred_signals():
+                run.trial += 1
+                run.accuracies.append(result.accuracy)
+                if not result.failed and (run.best is None or result.accuracy > run.best.accuracy):
+                    run.best = result
+                log.write_trial(run.trial, run.step, result)
+                run.pending["done"].append(_result_to_json(result))
+                run.save()
+            trials_here = run.trial - started_trial
+            eta = (time.perf_counter() - started) / trials_here * (config.trials - run.trial)
+            status = "cached" if result.cached else f"{result.seconds:.1f}s"
+            if result.failed:
+                status = f"FAILED ({result.reason})"
+            out(
+                f"trial {run.trial}/{config.trials} step {run.step} | "
+                f"{space.format(result.architecture)} | acc {result.accuracy:.4f} "
+                f"reward {result.reward:+.4f} | {status} | ETA {_duration(eta)}"
+            )
+
+        results = manager.get_rewards(architectures, on_result=progress, done=done)
+        scalars = strategy.learn(architectures, results)
+        scalars.update(
+            {
+                "accuracy/mean": float(np.mean([r.accuracy for r in results])),
+                "accuracy/best": run.best.accuracy if run.best else 0.0,
+                "reward/mean": float(np.mean([r.reward for r in results])),
+                "reward/baseline": results[0].baseline,
+                "children/failed": sum(r.failed for r in results),
+                "children/cached": sum(r.cached for r in results),
+            }
+        )
+        with deferred_signals():
+            log.write_scalars(run.step, scalars)
+            run.step += 1
+            run.pending = None
+            run.save_checkpoint()
+    if run.best is not None:
+        run.phase = "final"
+        run.save()
+
+
+def _final(config, run, dataset, space, manager, out, search_seconds):
+    """Retrains the best architecture, tests it once, saves it; marks the run finished."""
+    best = run.best
+    quarter = max(1, len(run.accuracies) // 4)
+    first = float(np.mean(run.accuracies[:quarter]))
+    last = float(np.mean(run.accuracies[-quarter:]))
     out(
         f"search done in {_duration(search_seconds)}; best validation accuracy "
         f"{best.accuracy:.4f}: {space.format(best.architecture)}"
     )
-    quarter = max(1, len(history) // 4)
-    first, last = float(np.mean(history[:quarter])), float(np.mean(history[-quarter:]))
     out(
         f"mean validation accuracy: first quarter of the trials {first:.4f}, last quarter {last:.4f}"
     )
     out(f"retraining the best architecture for {config.final_epochs} epochs ...")
+    started = time.perf_counter()
     model, _ = manager.train(best.architecture, epochs=config.final_epochs)
     val_accuracy = manager_lib.accuracy_of(model, dataset.x_val, dataset.y_val)
     test_accuracy = manager_lib.accuracy_of(model, dataset.x_test, dataset.y_test)
-    model.save(log.path("best_model.keras"))
+    model_path = os.path.join(run.run_dir, "best_model.keras")
+    model.save(model_path + ".tmp.keras")
+    os.replace(model_path + ".tmp.keras", model_path)
     summary = {
         "architecture": list(best.architecture),
         "architecture_str": space.format(best.architecture),
@@ -293,17 +511,20 @@ def run_search(config, out=print):
         "test_accuracy": float(test_accuracy),
         "params": int(model.count_params()),
         "final_epochs": config.final_epochs,
-        "trials": trial,
+        "trials": run.trial,
         "first_quarter_mean_accuracy": first,
         "last_quarter_mean_accuracy": last,
         "search_seconds": round(search_seconds, 3),
-        "final_seconds": round(time.perf_counter() - started - search_seconds, 3),
+        "final_seconds": round(time.perf_counter() - started, 3),
     }
-    write_json(log.path("best.json"), summary)
+    with deferred_signals():
+        write_json(os.path.join(run.run_dir, "best.json"), summary)
+        run.phase = "finished"
+        run.save()
     out(f"best architecture: {summary['architecture_str']}")
     out(
         f"test accuracy {test_accuracy:.4f} (validation {val_accuracy:.4f}); model saved to "
-        f"{log.path('best_model.keras')}"
+        f"{model_path}"
     )
     return summary
 

@@ -10,6 +10,7 @@ Bad flags get one line on stderr and exit status 2.
 
 import contextlib
 import os
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out.
@@ -99,6 +100,12 @@ flags.DEFINE_float("grad_clip", 5.0, "Global gradient-norm clip of the controlle
 flags.DEFINE_string("logdir", "logs", "Folder that holds the run folders.")
 flags.DEFINE_string("run_name", None, "Run folder name (default <space>-<strategy>-seed<seed>).")
 flags.DEFINE_boolean("tensorboard", True, "Write TensorBoard events.")
+flags.DEFINE_boolean(
+    "resume",
+    False,
+    "Continue the run in <logdir>/<run_name> where it "
+    "stopped, with the settings it was started with.",
+)
 
 
 def config_from_flags():
@@ -167,15 +174,78 @@ def main(argv):
     config = config_from_flags()
     try:
         config = config.resolved()
+        if FLAGS.resume:
+            config = resume_config(config, search)
     except search.ConfigError as e:
         fail(str(e))
     _make_deterministic()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
-        search.run_search(config)
+        search.run_search(config, resume=FLAGS.resume)
     except (search.ConfigError, data.DataError, controller.ControllerError) as e:
         fail(str(e))
     except manager.SearchError as e:
         fail(f"search stopped: {e}", status=1)
+    except KeyboardInterrupt:
+        signum = _received[-1] if _received else signal.SIGINT
+        print(
+            f"\ninterrupted by {signal.Signals(signum).name}; every finished trial is saved. "
+            f"Resume with:\n  python train.py --resume --logdir={config.logdir} "
+            f"--run_name={config.run_name}",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signum)
+
+
+# Flags whose SearchConfig field has another name; the rest match one to one.
+_CONTROLLER_FLAGS = {"controller_lr": "learning_rate"}
+_RUN_FLAGS = {"resume", "logdir", "run_name"}
+
+
+def resume_config(config, search):
+    """The settings of the run to resume: those it was started with.
+
+    Flags given on the command line must agree with them; --logdir and --run_name
+    only say where the run is.
+
+    Raises:
+      search.ConfigError: no run there, or a flag that contradicts the run.
+    """
+    run_dir = os.path.join(config.logdir, config.run_name)
+    saved = search.read_config(run_dir)
+    saved.logdir, saved.run_name = config.logdir, config.run_name
+    saved = saved.resolved()
+    controller_keys = set(saved.controller)
+    conflicts = []
+    for name in FLAGS:
+        if not FLAGS[name].present or name in _RUN_FLAGS or name == "flagfile":
+            continue
+        key = _CONTROLLER_FLAGS.get(name, name)
+        if key in controller_keys:
+            given, used = config.controller[key], saved.controller[key]
+        elif hasattr(saved, name):
+            given, used = getattr(config, name), getattr(saved, name)
+        else:
+            continue
+        if given != used:
+            conflicts.append(f"--{name}={FLAGS[name].value} (the run has {used!r})")
+    if conflicts:
+        raise search.ConfigError(
+            f"cannot resume {run_dir} with other settings: {', '.join(conflicts)}; "
+            f"drop those flags to continue it as it was started"
+        )
+    return saved
+
+
+_received = []
+
+
+def _interrupt(signum, frame):
+    """SIGINT and SIGTERM both stop the search the same way, at the next safe point."""
+    del frame
+    _received.append(signum)
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

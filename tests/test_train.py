@@ -72,6 +72,27 @@ BAD = [
     ("positional", ["extra"], "unexpected arguments", True),
     ("entropy-weight", ["--entropy_weight=-1"], "entropy_weight", False),
     ("run-folder-taken", ["--run_name=taken"], "already holds a run", False),
+    ("children-zero", ["--children_per_step=0"], "--children_per_step", False),
+    ("batch-zero", ["--batch_size=0"], "--batch_size", False),
+    ("num-layers-zero", ["--num_layers=0"], "--num_layers", False),
+    ("filters-zero", ["--filters=0"], "--filters", False),
+    ("final-epochs-zero", ["--final_epochs=0"], "--final_epochs", False),
+    ("child-lr-zero", ["--child_lr=0"], "--child_lr", False),
+    ("clip-negative", ["--clip_rewards=-0.1"], "--clip_rewards", False),
+    ("seed-negative", ["--seed=-1"], "--seed", False),
+    ("max-failures-zero", ["--max_failures=0"], "--max_failures", False),
+    ("train-size-too-big", ["--train_size=99999"], "train_size", False),
+    ("val-size-zero", ["--val_size=0"], "val_size", False),
+    ("lstm-units-zero", ["--lstm_units=0"], "lstm_units", False),
+    ("controller-lr-negative", ["--controller_lr=-1"], "learning_rate", False),
+    ("exploration-one", ["--exploration=1"], "exploration", False),
+    ("temperature-zero", ["--temperature=0"], "temperature", False),
+    ("grad-clip-zero", ["--grad_clip=0"], "grad_clip", False),
+    ("bool-not-bool", ["--cache=maybe"], "cache", True),
+    ("float-not-number", ["--acc_beta=abc"], "acc_beta", True),
+    ("run-name-slash", ["--run_name=a/b"], "--run_name", False),
+    ("resume-missing", ["--resume", "--run_name=nothing"], "no run to resume", False),
+    ("logdir-unwritable", ["--logdir=/proc/no-such-folder"], "cannot write", False),
 ]
 
 
@@ -92,7 +113,7 @@ def processes(tmp_path_factory):
         ),
     }
     for name, args, _, _ in BAD:
-        jobs["bad-" + name] = (TINY + args + [f"--logdir={bad_logdir}"], bad_logdir)
+        jobs["bad-" + name] = (TINY + [f"--logdir={bad_logdir}"] + args, bad_logdir)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=3)
     futures = {
         name: pool.submit(lambda a=args, d=folder: (_run(a), d))
@@ -171,7 +192,9 @@ def test_end_to_end_controller_search(processes):
     missing = [
         f
         for f in defined
-        if f not in config and renamed.get(f, f) not in config.get("controller", {})
+        if f not in config
+        and renamed.get(f, f) not in config.get("controller", {})
+        and f != "resume"  # An action, not a setting of the run.
     ]
     assert not missing, f"flags missing from config.json: {missing}"
     assert config["controller"]["entropy_weight"] == 1e-4

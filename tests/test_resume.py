@@ -1,0 +1,233 @@
+"""Crash-safe, resumable searches: kill -9, SIGINT, SIGTERM, damaged state.
+
+Real searches run as subprocesses of train.py, as a user would run them, and are
+stopped with real signals. The runs are tiny (9 children of the toy space on 300
+images), and the subprocesses that do not depend on each other run side by side.
+"""
+
+import concurrent.futures
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import run_log
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = [
+    "--trials=9",
+    "--children_per_step=3",
+    "--epochs=1",
+    "--train_size=300",
+    "--val_size=100",
+    "--batch_size=32",
+]
+COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
+
+
+def train(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start(*args):
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def rows(run_dir):
+    path = run_dir / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def wait_for_rows(process, run_dir, n, timeout=240):
+    """Waits until history.csv holds at least n complete rows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(rows(run_dir)) >= n:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"no {n} rows in {run_dir} after {timeout} s")
+
+
+def interrupt(logdir, name, signum, after_rows):
+    """Starts a search, sends `signum` once `after_rows` trials are done, returns
+    (returncode, stdout, stderr)."""
+    process = start(*TINY, f"--logdir={logdir}", f"--run_name={name}")
+    wait_for_rows(process, logdir / name, after_rows)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An uninterrupted run, a run killed with SIGKILL mid-step and then resumed, and
+    runs stopped by SIGINT and SIGTERM (not resumed here)."""
+    logdir = tmp_path_factory.mktemp("runs")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        full = pool.submit(train, *TINY, f"--logdir={logdir}", "--run_name=full")
+        sigint = pool.submit(interrupt, logdir, "sigint", signal.SIGINT, 2)
+
+        # Kill -9 in the middle of the second step (children 4..6).
+        killed = start(*TINY, f"--logdir={logdir}", "--run_name=killed")
+        wait_for_rows(killed, logdir / "killed", 5)
+        killed.kill()
+        killed.communicate()
+        rows_at_kill = len(rows(logdir / "killed"))
+        resumed = train("--resume", f"--logdir={logdir}", "--run_name=killed")
+        sigterm = pool.submit(interrupt, logdir, "sigterm", signal.SIGTERM, 1)
+        return {
+            "logdir": logdir,
+            "full": full.result(),
+            "killed_rows": rows_at_kill,
+            "killed_returncode": killed.returncode,
+            "resumed": resumed,
+            "sigint": sigint.result(),
+            "sigterm": sigterm.result(),
+        }
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(runs):
+    logdir = runs["logdir"]
+    assert runs["full"].returncode == 0, runs["full"].stderr[-2000:]
+    assert runs["killed_returncode"] == -signal.SIGKILL
+    assert 5 <= runs["killed_rows"] < 9  # Killed mid-run, not after the end.
+    resumed = runs["resumed"]
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming {logdir / 'killed'} at trial" in resumed.stdout
+    full, again = rows(logdir / "full"), rows(logdir / "killed")
+    assert len(full) == len(again) == 9
+    # Same architectures, in the same order, with the same accuracies and rewards.
+    assert [[r[k] for k in COMPARED] for r in again] == [[r[k] for k in COMPARED] for r in full]
+    best_full = json.loads((logdir / "full" / "best.json").read_text())
+    best_again = json.loads((logdir / "killed" / "best.json").read_text())
+    assert best_again["architecture"] == best_full["architecture"]
+    assert best_again["test_accuracy"] == best_full["test_accuracy"]
+    # Only the last step's controller checkpoint is kept.
+    assert len(list((logdir / "killed" / "checkpoints").iterdir())) == 1
+
+
+@pytest.mark.parametrize("name, signum", [("sigint", signal.SIGINT), ("sigterm", signal.SIGTERM)])
+def test_signal_saves_state_and_prints_the_resume_command(runs, name, signum):
+    returncode, out, err = runs[name]
+    assert returncode == 128 + signum
+    assert "Traceback" not in err
+    run_dir = runs["logdir"] / name
+    assert f"python train.py --resume --logdir={runs['logdir']} --run_name={name}" in err
+    state = json.loads((run_dir / "state.json").read_text())
+    history = rows(run_dir)
+    assert state["phase"] == "search"
+    assert state["trial"] == len(history) >= 1
+    assert [r["trial"] for r in history] == [str(i + 1) for i in range(len(history))]
+
+
+def test_resume_after_sigint_finishes_and_then_does_nothing(runs):
+    logdir = runs["logdir"]
+    done = train("--resume", f"--logdir={logdir}", "--run_name=sigint")
+    assert done.returncode == 0, done.stderr[-2000:]
+    history = rows(logdir / "sigint")
+    assert len(history) == 9
+    assert [r[k] for r in history for k in COMPARED] == [
+        r[k] for r in rows(logdir / "full") for k in COMPARED
+    ]
+    before = (logdir / "sigint" / "history.csv").read_bytes()
+    again = train("--resume", f"--logdir={logdir}", "--run_name=sigint")
+    assert again.returncode == 0
+    assert "already finished; nothing to do" in again.stdout
+    assert (logdir / "sigint" / "history.csv").read_bytes() == before
+
+
+def _copy_run(runs, name):
+    source = runs["logdir"] / "sigterm"
+    target = runs["logdir"] / name
+    subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    return target
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "state.json").write_text((d / "state.json").read_text()[:80]), "damaged"),
+        (lambda d: (d / "state.json").write_text("not json"), "damaged"),
+        (lambda d: (d / "state.json").write_text('{"version": 99}'), "damaged"),
+        (lambda d: (d / "state.json").unlink(), "no run state"),
+        (lambda d: (d / "config.json").write_text("{"), "config.json"),
+        (
+            lambda d: [
+                p.write_text(p.read_text().replace('"lstm_units": 64', '"lstm_units": 32'))
+                for p in d.glob("checkpoints/*/controller.json")
+            ],
+            "controller checkpoint",
+        ),
+        (
+            lambda d: [p.write_bytes(b"truncated") for p in d.glob("checkpoints/*/*.h5")],
+            "controller checkpoint",
+        ),
+    ],
+    ids=["truncated", "not-json", "other-version", "missing", "config", "sizes", "weights"],
+)
+def test_damaged_or_mismatched_checkpoint_is_one_clear_error(runs, damage, message, request):
+    run_dir = _copy_run(runs, "damaged-" + request.node.callspec.id)
+    damage(run_dir)
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    proc = train("--resume", f"--logdir={runs['logdir']}", f"--run_name={run_dir.name}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error:"), proc.stderr
+    assert message in lines[0]
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before  # Nothing was overwritten.
+
+
+def test_resume_with_another_space_is_refused(runs):
+    proc = train(
+        "--resume", "--space=macro", f"--logdir={runs['logdir']}", "--run_name=sigterm"
+    )
+    assert proc.returncode == 2
+    assert "cannot resume" in proc.stderr and "--space=macro" in proc.stderr
+
+
+def test_new_run_into_a_used_folder_is_refused(runs):
+    proc = train(*TINY, f"--logdir={runs['logdir']}", "--run_name=full")
+    assert proc.returncode == 2
+    assert "already holds a run" in proc.stderr and "--resume" in proc.stderr
+
+
+def test_truncate_csv_drops_rows_past_the_state_and_cut_rows(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("trial,x\n1,a\n2,b\n3,c\n4,partial")
+    run_log._truncate_csv(str(path), 2)
+    assert path.read_text() == "trial,x\n1,a\n2,b\n"
+    path.write_text("trial,x\n1,a\n2,b")  # The state's last row was cut by a crash.
+    run_log._truncate_csv(str(path), 2)
+    assert path.read_text() == "trial,x\n1,a\n"
+
+
+def test_nothing_is_read_back_with_pickle():
+    for name in ("controller.py", "manager.py", "search.py", "run_log.py", "data.py", "train.py"):
+        source = (ROOT / name).read_text()
+        assert "import pickle" not in source and "allow_pickle=True" not in source, name
+        for line in source.splitlines():
+            if "np.load(" in line or "numpy.load(" in line:
+                assert "allow_pickle=False" in line, (name, line)
