@@ -79,16 +79,20 @@ def main():
 
     in_search_fit = sum(float(r["train_seconds"]) for r in trained)
     overhead = search_seconds / fit_seconds - 1
+    # The same measure without comparing two sets of fits (fit times vary by 10-20%
+    # from run to run on a shared machine): the search's time outside model.fit.
+    outside = (search_seconds - in_search_fit) / in_search_fit
     text = "\n".join(
         [
             f"Search overhead: {args.space} space, {args.trials} trials ({len(trained)} trained, "
             f"{len(rows) - len(trained)} cached or failed), {args.epochs} epochs per child, mnist5k, "
             f"{os.cpu_count()} CPUs.",
             "",
-            "| search wall time | sum of plain model.fit | model.fit inside the search | overhead | target <= 5% |",
-            "| --- | --- | --- | --- | --- |",
+            "| search wall time | sum of plain model.fit | model.fit inside the search | overhead vs plain fit | time outside fit / fit, same run | target <= 5% |",
+            "| --- | --- | --- | --- | --- | --- |",
             f"| {search_seconds:.1f} s | {fit_seconds:.1f} s | {in_search_fit:.1f} s | "
-            f"{100 * overhead:+.1f}% | {'met' if overhead <= 0.05 else 'MISSED'} |",
+            f"{100 * overhead:+.1f}% | {100 * outside:.1f}% | "
+            f"{'met' if overhead <= 0.05 else 'MISSED'} |",
             "",
         ]
     )

@@ -261,3 +261,27 @@ def test_bad_values_stderr_is_exactly_one_line(processes, name):
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("train.py: error:"), proc.stderr
+
+
+def test_flag_presets_parse_and_resolve():
+    """Every configs/*.flags file parses (comments, nested --flagfile) into a valid config."""
+    script = (
+        "import json, sys, train\n"
+        "out = {}\n"
+        "for path in sys.argv[1:]:\n"
+        "    train.FLAGS.unparse_flags()\n"
+        "    train.FLAGS(['train.py', '--flagfile=' + path])\n"
+        "    c = train.config_from_flags().resolved()\n"
+        "    out[path] = [c.space, c.strategy, c.trials, c.epochs, c.num_layers]\n"
+        "print(json.dumps(out))\n"
+    )
+    presets = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.flags"))
+    assert len(presets) >= 3
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *presets], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    parsed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert parsed["configs/toy.flags"] == ["toy", "controller", 64, 3, 4]
+    assert parsed["configs/random.flags"] == ["toy", "random", 64, 3, 4]
+    assert parsed["configs/macro.flags"] == ["macro", "controller", 160, 2, 6]
