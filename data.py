@@ -255,17 +255,22 @@ def _load_tfds(name, data_dir, download):
       DataError: if the dataset is not prepared and cannot be downloaded.
     """
     import tensorflow_datasets as tfds  # Lazy: TensorFlow is slow to import and rarely needed.
+    from absl import logging as absl_logging
 
     if data_dir is not None:
         data_dir = os.fspath(pathlib.Path(data_dir).expanduser())
     where = data_dir or os.environ.get("TFDS_DATA_DIR") or _TFDS_DEFAULT_DIR
-    build = f"`tfds build {name} --data_dir=DIR` and pass data_dir=DIR"
+    build = f"`tfds build {name} --data_dir=DIR` and pass data_dir=DIR (train.py --data_dir=DIR)"
     if download:
         how_to_prepare = f"on a machine with network access, rerun or run {build}"
     else:
         how_to_prepare = (
-            f"rerun with download=True on a machine with network access, or run {build}"
+            f"rerun with download=True (train.py --download) on a machine with network "
+            f"access, or run {build}"
         )
+    # tfds reports progress through absl logging; keep it off stderr while it looks.
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
     try:
         (train, test), info = tfds.load(
             name,
@@ -277,15 +282,15 @@ def _load_tfds(name, data_dir, download):
         )
     except AssertionError as error:
         # tfds signals "not prepared" with a bare AssertionError ("could not find data in ...").
-        raise DataError(
-            f"dataset {name!r} is not prepared in {where}: {how_to_prepare}"
-        ) from error
+        raise DataError(f"dataset {name!r} is not prepared in {where}: {how_to_prepare}") from error
     except (ImportError, OSError, tfds.download.DownloadError) as error:
         # No network (OSError / DownloadError) or a missing optional tfds dependency.
         raise DataError(
             f"could not download dataset {name!r} into {where} ({_first_line(error)}): "
             f"{how_to_prepare}"
         ) from error
+    finally:
+        absl_logging.set_verbosity(verbosity)
     num_classes = int(info.features["label"].num_classes)
     return _as_arrays(tfds, train, name), _as_arrays(tfds, test, name), num_classes
 

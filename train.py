@@ -17,6 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up
 
 from absl import app, flags  # noqa: E402
 
+import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
+
 FLAGS = flags.FLAGS
 
 # Data.
@@ -28,6 +30,9 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string(
     "data_dir", None, "tensorflow-datasets data directory (default ~/tensorflow_datasets)."
+)
+flags.DEFINE_boolean(
+    "download", False, "Let tensorflow-datasets download a dataset that is not prepared."
 )
 flags.DEFINE_integer(
     "train_size",
@@ -110,11 +115,10 @@ flags.DEFINE_boolean(
 
 def config_from_flags():
     """Converts the flags, once, into a plain SearchConfig."""
-    import search  # pylint: disable=import-outside-toplevel
-
-    return search.SearchConfig(
+    return config_lib.SearchConfig(
         dataset=FLAGS.dataset,
         data_dir=FLAGS.data_dir,
+        download=FLAGS.download,
         train_size=FLAGS.train_size,
         val_size=FLAGS.val_size,
         space=FLAGS.space,
@@ -165,19 +169,23 @@ def parse_flags(argv):
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
-    with _quiet_stderr():
-        import controller  # pylint: disable=import-outside-toplevel
-        import data
-        import manager
-        import search
-
+    # Every setting is checked before TensorFlow is imported.
     config = config_from_flags()
     try:
         config = config.resolved()
         if FLAGS.resume:
-            config = resume_config(config, search)
-    except search.ConfigError as e:
+            config = resume_config(config)
+    except config_lib.ConfigError as e:
         fail(str(e))
+    with _quiet_stderr():
+        import keras  # pylint: disable=import-outside-toplevel
+
+        import controller
+        import data
+        import manager
+        import search
+
+        keras.ops.zeros(())  # Start the backend's runtime (its device log lines) in here too.
     _make_deterministic()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
@@ -203,17 +211,17 @@ _CONTROLLER_FLAGS = {"controller_lr": "learning_rate"}
 _RUN_FLAGS = {"resume", "logdir", "run_name"}
 
 
-def resume_config(config, search):
+def resume_config(config):
     """The settings of the run to resume: those it was started with.
 
     Flags given on the command line must agree with them; --logdir and --run_name
     only say where the run is.
 
     Raises:
-      search.ConfigError: no run there, or a flag that contradicts the run.
+      config_lib.ConfigError: no run there, or a flag that contradicts the run.
     """
     run_dir = os.path.join(config.logdir, config.run_name)
-    saved = search.read_config(run_dir)
+    saved = config_lib.read_config(run_dir)
     saved.logdir, saved.run_name = config.logdir, config.run_name
     saved = saved.resolved()
     controller_keys = set(saved.controller)
@@ -231,7 +239,7 @@ def resume_config(config, search):
         if given != used:
             conflicts.append(f"--{name}={FLAGS[name].value} (the run has {used!r})")
     if conflicts:
-        raise search.ConfigError(
+        raise config_lib.ConfigError(
             f"cannot resume {run_dir} with other settings: {', '.join(conflicts)}; "
             f"drop those flags to continue it as it was started"
         )

@@ -218,7 +218,7 @@ def test_unprepared_tfds_dataset_raises_one_line_data_error(tmp_path, no_network
     with pytest.raises(
         DataError,
         match=r"'mnist' is not prepared in .*tfds: rerun with "
-        r"download=True .* `tfds build mnist --data_dir=DIR`",
+        r"download=True \(train.py --download\) .* `tfds build mnist --data_dir=DIR`",
     ) as info:
         load_dataset("mnist", data_dir=empty, download=False)
     assert "\n" not in str(info.value)

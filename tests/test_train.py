@@ -93,6 +93,13 @@ BAD = [
     ("run-name-slash", ["--run_name=a/b"], "--run_name", False),
     ("resume-missing", ["--resume", "--run_name=nothing"], "no run to resume", False),
     ("logdir-unwritable", ["--logdir=/proc/no-such-folder"], "cannot write", False),
+    # Offline and not prepared: one line on how to prepare it (download stays off).
+    (
+        "data-not-prepared",
+        ["--dataset=cifar10", "--data_dir=/nonexistent/nas-tfds"],
+        "is not prepared in /nonexistent/nas-tfds",
+        False,
+    ),
 ]
 
 

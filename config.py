@@ -1,0 +1,121 @@
+"""The settings of a search: `SearchConfig`, its defaults and its checks.
+
+Pure Python, so that `train.py` can check every flag before it imports TensorFlow:
+a bad value then gets its one line at once, with nothing else on stderr.
+"""
+
+import dataclasses
+import json
+import os
+
+import data
+
+SPACES = ("toy", "macro")
+STRATEGIES = ("controller", "random")
+
+
+class ConfigError(ValueError):
+    """A bad search setting; the message names the value and what is allowed."""
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """Every setting of a search, with its default. See train.py for the help texts."""
+
+    # Data.
+    dataset: str = "mnist5k"
+    data_dir: str = None
+    download: bool = False  # Let tensorflow-datasets download a missing dataset.
+    train_size: int = None
+    val_size: int = 500
+    # Search space.
+    space: str = "toy"
+    num_layers: int = None  # None: 4 for toy, 6 for macro.
+    filters: int = 24  # Width of the macro network (the toy space chooses its own).
+    # Search.
+    strategy: str = "controller"
+    trials: int = 64
+    children_per_step: int = 8
+    seed: int = 0
+    # Child training.
+    epochs: int = 3
+    batch_size: int = 128
+    child_lr: float = 3e-3
+    final_epochs: int = None  # None: same as epochs.
+    cache: bool = True
+    max_failures: int = 5
+    # Reward.
+    acc_beta: float = 0.8
+    clip_rewards: float = 0.0
+    # Controller (see controller.DEFAULTS for sources).
+    controller: dict = dataclasses.field(default_factory=dict)
+    # Output.
+    logdir: str = "logs"
+    run_name: str = None  # None: <space>-<strategy>-seed<seed>.
+    tensorboard: bool = True
+
+    def resolved(self):
+        """A copy with the None defaults filled in, after checking every value."""
+        c = dataclasses.replace(self, controller=dict(self.controller))
+        _check(c.space in SPACES, f"--space must be one of {list(SPACES)}, got {c.space!r}")
+        _check(
+            c.strategy in STRATEGIES,
+            f"--strategy must be one of {list(STRATEGIES)}, got {c.strategy!r}",
+        )
+        _check(
+            c.dataset in data.DATASETS,
+            f"--dataset must be one of {list(data.DATASETS)}, got {c.dataset!r}",
+        )
+        if c.num_layers is None:
+            c.num_layers = 4 if c.space == "toy" else 6
+        for name in (
+            "num_layers",
+            "trials",
+            "children_per_step",
+            "epochs",
+            "batch_size",
+            "filters",
+            "max_failures",
+        ):
+            value = getattr(c, name)
+            _check(
+                isinstance(value, int) and value >= 1,
+                f"--{name} must be an integer >= 1, got {value!r}",
+            )
+        if c.final_epochs is None:
+            c.final_epochs = c.epochs
+        _check(c.final_epochs >= 1, f"--final_epochs must be >= 1, got {c.final_epochs}")
+        _check(c.child_lr > 0, f"--child_lr must be > 0, got {c.child_lr}")
+        _check(0 <= c.acc_beta < 1, f"--acc_beta must be in [0, 1), got {c.acc_beta}")
+        _check(c.clip_rewards >= 0, f"--clip_rewards must be >= 0 (0 = off), got {c.clip_rewards}")
+        _check(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
+        if c.run_name is None:
+            c.run_name = f"{c.space}-{c.strategy}-seed{c.seed}"
+        _check(
+            bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
+            f"--run_name must be a plain folder name, got {c.run_name!r}",
+        )
+        return c
+
+
+def _check(condition, message):
+    if not condition:
+        raise ConfigError(message)
+
+
+def read_config(run_dir):
+    """The SearchConfig a run folder was started with.
+
+    Raises:
+      ConfigError: no run there, or a damaged config.json.
+    """
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise ConfigError(f"there is no run to resume in {run_dir} (no config.json)")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        fields = {f.name for f in dataclasses.fields(SearchConfig)}
+        return SearchConfig(**{k: v for k, v in saved.items() if k in fields})
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ConfigError(f"cannot read {path}: it is damaged ({e})") from None
