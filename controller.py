@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from state_space import SKIP
+from run_log import write_json
 
 # Defaults, with their source. ENAS = the released code of Pham et al. (2018),
 # NAS = Zoph & Le (2016); see ../shared/REFERENCES.md.
@@ -420,7 +420,7 @@ class Controller:
         with open(optimizer + ".tmp", "wb") as f:
             np.savez(f, *[np.asarray(v) for v in self._scorer.optimizer.variables])
         os.replace(optimizer + ".tmp", optimizer)
-        _write_json(os.path.join(directory, "controller.json"), meta)
+        write_json(os.path.join(directory, "controller.json"), meta)
 
     @classmethod
     def load(cls, directory, space, hparams=None):
@@ -508,13 +508,3 @@ def _first_line(error):
 
 def _json_roundtrip(value):
     return json.loads(json.dumps(value))
-
-
-def _write_json(path, value):
-    """Writes JSON atomically: a temporary file, flushed and synced, then renamed."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -19,7 +19,7 @@ import numpy as np
 
 import controller as controller_lib
 import data
-from config import SPACES, STRATEGIES, ConfigError, SearchConfig, read_config  # noqa: F401
+from config import ConfigError, SearchConfig, read_config
 import manager as manager_lib
 import state_space
 from run_log import RunLog, deferred_signals, write_json

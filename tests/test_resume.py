@@ -8,7 +8,6 @@ images), and the subprocesses that do not depend on each other run side by side.
 import concurrent.futures
 import csv
 import json
-import os
 import pathlib
 import signal
 import subprocess
