@@ -344,8 +344,9 @@ class Controller:
 
         Returns:
             dict with `loss`, `entropy` (mean summed entropy), `log_prob` (mean summed
-            log-probability), `mean_advantage`, all measured before the step, and
-            `updates` (the number of updates so far).
+            log-probability), `mean_advantage`, `probabilities` (as `probabilities()`
+            returns them), all measured before the step, and `updates` (the number
+            of updates so far).
         """
         advantages = np.asarray(advantages, dtype="float32").reshape(-1, 1)
         if len(architectures) == 0 or len(architectures) != len(advantages):
@@ -368,6 +369,7 @@ class Controller:
             "entropy": float(np.mean(outputs[:, 1])),
             "log_prob": float(np.mean(outputs[:, 0])),
             "mean_advantage": float(np.mean(advantages)),
+            "probabilities": self._mean_probabilities(outputs),
             "updates": self.updates,
         }
 
@@ -381,7 +383,9 @@ class Controller:
         Returns:
             A list with one array per decision, of length len(decision.choices).
         """
-        _, outputs = self._score(architectures)
+        return self._mean_probabilities(self._score(architectures)[1])
+
+    def _mean_probabilities(self, outputs):
         mean = outputs[:, 2:].mean(axis=0)
         return [mean[a:b] for a, b in zip(self._offsets[:-1], self._offsets[1:])]
 

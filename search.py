@@ -69,10 +69,10 @@ class ControllerStrategy:
         return self.controller.sample(n)
 
     def learn(self, architectures, results):
-        probabilities = self.controller.probabilities(architectures)
+        # One forward pass gives the update's statistics and the logged probabilities.
         stats = self.controller.update(architectures, [r.reward for r in results])
         scalars = {"controller/loss": stats["loss"], "controller/entropy": stats["entropy"]}
-        for decision, probs in zip(self.space.decisions, probabilities):
+        for decision, probs in zip(self.space.decisions, stats["probabilities"]):
             for choice, p in zip(decision.choices, probs):
                 scalars[f"probs/{decision.key}/{choice}"] = p
         return scalars

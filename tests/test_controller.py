@@ -237,9 +237,13 @@ def test_update_result_and_loss_is_reinforce():
     archs = c.sample(4)
     expected_log_probs = [_log_prob(c, a) for a in archs]
     entropy = c.entropy(archs)
+    before = c.probabilities(archs)
     adv = np.array([0.5, -0.25, 0.0, 1.0])
     out = c.update(archs, adv)
-    assert set(out) == {"loss", "entropy", "log_prob", "mean_advantage", "updates"}
+    # The probabilities it reports are the policy's before the step.
+    for got, want in zip(out["probabilities"], before, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert set(out) == {"loss", "entropy", "log_prob", "mean_advantage", "probabilities", "updates"}
     for key in ("loss", "entropy", "log_prob", "mean_advantage"):
         assert math.isfinite(out[key])
     assert out["updates"] == c.updates == 1
