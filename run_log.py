@@ -132,16 +132,27 @@ def deferred_signals():
 
     A signal that arrives meanwhile is delivered when the block ends, so Ctrl-C
     never leaves history.csv and state.json out of step with each other.
+
+    Masking the signal (pthread_sigmask) is not enough: it masks the calling thread
+    only, TensorFlow's threads still take the signal, and CPython then runs the
+    Python handler on the main thread in the middle of the block. So the handlers
+    themselves are swapped for a recorder, and the recorded signals are re-raised
+    afterwards.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signals = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    received = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda s, _frame: received.append(s))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
 
 
 def _tensorboard_writer(directory):

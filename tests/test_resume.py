@@ -200,9 +200,7 @@ def test_damaged_or_mismatched_checkpoint_is_one_clear_error(runs, damage, messa
 
 
 def test_resume_with_another_space_is_refused(runs):
-    proc = train(
-        "--resume", "--space=macro", f"--logdir={runs['logdir']}", "--run_name=sigterm"
-    )
+    proc = train("--resume", "--space=macro", f"--logdir={runs['logdir']}", "--run_name=sigterm")
     assert proc.returncode == 2
     assert "cannot resume" in proc.stderr and "--space=macro" in proc.stderr
 
@@ -230,3 +228,27 @@ def test_nothing_is_read_back_with_pickle():
         for line in source.splitlines():
             if "np.load(" in line or "numpy.load(" in line:
                 assert "allow_pickle=False" in line, (name, line)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_from_another_thread_waits_for_the_end_of_a_deferred_block(signum):
+    # Signals sent to the process may land on any thread (TensorFlow runs many);
+    # the handler must still not run inside the block.
+    import os
+    import threading
+
+    calls = []
+    previous = signal.signal(signum, lambda s, _frame: calls.append(s))
+    try:
+        with run_log.deferred_signals():
+            sender = threading.Thread(target=os.kill, args=(os.getpid(), signum))
+            sender.start()
+            sender.join()
+            for _ in range(100_000):  # Bytecodes at which CPython would run a handler.
+                pass
+            time.sleep(0.05)
+            inside = list(calls)
+        assert inside == []
+        assert calls == [signum]
+    finally:
+        signal.signal(signum, previous)
