@@ -32,6 +32,10 @@ class SearchConfig:
     space: str = "toy"
     num_layers: int = None  # None: 4 for toy, 6 for macro.
     filters: int = 24  # Width of the macro network (the toy space chooses its own).
+    # Poisoning (poisoning.py): comma-separated op names; "" for none.
+    poison: str = ""
+    poison_instances: int = 1
+    remove_ops: str = ""
     # Search.
     strategy: str = "controller"
     trials: int = 64
@@ -82,6 +86,23 @@ class SearchConfig:
                 isinstance(value, int) and value >= 1,
                 f"--{name} must be an integer >= 1, got {value!r}",
             )
+        c.poison = _op_list(c.poison, "poison")
+        c.remove_ops = _op_list(c.remove_ops, "remove_ops")
+        _check(
+            isinstance(c.poison_instances, int)
+            and not isinstance(c.poison_instances, bool)
+            and c.poison_instances >= 1,
+            f"--poison_instances must be an integer >= 1, got {c.poison_instances!r}",
+        )
+        _check(
+            c.poison or c.poison_instances == 1,
+            f"--poison_instances={c.poison_instances} needs --poison (the ops to inject)",
+        )
+        _check(
+            c.space != "toy" or not (c.poison or c.remove_ops),
+            f"--{'poison' if c.poison else 'remove_ops'} needs a space with an op decision; "
+            f"the toy space chooses kernels and filters only: use --space=macro",
+        )
         if c.final_epochs is None:
             c.final_epochs = c.epochs
         _check(c.final_epochs >= 1, f"--final_epochs must be >= 1, got {c.final_epochs}")
@@ -90,12 +111,25 @@ class SearchConfig:
         _check(c.clip_rewards >= 0, f"--clip_rewards must be >= 0 (0 = off), got {c.clip_rewards}")
         _check(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
         if c.run_name is None:
-            c.run_name = f"{c.space}-{c.strategy}-seed{c.seed}"
+            attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
+            c.run_name = f"{c.space}{attack}-{c.strategy}-seed{c.seed}"
         _check(
             bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
             f"--run_name must be a plain folder name, got {c.run_name!r}",
         )
         return c
+
+
+def _op_list(value, flag):
+    """`" a, b "` -> `"a,b"`; op names themselves are checked when the space is made."""
+    _check(isinstance(value, str), f"--{flag} must be comma-separated op names, got {value!r}")
+    names = [n.strip() for n in value.split(",")]
+    names = [n for n in names if n]
+    _check(
+        len(set(names)) == len(names),
+        f"--{flag} lists an op twice ({value!r}); list each op once",
+    )
+    return ",".join(names)
 
 
 def _check(condition, message):

@@ -15,6 +15,7 @@ architectures are chosen.
 import dataclasses
 import math
 import time
+import warnings
 import zlib
 
 import keras
@@ -141,7 +142,18 @@ def _match(x, like, name):
     return x
 
 
-def _apply_op(op_name, x, spec):
+# A choice `name#i` is the i-th copy of op `name` (multiple-instance poisoning,
+# `poisoning.poison`): the controller tells the copies apart, the builder does not.
+INSTANCE_SEPARATOR = "#"
+
+
+def op_of(choice):
+    """The registered op a choice of an `op` decision builds: `dropout1.0#3` -> `dropout1.0`."""
+    return str(choice).split(INSTANCE_SEPARATOR, 1)[0]
+
+
+def _apply_op(choice, x, spec):
+    op_name = op_of(choice)
     if op_name not in OPS:
         raise ValueError(f"unknown op {op_name!r}; registered ops: {sorted(OPS)}")
     return OPS[op_name](x, spec)
@@ -360,14 +372,18 @@ class NetworkManager:
         model = self.build(architecture)
         d = self.dataset
         start = time.perf_counter()
-        history = model.fit(
-            d.x_train,
-            d.y_train,
-            epochs=epochs or self.epochs,
-            batch_size=self.batch_size,
-            verbose=0,
-            callbacks=[keras.callbacks.TerminateOnNaN()],
-        )
+        with warnings.catch_warnings():
+            # Layers cut off by a zero or dropout-1.0 op get no gradient; that is the
+            # child's problem (it scores low), not one to print for every child.
+            warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
+            history = model.fit(
+                d.x_train,
+                d.y_train,
+                epochs=epochs or self.epochs,
+                batch_size=self.batch_size,
+                verbose=0,
+                callbacks=[keras.callbacks.TerminateOnNaN()],
+            )
         train_seconds = time.perf_counter() - start
         losses = history.history.get("loss", [])
         if len(losses) < (epochs or self.epochs) or not np.all(np.isfinite(losses)):

@@ -21,15 +21,33 @@ import controller as controller_lib
 import data
 from config import ConfigError, SearchConfig, read_config
 import manager as manager_lib
+import poisoning
 import state_space
 from run_log import RunLog, deferred_signals, write_json
 
 
 def make_space(config):
-    """The StateSpace and template named by the config."""
+    """The StateSpace and template named by the config, with its poisoning applied
+    (ops removed first, then degraded ops injected).
+
+    Raises:
+      ConfigError: an op name that is not allowed.
+    """
     if config.space == "toy":
-        return state_space.toy_space(config.num_layers), "toy"
-    return state_space.macro_space(config.num_layers), "macro"
+        space, template = state_space.toy_space(config.num_layers), "toy"
+    else:
+        space, template = state_space.macro_space(config.num_layers), "macro"
+    if config.remove_ops:
+        try:
+            space = poisoning.remove_ops(space, config.remove_ops)
+        except ValueError as e:
+            raise ConfigError(f"--remove_ops: {e}") from None
+    if config.poison:
+        try:
+            space = poisoning.poison(space, config.poison, instances=config.poison_instances)
+        except ValueError as e:
+            raise ConfigError(f"--poison: {e}") from None
+    return space, template
 
 
 class RandomStrategy:
@@ -142,6 +160,7 @@ class _Run:
         self.trial = 0
         self.best = None
         self.accuracies = []
+        self.poisoned = []  # Poisoned layers of each trial's architecture.
         self.pending = None  # The step in progress: its architectures and done children.
         self.phase = "search"  # search -> final -> finished
         self.checkpoint = None
@@ -154,6 +173,7 @@ class _Run:
             "trial": self.trial,
             "best": _result_to_json(self.best) if self.best else None,
             "accuracies": self.accuracies,
+            "poisoned": self.poisoned,
             "strategy": {"checkpoint": self.checkpoint, "state": self.strategy.get_state()},
             "manager": {
                 "baseline": self.manager.baseline.get_state(),
@@ -178,6 +198,7 @@ class _Run:
         self.step, self.trial = state["step"], state["trial"]
         self.best = _result_from_json(state["best"]) if state["best"] else None
         self.accuracies = list(state["accuracies"])
+        self.poisoned = list(state.get("poisoned", ()))
         self.checkpoint = state["strategy"]["checkpoint"]
         if self.checkpoint:
             self.strategy.load(os.path.join(self.run_dir, self.checkpoint))
@@ -215,6 +236,7 @@ def run_search(config, out=print, resume=False):
       manager_lib.SearchError: too many failed children in a row.
     """
     config = config.resolved()
+    space, template = make_space(config)
     run_dir = os.path.join(config.logdir, config.run_name)
     state = None
     if resume:
@@ -253,7 +275,6 @@ def run_search(config, out=print, resume=False):
         data_dir=config.data_dir,
         download=config.download,
     )
-    space, template = make_space(config)
     if config.strategy == "controller":
         strategy = ControllerStrategy(space, config.seed, config.controller)
     else:
@@ -336,6 +357,7 @@ def _search(config, run, log, space, out, started, started_trial):
             with deferred_signals():
                 run.trial += 1
                 run.accuracies.append(result.accuracy)
+                run.poisoned.append(space.poisoned_layers(result.architecture))
                 if not result.failed and (run.best is None or result.accuracy > run.best.accuracy):
                     run.best = result
                 log.write_trial(run.trial, run.step, result)
@@ -346,6 +368,8 @@ def _search(config, run, log, space, out, started, started_trial):
             status = "cached" if result.cached else f"{result.seconds:.1f}s"
             if result.failed:
                 status = f"FAILED ({result.reason})"
+            if space.poisoned:
+                status += f" | poisoned {run.poisoned[-1]}/{space.num_layers}"
             out(
                 f"trial {run.trial}/{config.trials} step {run.step} | "
                 f"{space.format(result.architecture)} | acc {result.accuracy:.4f} "
@@ -364,6 +388,10 @@ def _search(config, run, log, space, out, started, started_trial):
                 "children/cached": sum(r.cached for r in results),
             }
         )
+        if space.poisoned:
+            rates = [space.poisoned_layers(a) / space.num_layers for a in architectures]
+            scalars["poison/rate"] = float(np.mean(rates))
+            scalars["poison/prior"] = space.poison_prior()
         with deferred_signals():
             log.write_scalars(run.step, scalars)
             run.step += 1
@@ -387,6 +415,20 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
     out(
         f"mean validation accuracy: first quarter of the trials {first:.4f}, last quarter {last:.4f}"
     )
+    poison = {}
+    if space.poisoned:
+        rates = np.asarray(run.poisoned, dtype=float) / space.num_layers
+        poison = {
+            "poisoned_layers": space.poisoned_layers(best.architecture),
+            "first_quarter_poison_rate": float(np.mean(rates[:quarter])),
+            "last_quarter_poison_rate": float(np.mean(rates[-quarter:])),
+            "poison_prior": space.poison_prior(),
+        }
+        out(
+            f"poison rate (poisoned layers per layer): first quarter "
+            f"{poison['first_quarter_poison_rate']:.3f}, last quarter "
+            f"{poison['last_quarter_poison_rate']:.3f}; uniform prior {poison['poison_prior']:.3f}"
+        )
     out(f"retraining the best architecture for {config.final_epochs} epochs ...")
     started = time.perf_counter()
     model, _ = manager.train(best.architecture, epochs=config.final_epochs)
@@ -407,6 +449,7 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         "trials": run.trial,
         "first_quarter_mean_accuracy": first,
         "last_quarter_mean_accuracy": last,
+        **poison,
         "search_seconds": round(search_seconds, 3),
         "final_seconds": round(time.perf_counter() - started, 3),
     }

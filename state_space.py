@@ -68,6 +68,7 @@ class StateSpace:
         self.num_layers = int(num_layers)
         self.states = {}  # name -> tuple of values, in insertion order
         self.skip_connections = False
+        self.poisoned = {}  # state name -> frozenset of its poisoned values
         self._decisions = None
 
     # ---------------------------------------------------------------- definition
@@ -135,6 +136,34 @@ class StateSpace:
             raise ValueError("skip connections are already added to this space")
         self.skip_connections = True
         self._decisions = None
+        return self
+
+    def mark_poisoned(self, name, values):
+        """Records that `values` of state `name` are poisoned (degraded) choices.
+
+        `poisoning.poison` marks the ops it injects; a space of your own can mark its
+        own bad choices. Marks only feed the metrics (`poisoned_layers`,
+        `poison_prior`, the `poisoned_layers` column of history.csv): no sampler sees
+        them.
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: unknown state, or a value that is not one of its choices.
+        """
+        if name not in self.states:
+            raise ValueError(f"unknown state {name!r}; defined states: {list(self.states)}")
+        values = tuple(_plain(v) for v in values)
+        choices = self.states[name]
+        for v in values:
+            if not any(_same(c, v) for c in choices):
+                raise ValueError(
+                    f"{v!r} is not a choice of state {name!r}; allowed: {list(choices)}"
+                )
+        marked = set(self.poisoned.get(name, ())) | set(values)
+        if marked:
+            self.poisoned[name] = frozenset(marked)
         return self
 
     # ---------------------------------------------------------------- queries
@@ -257,6 +286,24 @@ class StateSpace:
                 layer_view[decision.name] = value
         return view
 
+    def poisoned_layers(self, architecture):
+        """How many layers of `architecture` chose a poisoned value (a layer counts once)."""
+        if not self.poisoned:
+            self.validate(architecture)
+            return 0
+        return sum(
+            any(layer.get(name) in values for name, values in self.poisoned.items())
+            for layer in self.layers(architecture)
+        )
+
+    def poison_prior(self):
+        """The fraction of poisoned layers a uniform sampler has, on average:
+        k / (n + k) for one state of n clean and k poisoned choices."""
+        clean = 1.0
+        for name, values in self.poisoned.items():
+            clean *= 1.0 - len(values) / len(self.states[name])
+        return 1.0 - clean
+
     def format(self, architecture):
         """A short readable string, one `|`-separated group per layer."""
         parts = []
@@ -273,6 +320,11 @@ class StateSpace:
             "num_layers": self.num_layers,
             "states": {name: list(values) for name, values in self.states.items()},
             "skip_connections": self.skip_connections,
+            **(
+                {"poisoned": {n: sorted(v, key=str) for n, v in self.poisoned.items()}}
+                if self.poisoned
+                else {}
+            ),
         }
 
     def __repr__(self):
@@ -287,7 +339,16 @@ class StateSpace:
             f"  {len(self.decisions)} decisions, " f"{self.num_architectures:,} architectures",
         ]
         for name, values in self.states.items():
-            lines.append(f"  {name:<12} {list(values)}")
+            if name in self.poisoned:
+                bad = self.poisoned[name]
+                clean = [v for v in values if v not in bad]
+                lines.append(f"  {name:<12} {clean}")
+                lines.append(
+                    f"  {'':<12} + {len(bad)} poisoned: {_grouped(values, bad)}; "
+                    f"uniform poison rate {self.poison_prior():.3f}"
+                )
+            else:
+                lines.append(f"  {name:<12} {list(values)}")
         if self.skip_connections:
             lines.append("  skip         layer i may take the output of any layer j < i")
         return "\n".join(lines)
@@ -295,6 +356,16 @@ class StateSpace:
     def _check_defined(self):
         if not self.decisions:
             raise ValueError("the state space has no decisions; call add_state(name, values) first")
+
+
+def _grouped(values, subset):
+    """`a#1, a#2, b` -> `a x2, b`: copies of one op (separator `#`) counted."""
+    counts = {}
+    for v in values:
+        if v in subset:
+            base = str(v).split("#", 1)[0]
+            counts[base] = counts.get(base, 0) + 1
+    return ", ".join(f"{b} x{n}" if n > 1 else b for b, n in counts.items())
 
 
 def _plain(value):

@@ -3,6 +3,7 @@
   python train.py                                   # toy space, controller, mnist5k
   python train.py --space=macro --trials=200 --epochs=2
   python train.py --strategy=random --seed=3
+  python train.py --space=macro --poison=dropout1.0,stretched3x3 --poison_instances=6
   python train.py --flagfile=configs/toy.flags
 
 Bad flags get one line on stderr and exit status 2.
@@ -13,7 +14,10 @@ import os
 import signal
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out.
+# Keep TensorFlow's C++ log lines out (start-up chatter, and a harmless "NodeDef mentions
+# attribute use_unbounded_threadpool" error line of TF 2.21's tf.data per run); Python
+# exceptions still carry every real error. Set TF_CPP_MIN_LOG_LEVEL to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
@@ -55,6 +59,20 @@ flags.DEFINE_integer(
     "Layers of the child network (default 4 for toy, 6 for macro; ENAS used 12).",
 )
 flags.DEFINE_integer("filters", 24, "Channels of every layer of a macro child.")
+
+# Search-space poisoning (poisoning.py; needs a space with an op decision: macro).
+flags.DEFINE_string(
+    "poison",
+    "",
+    "Degraded ops to inject into the op decision, comma-separated: identity, zero, noise2, "
+    "noise10, dropout0.9, dropout1.0, tconv3x3, tconv5x5, stretched3x3.",
+)
+flags.DEFINE_integer(
+    "poison_instances", 1, "Copies k of each poisoned op (uniform poison rate k/(6+k) per op)."
+)
+flags.DEFINE_string(
+    "remove_ops", "", "Ops to remove from the op decision, comma-separated (removal poisoning)."
+)
 
 # Search.
 flags.DEFINE_enum(
@@ -124,6 +142,9 @@ def config_from_flags():
         space=FLAGS.space,
         num_layers=FLAGS.num_layers,
         filters=FLAGS.filters,
+        poison=FLAGS.poison,
+        poison_instances=FLAGS.poison_instances,
+        remove_ops=FLAGS.remove_ops,
         strategy=FLAGS.strategy,
         trials=FLAGS.trials,
         children_per_step=FLAGS.children_per_step,

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +38,23 @@ RESULT_COLUMNS = [
     "reward",
     "baseline",
     "params",
+    "poisoned_layers",
     "train_seconds",
     "seconds",
     "cached",
     "failed",
     "reason",
 ]
+# A poisoned search: a 3-layer macro space plus dropout1.0 and stretched3x3, 3 copies
+# each (6 clean + 6 poisoned choices per layer), narrow children.
+POISONED = [
+    "--space=macro",
+    "--num_layers=3",
+    "--filters=4",
+    "--poison=dropout1.0, stretched3x3",
+    "--poison_instances=3",
+]
+POISONED_RUN = "macro-poisoned-controller-seed0"  # The default run name says it is poisoned.
 DECISION_COLUMNS = [f"layer{i}_{s}" for i in range(4) for s in ("kernel", "filters")]
 
 
@@ -93,6 +105,29 @@ BAD = [
     ("run-name-slash", ["--run_name=a/b"], "--run_name", False),
     ("resume-missing", ["--resume", "--run_name=nothing"], "no run to resume", False),
     ("logdir-unwritable", ["--logdir=/proc/no-such-folder"], "cannot write", False),
+    ("poison-unknown-op", ["--space=macro", "--poison=nope"], "unknown poison op 'nope'", False),
+    ("poison-toy-space", ["--poison=zero"], "--space=macro", False),
+    (
+        "poison-instances-zero",
+        ["--space=macro", "--poison=zero", "--poison_instances=0"],
+        "--poison_instances",
+        False,
+    ),
+    ("poison-instances-alone", ["--space=macro", "--poison_instances=3"], "needs --poison", False),
+    ("poison-twice", ["--space=macro", "--poison=zero,zero"], "twice", False),
+    (
+        "remove-every-op",
+        [
+            "--space=macro",
+            "--remove_ops="
+            + ",".join(
+                ["conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5", "maxpool3x3", "avgpool3x3"]
+            ),
+        ],
+        "keep at least one",
+        False,
+    ),
+    ("remove-unknown-op", ["--space=macro", "--remove_ops=conv7x7"], "not a choice", False),
     # Offline and not prepared: one line on how to prepare it (download stays off).
     (
         "data-not-prepared",
@@ -118,6 +153,7 @@ def processes(tmp_path_factory):
             TINY + ["--strategy=random", "--logdir", str(searches), "--run_name=random"],
             searches / "random",
         ),
+        "poisoned": (TINY + POISONED + ["--logdir", str(searches)], searches / POISONED_RUN),
     }
     for name, args, _, _ in BAD:
         jobs["bad-" + name] = (TINY + [f"--logdir={bad_logdir}"] + args, bad_logdir)
@@ -292,3 +328,49 @@ def test_flag_presets_parse_and_resolve():
     assert parsed["configs/toy.flags"] == ["toy", "controller", 64, 3, 4]
     assert parsed["configs/random.flags"] == ["toy", "random", 64, 3, 4]
     assert parsed["configs/macro.flags"] == ["macro", "controller", 160, 2, 6]
+
+
+def test_poisoned_search_logs_poisoned_layers_and_the_poison_rate(processes):
+    proc, run_dir = processes["poisoned"].result()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "Gradients do not exist" not in proc.stderr  # Cut-off layers are not news.
+    assert "+ 6 poisoned: dropout1.0 x3, stretched3x3 x3; uniform poison rate 0.500" in proc.stdout
+    poisoned = {f"{op}#{i}" for op in ("dropout1.0", "stretched3x3") for i in (1, 2, 3)}
+    _, rows = read_history(run_dir)
+    assert len(rows) == 4
+    for r in rows:
+        ops = [r[f"layer{i}_op"] for i in range(3)]
+        assert int(r["poisoned_layers"]) == sum(op in poisoned for op in ops)
+        assert f"poisoned {r['poisoned_layers']}/3" in proc.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["poison"] == "dropout1.0,stretched3x3" and config["poison_instances"] == 3
+    best = json.loads((run_dir / "best.json").read_text())
+    assert best["poison_prior"] == pytest.approx(0.5)
+    rates = [int(r["poisoned_layers"]) / 3 for r in rows]
+    assert best["first_quarter_poison_rate"] == pytest.approx(rates[0])
+    assert best["last_quarter_poison_rate"] == pytest.approx(rates[-1])
+    best_row = next(r for r in rows if r["architecture"] == best["architecture_str"])
+    assert best["poisoned_layers"] == int(best_row["poisoned_layers"])
+
+    # TensorBoard gets the poison rate of each step with the prior beside it.
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    events = event_accumulator.EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    events.Reload()
+    rate = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors("poison/rate")]
+    prior = [
+        float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors("poison/prior")
+    ]
+    assert rate == pytest.approx([np.mean(rates[:2]), np.mean(rates[2:])])
+    assert prior == pytest.approx([0.5, 0.5])
+
+    # The saved child, poison ops included, loads back in safe mode.
+    import keras  # pylint: disable=import-outside-toplevel
+
+    import poisoning  # noqa: F401  pylint: disable=unused-import (registers its layers)
+
+    model = keras.saving.load_model(run_dir / "best_model.keras", safe_mode=True)
+    assert model.predict(np.zeros((1, 28, 28, 1), "float32"), verbose=0).shape == (1, 10)
+    keras.backend.clear_session()

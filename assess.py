@@ -1,0 +1,346 @@
+"""Assesses a controller against random search, on a clean and on poisoned spaces.
+
+  python assess.py --poison=dropout1.0,stretched3x3 --poison_instances=6 --seeds=0,1,2
+
+runs the grid {clean, each poisoning} x {controller, random} x seeds, every run
+with the same child budget (--trials, --epochs, ...; every train.py flag is
+accepted), and writes into --out:
+
+  runs/<setting>-<strategy>-seed<seed>/   one train.py run folder per run
+  results.csv                              a row per finished run
+  summary.md                               mean +- std over seeds per setting and strategy
+  poison_rate.png, accuracy.png            per step, one line per strategy
+
+Several poisonings: separate them with `;` (`--poison="noise10;dropout1.0,tconv3x3"`
+is two settings: noise10 alone, and dropout1.0 with tconv3x3); `--remove_ops`
+takes the same form. Running the same command again resumes a partly finished
+grid: finished runs are read back, an interrupted one continues where it stopped.
+"""
+
+import dataclasses
+import json
+import os
+import shlex
+import signal
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # As in train.py.
+
+from absl import app, flags  # noqa: E402
+
+import config as config_lib  # noqa: E402
+import train  # noqa: E402  (its flags are the flags of every run)
+
+FLAGS = flags.FLAGS
+FLAGS.set_default("space", "macro")
+
+flags.DEFINE_string("out", os.path.join("logs", "assess"), "Folder of the assessment.")
+flags.DEFINE_list("strategies", ["controller", "random"], "Strategies to compare.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every setting and strategy runs with each.")
+flags.DEFINE_boolean("clean", True, "Include the clean (unpoisoned) space in the grid.")
+
+# train.py flags that the grid sets for each run.
+_GRID_FLAGS = {
+    "strategy": "--strategies",
+    "seed": "--seeds",
+    "run_name": "--out",
+    "logdir": "--out",
+    "resume": "(running the same command again resumes)",
+}
+GRID_FILE = "assess.json"
+RESULT_COLUMNS = (
+    "setting",
+    "strategy",
+    "seed",
+    "trials",
+    "best_val_accuracy",
+    "final_val_accuracy",
+    "test_accuracy",
+    "first_quarter_mean_accuracy",
+    "last_quarter_mean_accuracy",
+    "first_quarter_poison_rate",
+    "last_quarter_poison_rate",
+    "poison_prior",
+    "search_seconds",
+    "architecture",
+    "run_dir",
+)
+# What summary.md reports, mean +- std over seeds.
+SUMMARY_COLUMNS = (
+    ("best_val_accuracy", "best val acc"),
+    ("test_accuracy", "test acc of pick"),
+    ("last_quarter_mean_accuracy", "mean acc, last quarter"),
+    ("last_quarter_poison_rate", "poison rate, last quarter"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One search space of the grid: clean, or one poisoning."""
+
+    name: str
+    poison: str = ""
+    remove_ops: str = ""
+
+
+def settings_from_flags(base):
+    settings = [Setting("clean")] if FLAGS.clean else []
+    k = base.poison_instances
+    for group in _groups(base.poison):
+        settings.append(Setting(f"poison-{group.replace(',', '+')}-k{k}", poison=group))
+    for group in _groups(base.remove_ops):
+        settings.append(Setting(f"removed-{group.replace(',', '+')}", remove_ops=group))
+    if not settings:
+        raise config_lib.ConfigError("the grid is empty: give --poison or --remove_ops, or --clean")
+    return settings
+
+
+def _groups(value):
+    groups = [g.strip().strip(",") for g in value.split(";")]
+    return [",".join(n.strip() for n in g.split(",") if n.strip()) for g in groups if g]
+
+
+def grid_from_flags():
+    """(base config, settings, strategies, seeds), checked; ConfigError if bad."""
+    for name, instead in _GRID_FLAGS.items():
+        if FLAGS[name].present:
+            raise config_lib.ConfigError(f"--{name} is set by the grid; use {instead}")
+    base = train.config_from_flags()
+    poison, base.poison = base.poison, ""
+    removed, base.remove_ops = base.remove_ops, ""
+    instances, base.poison_instances = base.poison_instances, 1
+    base.run_name = "grid"  # Checked like any run name; each run gets its own.
+    base = base.resolved()
+    base.poison, base.remove_ops, base.poison_instances = poison, removed, instances
+    strategies = list(dict.fromkeys(FLAGS.strategies))
+    for s in strategies:
+        if s not in config_lib.STRATEGIES:
+            raise config_lib.ConfigError(
+                f"--strategies: unknown strategy {s!r}; allowed: {list(config_lib.STRATEGIES)}"
+            )
+    if not strategies:
+        raise config_lib.ConfigError("--strategies needs at least one strategy")
+    try:
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError:
+        raise config_lib.ConfigError(
+            f"--seeds must be integers >= 0, comma-separated, got {','.join(FLAGS.seeds)!r}"
+        ) from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise config_lib.ConfigError(
+            f"--seeds must be distinct integers >= 0, got {','.join(FLAGS.seeds)!r}"
+        )
+    settings = settings_from_flags(base)
+    runs = []
+    for setting in settings:
+        for strategy in strategies:
+            for seed in seeds:
+                config = dataclasses.replace(
+                    base,
+                    poison=setting.poison,
+                    remove_ops=setting.remove_ops,
+                    poison_instances=base.poison_instances if setting.poison else 1,
+                    strategy=strategy,
+                    seed=seed,
+                    logdir=os.path.join(FLAGS.out, "runs"),
+                    run_name=f"{setting.name}-{strategy}-seed{seed}",
+                )
+                runs.append((setting, config.resolved()))
+    return base, runs
+
+
+def _budget(config):
+    """The settings every run of one assessment must share."""
+    shared = dataclasses.asdict(config)
+    for name in ("poison", "remove_ops", "poison_instances", "strategy", "seed"):
+        shared.pop(name)
+    shared.pop("logdir")
+    shared.pop("run_name")
+    return shared
+
+
+def check_folder(out, base):
+    """Refuses a folder that holds an assessment with another budget; records ours."""
+    path = os.path.join(out, GRID_FILE)
+    budget = _budget(base)
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                saved = json.load(f)["budget"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise config_lib.ConfigError(f"cannot read {path}: it is damaged ({e})") from None
+        differ = sorted(k for k in budget if budget[k] != saved.get(k))
+        if differ:
+            details = ", ".join(f"{k}={budget[k]!r} (folder: {saved.get(k)!r})" for k in differ)
+            raise config_lib.ConfigError(
+                f"{out} holds an assessment with another budget: {details}; "
+                f"use another --out or the same settings"
+            )
+        return
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise config_lib.ConfigError(f"cannot write --out={out}: {e.strerror}") from None
+    import run_log  # pylint: disable=import-outside-toplevel
+
+    run_log.write_json(path, {"budget": budget})
+
+
+# ---------------------------------------------------------------------- the grid
+
+
+def run_grid(runs, out, echo=print):
+    """Runs (or resumes, or reads back) every run; rewrites the reports after each.
+
+    Returns:
+      The rows of results.csv.
+    """
+    import search  # pylint: disable=import-outside-toplevel
+
+    rows = []
+    for i, (setting, config) in enumerate(runs, 1):
+        run_dir = os.path.join(config.logdir, config.run_name)
+        label = f"[{i}/{len(runs)} {config.run_name}]"
+        state = _phase(run_dir)
+        if state == "finished":
+            with open(os.path.join(run_dir, "best.json")) as f:
+                best = json.load(f)
+            echo(f"{label} finished earlier: test accuracy {best['test_accuracy']:.4f}")
+        else:
+            if state:
+                echo(f"{label} resuming")
+            else:
+                echo(f"{label} starting")
+            best = search.run_search(
+                config, out=lambda line, p=label: echo(f"{p} {line}"), resume=bool(state)
+            )
+            _clear_session()
+        rows.append(_row(setting, config, run_dir, best))
+        write_reports(out, rows, runs)
+    return rows
+
+
+def _phase(run_dir):
+    """ "finished", "search"/"final" (resumable), or None when there is no run yet."""
+    path = os.path.join(run_dir, "state.json")
+    if not os.path.exists(path):
+        if os.path.isdir(run_dir) and os.listdir(run_dir):
+            return "search"  # Killed before its first state: resume says what is wrong.
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f).get("phase", "search")
+    except ValueError:
+        return "search"  # Damaged: run_search(resume=True) reports it in one line.
+
+
+def _clear_session():
+    import keras  # pylint: disable=import-outside-toplevel
+
+    keras.backend.clear_session()
+
+
+def _row(setting, config, run_dir, best):
+    return {
+        "setting": setting.name,
+        "strategy": config.strategy,
+        "seed": config.seed,
+        "trials": best["trials"],
+        "best_val_accuracy": best["search_val_accuracy"],
+        "final_val_accuracy": best["final_val_accuracy"],
+        "test_accuracy": best["test_accuracy"],
+        "first_quarter_mean_accuracy": best["first_quarter_mean_accuracy"],
+        "last_quarter_mean_accuracy": best["last_quarter_mean_accuracy"],
+        "first_quarter_poison_rate": best.get("first_quarter_poison_rate", ""),
+        "last_quarter_poison_rate": best.get("last_quarter_poison_rate", ""),
+        "poison_prior": best.get("poison_prior", ""),
+        "search_seconds": best["search_seconds"],
+        "architecture": best["architecture_str"],
+        "run_dir": os.path.relpath(run_dir, FLAGS.out if FLAGS.is_parsed() else "."),
+    }
+
+
+# ---------------------------------------------------------------------- reports
+
+
+def write_reports(out, rows, runs):
+    """results.csv, summary.md and the plots, from the finished runs (and the
+    histories of unfinished ones, for the curves)."""
+    import reports  # pylint: disable=import-outside-toplevel
+    import search  # pylint: disable=import-outside-toplevel
+
+    reports.write_results(os.path.join(out, "results.csv"), rows, RESULT_COLUMNS)
+    reports.write_summary(os.path.join(out, "summary.md"), rows, len(runs), SUMMARY_COLUMNS)
+    histories, priors = {}, {}
+    for setting, config in runs:
+        path = os.path.join(config.logdir, config.run_name, "history.csv")
+        if os.path.exists(path):
+            key = (setting.name, config.strategy, config.seed)
+            histories[key] = (reports.read_history(path), config.num_layers)
+        space, _ = search.make_space(config)
+        if space.poisoned:
+            priors[setting.name] = space.poison_prior()
+    reports.plot_per_step(histories, out, priors)
+
+
+# ---------------------------------------------------------------------- main
+
+
+def fail(message, status=2):
+    print(f"assess.py: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def parse_flags(argv):
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        fail(str(e).splitlines()[0])
+
+
+def main(argv):
+    if len(argv) > 1:
+        fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
+    try:
+        base, runs = grid_from_flags()
+        check_folder(FLAGS.out, base)
+    except config_lib.ConfigError as e:
+        fail(str(e))
+    with train._quiet_stderr():  # pylint: disable=protected-access
+        import keras  # pylint: disable=import-outside-toplevel
+
+        import controller
+        import data
+        import manager
+        import search
+
+        keras.ops.zeros(())
+    try:
+        for _, config in runs:  # Unknown op names: before the first run, not in the middle.
+            search.make_space(config)
+    except config_lib.ConfigError as e:
+        fail(str(e))
+    train._make_deterministic()  # pylint: disable=protected-access
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, train._interrupt)  # pylint: disable=protected-access
+    print(f"assessment in {FLAGS.out}: {len(runs)} runs of {base.trials} children each")
+    try:
+        run_grid(runs, FLAGS.out)
+    except (search.ConfigError, data.DataError, controller.ControllerError) as e:
+        fail(str(e))
+    except manager.SearchError as e:
+        fail(f"search stopped: {e}", status=1)
+    except KeyboardInterrupt:
+        received = train._received  # pylint: disable=protected-access
+        signum = received[-1] if received else signal.SIGINT
+        print(
+            f"\ninterrupted by {signal.Signals(signum).name}; finished runs and trials are "
+            f"saved. Resume with:\n  python {shlex.join(sys.argv)}",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signum)
+    print(f"done: {os.path.join(FLAGS.out, 'summary.md')}")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
