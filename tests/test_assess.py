@@ -1,0 +1,178 @@
+"""assess.py end to end, as a user runs it: a tiny grid, its reports, resuming, bad input."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# 2-layer macro children of 4 channels on 120 images: seconds each.
+TINY = [
+    "--num_layers=2",
+    "--filters=4",
+    "--train_size=120",
+    "--val_size=60",
+    "--batch_size=32",
+    "--epochs=1",
+    "--trials=4",
+    "--children_per_step=2",
+    "--seeds=0",
+    "--poison=zero",
+    "--poison_instances=2",
+    "--tensorboard=false",
+]
+POISONED = "poison-zero-k2"
+
+
+def assess(*args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "assess.py", *TINY, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        **kwargs,
+    )
+
+
+def results(out):
+    with open(out / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The poisoned half of a grid first, then the whole grid in the same folder."""
+    out = tmp_path_factory.mktemp("assess")
+    half = assess(f"--out={out}", "--clean=false")
+    whole = assess(f"--out={out}")
+    return out, half, whole
+
+
+def test_grid_runs_every_setting_strategy_and_seed_under_one_budget(grid):
+    out, half, whole = grid
+    assert half.returncode == 0, half.stderr[-3000:]
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert "Traceback" not in half.stderr + whole.stderr
+    rows = results(out)
+    assert [(r["setting"], r["strategy"], r["seed"]) for r in rows] == [
+        ("clean", "controller", "0"),
+        ("clean", "random", "0"),
+        (POISONED, "controller", "0"),
+        (POISONED, "random", "0"),
+    ]
+    for r in rows:
+        assert r["trials"] == "4"
+        run_dir = out / r["run_dir"]
+        config = json.loads((run_dir / "config.json").read_text())
+        assert (config["strategy"], config["seed"]) == (r["strategy"], 0)
+        assert config["trials"] == 4 and config["epochs"] == 1 and config["filters"] == 4
+        assert config["poison"] == ("zero" if r["setting"] == POISONED else "")
+        best = json.loads((run_dir / "best.json").read_text())
+        assert float(r["test_accuracy"]) == pytest.approx(best["test_accuracy"], abs=1e-6)
+        with open(run_dir / "history.csv", newline="") as f:
+            history = list(csv.DictReader(f))
+        assert len(history) == 4
+        accuracies = [float(h["val_accuracy"]) for h in history]
+        assert float(r["best_val_accuracy"]) == pytest.approx(max(accuracies), abs=1e-6)
+        assert float(r["last_quarter_mean_accuracy"]) == pytest.approx(accuracies[-1], abs=1e-6)
+        if r["setting"] == POISONED:
+            # 2 layers, 6 clean ops + 2 copies of zero: prior 2/8 per layer.
+            assert float(r["poison_prior"]) == pytest.approx(0.25)
+            rate = int(history[-1]["poisoned_layers"]) / 2
+            assert float(r["last_quarter_poison_rate"]) == pytest.approx(rate)
+        else:
+            assert r["poison_prior"] == "" and r["last_quarter_poison_rate"] == ""
+
+
+def test_finished_runs_are_read_back_not_rerun(grid):
+    _, half, whole = grid
+    for strategy in ("controller", "random"):
+        name = f"{POISONED}-{strategy}-seed0"
+        assert f"{name}] starting" in half.stdout
+        assert f"{name}] finished earlier" in whole.stdout
+        assert f"{name}] trial" not in whole.stdout
+        assert f"clean-{strategy}-seed0] trial 4/4" in whole.stdout
+
+
+def test_summary_and_plots(grid):
+    out, _, _ = grid
+    summary = (out / "summary.md").read_text()
+    assert "4 of 4 runs finished" in summary
+    table = [line for line in summary.splitlines() if line.startswith(f"| {POISONED} |")]
+    assert len(table) == 2 and "| 0.250 |" in table[0]  # The prior is in the row.
+    rows = {(r["setting"], r["strategy"]): r for r in results(out)}
+    rate = float(rows[(POISONED, "controller")]["last_quarter_poison_rate"])
+    assert f"| {rate:.3f} |" in table[0]
+    assert "## Does the controller avoid the poison?" in summary
+    assert f"- {POISONED}: last-quarter poison rate {rate:.3f} (controller, 1 seeds)" in summary
+    for name in ("poison_rate.png", "accuracy.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert not list(out.glob("*.tmp*"))
+
+
+def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "interrupted"
+    args = [sys.executable, "assess.py", *TINY, f"--out={out}", "--clean=false"]
+    args[args.index("--trials=4")] = "--trials=6"
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    history = out / "runs" / f"{POISONED}-controller-seed0" / "history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    err = err.decode()
+    assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
+    assert "Traceback" not in err
+    assert "Resume with:" in err and "assess.py" in err and f"--out={out}" in err
+    assert not (out / "results.csv").exists() or len(results(out)) < 2
+
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{POISONED}-controller-seed0] resuming" in again.stdout
+    rows = results(out)
+    assert [(r["strategy"], r["trials"]) for r in rows] == [("controller", "6"), ("random", "6")]
+    with open(history, newline="") as f:
+        assert [r["trial"] for r in csv.DictReader(f)] == [str(i) for i in range(1, 7)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--strategy=random"], "--strategy is set by the grid; use --strategies"),
+        (["--seed=1"], "--seed is set by the grid; use --seeds"),
+        (["--seeds=a,b"], "--seeds must be integers"),
+        (["--seeds=0,0"], "--seeds must be distinct"),
+        (["--strategies=genetic"], "unknown strategy 'genetic'"),
+        (["--clean=false", "--poison="], "the grid is empty"),
+        (["--poison=nope"], "unknown poison op 'nope'"),
+        (["--space=toy"], "needs a space with an op decision"),
+        (["--trials=0"], "--trials must be an integer >= 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    proc = assess(f"--out={tmp_path / 'out'}", *args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("assess.py: error:"), proc.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_folder_with_another_budget_is_refused(grid):
+    out, _, _ = grid
+    before = (out / "results.csv").read_text()
+    proc = assess(f"--out={out}", "--epochs=2")
+    assert proc.returncode == 2
+    assert "holds an assessment with another budget: epochs=2 (folder: 1)" in proc.stderr
+    assert (out / "results.csv").read_text() == before
