@@ -127,6 +127,7 @@ def plot_per_step(histories, out, priors=None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
 
     priors = priors or {}
     settings = list(dict.fromkeys(s for s, _, _ in histories))
@@ -167,6 +168,7 @@ def plot_per_step(histories, out, priors=None):
                 ax.set_ylim(0, 1)
             ax.set_title(setting, fontsize=9)
             ax.set_xlabel("controller step")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
         axes[0][0].set_ylabel(ylabel, fontsize=8)
