@@ -176,3 +176,33 @@ def test_a_folder_with_another_budget_is_refused(grid):
     assert proc.returncode == 2
     assert "holds an assessment with another budget: epochs=2 (folder: 1)" in proc.stderr
     assert (out / "results.csv").read_text() == before
+
+
+def test_several_poisonings_and_removals_make_one_setting_each():
+    import assess  # pylint: disable=import-outside-toplevel
+
+    try:
+        assess.FLAGS(
+            [
+                "assess.py",
+                "--poison=noise10; dropout1.0,tconv3x3",
+                "--poison_instances=3",
+                "--remove_ops=maxpool3x3,avgpool3x3",
+                "--strategies=random",
+                "--seeds=4",
+                "--out=/tmp/not-written",
+            ]
+        )
+        _, runs = assess.grid_from_flags()
+    finally:
+        assess.FLAGS.unparse_flags()
+    assert [(s.name, c.poison, c.poison_instances, c.remove_ops) for s, c in runs] == [
+        ("clean", "", 1, ""),
+        ("poison-noise10-k3", "noise10", 3, ""),
+        ("poison-dropout1.0+tconv3x3-k3", "dropout1.0,tconv3x3", 3, ""),
+        ("removed-maxpool3x3+avgpool3x3", "", 1, "maxpool3x3,avgpool3x3"),
+    ]
+    for setting, config in runs:
+        assert (config.strategy, config.seed, config.space) == ("random", 4, "macro")
+        assert config.run_name == f"{setting.name}-random-seed4"
+        assert config.logdir == "/tmp/not-written/runs"
