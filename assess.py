@@ -22,6 +22,7 @@ import json
 import os
 import shlex
 import signal
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # As in train.py.
@@ -48,6 +49,7 @@ _GRID_FLAGS = {
     "resume": "(running the same command again resumes)",
 }
 GRID_FILE = "assess.json"
+TRAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
 RESULT_COLUMNS = (
     "setting",
     "strategy",
@@ -189,35 +191,110 @@ def check_folder(out, base):
 # ---------------------------------------------------------------------- the grid
 
 
+class RunFailed(Exception):
+    """A run of the grid stopped with an error; `status` is its exit status."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM: the run in progress saved its state and stopped."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_received = []
+_child = []  # The train.py process of the run in progress, if any.
+
+
+def _forward(signum, frame):
+    """Ctrl-C or SIGTERM: passed to the run in progress, which saves and stops."""
+    del frame
+    _received.append(signum)
+    for proc in _child:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+
 def run_grid(runs, out, echo=print):
     """Runs (or resumes, or reads back) every run; rewrites the reports after each.
 
+    Each run is its own `train.py` process: TensorFlow keeps some memory of every
+    child it trains (about 35 MB per macro child measured), which a process per run
+    hands back; and a run that crashes does not take the grid down.
+
     Returns:
       The rows of results.csv.
-    """
-    import search  # pylint: disable=import-outside-toplevel
 
+    Raises:
+      Interrupted: on SIGINT / SIGTERM, after the run in progress saved its state.
+      RunFailed: a run stopped with an error.
+    """
     rows = []
     for i, (setting, config) in enumerate(runs, 1):
+        if _received:
+            raise Interrupted(_received[-1])
         run_dir = os.path.join(config.logdir, config.run_name)
         label = f"[{i}/{len(runs)} {config.run_name}]"
         state = _phase(run_dir)
         if state == "finished":
-            with open(os.path.join(run_dir, "best.json")) as f:
-                best = json.load(f)
+            best = _read_best(run_dir)
             echo(f"{label} finished earlier: test accuracy {best['test_accuracy']:.4f}")
         else:
-            if state:
-                echo(f"{label} resuming")
-            else:
-                echo(f"{label} starting")
-            best = search.run_search(
-                config, out=lambda line, p=label: echo(f"{p} {line}"), resume=bool(state)
-            )
-            _clear_session()
+            echo(f"{label} {'resuming' if state else 'starting'}")
+            _run_train(config, resume=bool(state), echo=lambda line, p=label: echo(f"{p} {line}"))
+            best = _read_best(run_dir)
         rows.append(_row(setting, config, run_dir, best))
         write_reports(out, rows, runs)
     return rows
+
+
+def _run_train(config, resume, echo):
+    """Runs one search as `python train.py <flags>`, echoing its output."""
+    command = [sys.executable, "-u", TRAIN, *train.config_to_flags(config)]
+    if resume:
+        command.append("--resume")
+    # A session of its own: a Ctrl-C at the terminal reaches this process only, which
+    # passes it on once (`_forward`).
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    _child.append(proc)
+    error = None
+    try:
+        with proc.stdout:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                if line.startswith("interrupted by") or error is not None:
+                    error = error or line  # train.py's own resume hint is not ours.
+                    continue
+                if line.startswith("train.py: error: "):
+                    error = line[len("train.py: error: ") :]
+                    continue
+                echo(line)
+        status = proc.wait()
+    finally:
+        _child.remove(proc)
+    if status in (128 + signal.SIGINT, 128 + signal.SIGTERM) and _received:
+        raise Interrupted(status - 128)
+    if status != 0:
+        raise RunFailed(
+            f"run {config.run_name} stopped: {error or f'exit status {status}'}",
+            2 if status == 2 else 1,
+        )
+
+
+def _read_best(run_dir):
+    with open(os.path.join(run_dir, "best.json")) as f:
+        return json.load(f)
 
 
 def _phase(run_dir):
@@ -232,12 +309,6 @@ def _phase(run_dir):
             return json.load(f).get("phase", "search")
     except ValueError:
         return "search"  # Damaged: run_search(resume=True) reports it in one line.
-
-
-def _clear_session():
-    import keras  # pylint: disable=import-outside-toplevel
-
-    keras.backend.clear_session()
 
 
 def _row(setting, config, run_dir, best):
@@ -307,38 +378,27 @@ def main(argv):
     except config_lib.ConfigError as e:
         fail(str(e))
     with train._quiet_stderr():  # pylint: disable=protected-access
-        import keras  # pylint: disable=import-outside-toplevel
+        import search  # pylint: disable=import-outside-toplevel
 
-        import controller
-        import data
-        import manager
-        import search
-
-        keras.ops.zeros(())
     try:
         for _, config in runs:  # Unknown op names: before the first run, not in the middle.
             search.make_space(config)
     except config_lib.ConfigError as e:
         fail(str(e))
-    train._make_deterministic()  # pylint: disable=protected-access
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, train._interrupt)  # pylint: disable=protected-access
+        signal.signal(signum, _forward)
     print(f"assessment in {FLAGS.out}: {len(runs)} runs of {base.trials} children each")
     try:
         run_grid(runs, FLAGS.out)
-    except (search.ConfigError, data.DataError, controller.ControllerError) as e:
-        fail(str(e))
-    except manager.SearchError as e:
-        fail(f"search stopped: {e}", status=1)
-    except KeyboardInterrupt:
-        received = train._received  # pylint: disable=protected-access
-        signum = received[-1] if received else signal.SIGINT
+    except RunFailed as e:
+        fail(str(e), status=e.status)
+    except Interrupted as e:
         print(
-            f"\ninterrupted by {signal.Signals(signum).name}; finished runs and trials are "
+            f"\ninterrupted by {signal.Signals(e.signum).name}; finished runs and trials are "
             f"saved. Resume with:\n  python {shlex.join(sys.argv)}",
             file=sys.stderr,
         )
-        sys.exit(128 + signum)
+        sys.exit(128 + e.signum)
     print(f"done: {os.path.join(FLAGS.out, 'summary.md')}")
 
 

@@ -10,6 +10,7 @@ Bad flags get one line on stderr and exit status 2.
 """
 
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -172,6 +173,24 @@ def config_from_flags():
         run_name=FLAGS.run_name,
         tensorboard=FLAGS.tensorboard,
     )
+
+
+def config_to_flags(config):
+    """The inverse of `config_from_flags`: train.py flags that give `config` back.
+
+    Used by assess.py, which runs every search as its own train.py process.
+    """
+    args = []
+    for field, value in dataclasses.asdict(config).items():
+        if field == "controller":
+            for key, v in value.items():
+                name = {v: k for k, v in _CONTROLLER_FLAGS.items()}.get(key, key)
+                args.append(f"--{name}={0 if v is None and key == 'tanh_constant' else v}")
+        elif isinstance(value, bool):
+            args.append(f"--{field}" if value else f"--no{field}")
+        elif value is not None:
+            args.append(f"--{field}={value}")
+    return args
 
 
 def fail(message, status=2):

@@ -206,3 +206,37 @@ def test_several_poisonings_and_removals_make_one_setting_each():
         assert (config.strategy, config.seed, config.space) == ("random", 4, "macro")
         assert config.run_name == f"{setting.name}-random-seed4"
         assert config.logdir == "/tmp/not-written/runs"
+
+
+def test_config_to_flags_gives_the_config_back():
+    """assess.py runs each search as `train.py <config_to_flags(config)>`."""
+    import dataclasses  # pylint: disable=import-outside-toplevel
+
+    import train  # pylint: disable=import-outside-toplevel
+
+    config = dataclasses.replace(
+        train.config_lib.SearchConfig(),
+        space="macro",
+        num_layers=5,
+        poison="zero,noise2",
+        poison_instances=4,
+        remove_ops="maxpool3x3",
+        strategy="random",
+        seed=7,
+        train_size=900,
+        cache=False,
+        tensorboard=False,
+        final_epochs=4,
+        logdir="/tmp/x",
+        run_name="r",
+        controller=dict(learning_rate=0.02, tanh_constant=None, entropy_weight=0.01),
+    ).resolved()
+    try:
+        train.FLAGS(["train.py", *train.config_to_flags(config)])
+        again = train.config_from_flags().resolved()
+    finally:
+        train.FLAGS.unparse_flags()
+    assert {k: v for k, v in again.controller.items() if k in config.controller} == (
+        config.controller
+    )
+    assert dataclasses.replace(again, controller={}) == dataclasses.replace(config, controller={})
