@@ -9,6 +9,7 @@ Library code: it never reads command-line flags.
 """
 
 import dataclasses
+import fcntl
 import gc
 import json
 import os
@@ -114,6 +115,7 @@ class ControllerStrategy:
 # ---------------------------------------------------------------------- run state
 
 STATE_FILE = "state.json"
+LOCK_FILE = ".lock"
 STATE_VERSION = 1
 
 
@@ -214,7 +216,7 @@ class _Run:
 # ---------------------------------------------------------------------- the search
 
 
-def run_search(config, out=print, resume=False):
+def run_search(config, out=print, resume=False, should_stop=None):
     """Runs a whole search and the final evaluation of its best architecture.
 
     After every trial the run folder holds all that is needed to continue
@@ -226,6 +228,11 @@ def run_search(config, out=print, resume=False):
       config: a `SearchConfig`.
       out: where progress lines go.
       resume: continue the run in the run folder instead of starting one.
+      should_stop: optional function; when it returns True after a trial, the search
+        saves and raises KeyboardInterrupt. A signal handler that raises
+        KeyboardInterrupt is not enough on its own: an exception raised inside a
+        weakref callback or a __del__ method is printed and dropped by Python, and
+        the search would go on.
 
     Returns:
       The dict written to best.json.
@@ -293,6 +300,38 @@ def run_search(config, out=print, resume=False):
         max_failures=config.max_failures,
         template_args={"filters": config.filters} if template == "macro" else {},
     )
+    lock = _lock(run_dir)
+    try:
+        return _run_locked(
+            config, run_dir, state, dataset, space, strategy, manager, out, should_stop
+        )
+    finally:
+        lock.close()
+
+
+def _lock(run_dir):
+    """Holds the run folder for this process: a second search writing into the same
+    folder (a resume started while the run is still going) would interleave both
+    histories. The lock goes away with the process, however it ends."""
+    path = os.path.join(run_dir, LOCK_FILE)
+    try:
+        handle = open(path, "a+")
+    except OSError as e:
+        raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ConfigError(
+            f"run folder {run_dir} is in use by another search process; wait for it to "
+            f"stop (or stop it) before resuming"
+        ) from None
+    return handle
+
+
+def _run_locked(config, run_dir, state, dataset, space, strategy, manager, out, should_stop):
+    if state is not None:
+        state = _read_state(run_dir)  # Read again under the lock.
     run = _Run(run_dir, strategy, manager)
     if state is not None:
         run.restore(state)
@@ -325,7 +364,7 @@ def run_search(config, out=print, resume=False):
     started_trial = run.trial
     try:
         if run.phase == "search":
-            _search(config, run, log, space, out, started, started_trial)
+            _search(config, run, log, space, out, started, started_trial, should_stop)
     finally:
         log.close()
     search_seconds = time.perf_counter() - started
@@ -334,7 +373,7 @@ def run_search(config, out=print, resume=False):
     return _final(config, run, dataset, space, manager, out, search_seconds)
 
 
-def _search(config, run, log, space, out, started, started_trial):
+def _search(config, run, log, space, out, started, started_trial, should_stop=None):
     """The loop: propose a step's children, train them, learn, save."""
     strategy, manager = run.strategy, run.manager
     while run.trial < config.trials:
@@ -375,6 +414,8 @@ def _search(config, run, log, space, out, started, started_trial):
                 f"{space.format(result.architecture)} | acc {result.accuracy:.4f} "
                 f"reward {result.reward:+.4f} | {status} | ETA {_duration(eta)}"
             )
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt
 
         results = manager.get_rewards(architectures, on_result=progress, done=done)
         scalars = strategy.learn(architectures, results)

@@ -230,7 +230,7 @@ def main(argv):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     try:
-        search.run_search(config, resume=FLAGS.resume)
+        search.run_search(config, resume=FLAGS.resume, should_stop=lambda: bool(_received))
     except (search.ConfigError, data.DataError, controller.ControllerError) as e:
         fail(str(e))
     except manager.SearchError as e:

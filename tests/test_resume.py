@@ -252,3 +252,54 @@ def test_a_signal_from_another_thread_waits_for_the_end_of_a_deferred_block(sign
         assert calls == [signum]
     finally:
         signal.signal(signum, previous)
+
+
+def test_a_second_process_cannot_write_into_a_run_in_progress(runs, tmp_path):
+    import shutil
+
+    import search
+
+    run_dir = tmp_path / "sigterm"
+    shutil.copytree(runs["logdir"] / "sigterm", run_dir)
+    before = (run_dir / "history.csv").read_text()
+    lock = search._lock(str(run_dir))  # pylint: disable=protected-access
+    try:
+        proc = train("--resume", f"--logdir={tmp_path}", "--run_name=sigterm")
+    finally:
+        lock.close()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: run folder {run_dir} is in use by another search process; "
+        "wait for it to stop (or stop it) before resuming"
+    )
+    assert (run_dir / "history.csv").read_text() == before
+
+
+def test_an_interrupt_swallowed_by_python_still_stops_the_search_after_the_trial(tmp_path):
+    # A KeyboardInterrupt raised inside a weakref callback or __del__ is printed and
+    # dropped by Python; should_stop (train.py: "a signal was received") catches it.
+    import config as config_lib
+    import search
+
+    config = config_lib.SearchConfig(
+        trials=6,
+        children_per_step=2,
+        epochs=1,
+        train_size=100,
+        val_size=50,
+        batch_size=50,
+        logdir=str(tmp_path),
+        run_name="stop",
+        tensorboard=False,
+    )
+    calls = []
+    with pytest.raises(KeyboardInterrupt):
+        search.run_search(
+            config,
+            out=calls.append,
+            should_stop=lambda: sum(c.startswith("trial ") for c in calls) >= 3,
+        )
+    trials = [line for line in calls if line.startswith("trial ")]
+    assert len(trials) == 3  # Stopped right after the third trial, mid-step.
+    state = json.loads((tmp_path / "stop" / "state.json").read_text())
+    assert state["trial"] == 3 == len(rows(tmp_path / "stop"))
