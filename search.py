@@ -9,7 +9,6 @@ Library code: it never reads command-line flags.
 """
 
 import dataclasses
-import fcntl
 import gc
 import json
 import os
@@ -17,6 +16,11 @@ import shutil
 import time
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked there.
+    fcntl = None
 
 import controller as controller_lib
 import data
@@ -318,6 +322,8 @@ def _lock(run_dir):
         handle = open(path, "a+")
     except OSError as e:
         raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
+    if fcntl is None:
+        return handle
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
