@@ -103,7 +103,7 @@ def _groups(value):
 
 
 def grid_from_flags():
-    """(base config, settings, strategies, seeds), checked; ConfigError if bad."""
+    """(base config, [(setting, run config), ...]), checked; ConfigError if bad."""
     for name, instead in _GRID_FLAGS.items():
         if FLAGS[name].present:
             raise config_lib.ConfigError(f"--{name} is set by the grid; use {instead}")
@@ -153,12 +153,8 @@ def grid_from_flags():
 
 def _budget(config):
     """The settings every run of one assessment must share."""
-    shared = dataclasses.asdict(config)
-    for name in ("poison", "remove_ops", "poison_instances", "strategy", "seed"):
-        shared.pop(name)
-    shared.pop("logdir")
-    shared.pop("run_name")
-    return shared
+    per_run = ("poison", "remove_ops", "poison_instances", "strategy", "seed", "logdir", "run_name")
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in per_run}
 
 
 def check_folder(out, base):
@@ -220,12 +216,17 @@ def _forward(signum, frame):
             proc.send_signal(signum)
 
 
-def run_grid(runs, out, echo=print):
+def run_grid(runs, out, priors, echo=print):
     """Runs (or resumes, or reads back) every run; rewrites the reports after each.
 
     Each run is its own `train.py` process: TensorFlow keeps some memory of every
-    child it trains (about 35 MB per macro child measured), which a process per run
+    child it trains (about 38 MB per macro child measured), which a process per run
     hands back; and a run that crashes does not take the grid down.
+
+    Args:
+      runs: [(setting, run config), ...].
+      out: the assessment folder.
+      priors: {setting name: uniform poison rate} of the poisoned settings.
 
     Returns:
       The rows of results.csv.
@@ -248,8 +249,8 @@ def run_grid(runs, out, echo=print):
             echo(f"{label} {'resuming' if state else 'starting'}")
             _run_train(config, resume=bool(state), echo=lambda line, p=label: echo(f"{p} {line}"))
             best = _read_best(run_dir)
-        rows.append(_row(setting, config, run_dir, best))
-        write_reports(out, rows, runs)
+        rows.append(_row(setting, config, os.path.relpath(run_dir, out), best))
+        write_reports(out, rows, runs, priors)
     return rows
 
 
@@ -327,71 +328,58 @@ def _row(setting, config, run_dir, best):
         "poison_prior": best.get("poison_prior", ""),
         "search_seconds": best["search_seconds"],
         "architecture": best["architecture_str"],
-        "run_dir": os.path.relpath(run_dir, FLAGS.out if FLAGS.is_parsed() else "."),
+        "run_dir": run_dir,
     }
 
 
 # ---------------------------------------------------------------------- reports
 
 
-def write_reports(out, rows, runs):
+def write_reports(out, rows, runs, priors):
     """results.csv, summary.md and the plots, from the finished runs (and the
     histories of unfinished ones, for the curves)."""
     import reports  # pylint: disable=import-outside-toplevel
-    import search  # pylint: disable=import-outside-toplevel
 
     reports.write_results(os.path.join(out, "results.csv"), rows, RESULT_COLUMNS)
     reports.write_summary(os.path.join(out, "summary.md"), rows, len(runs), SUMMARY_COLUMNS)
-    histories, priors = {}, {}
+    histories = {}
     for setting, config in runs:
         path = os.path.join(config.logdir, config.run_name, "history.csv")
         if os.path.exists(path):
             key = (setting.name, config.strategy, config.seed)
             histories[key] = (reports.read_history(path), config.num_layers)
-        space, _ = search.make_space(config)
-        if space.poisoned:
-            priors[setting.name] = space.poison_prior()
     reports.plot_per_step(histories, out, priors)
 
 
 # ---------------------------------------------------------------------- main
 
 
-def fail(message, status=2):
-    print(f"assess.py: error: {message}", file=sys.stderr)
-    sys.exit(status)
-
-
-def parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        fail(str(e).splitlines()[0])
-
-
 def main(argv):
     if len(argv) > 1:
-        fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
+        train.fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
     try:
         base, runs = grid_from_flags()
         check_folder(FLAGS.out, base)
     except config_lib.ConfigError as e:
-        fail(str(e))
+        train.fail(str(e))
     with train._quiet_stderr():  # pylint: disable=protected-access
         import search  # pylint: disable=import-outside-toplevel
 
+    priors = {}
     try:
-        for _, config in runs:  # Unknown op names: before the first run, not in the middle.
-            search.make_space(config)
+        for setting, config in runs:  # Unknown op names: before the first run, not midway.
+            space, _ = search.make_space(config)
+            if space.poisoned:
+                priors[setting.name] = space.poison_prior()
     except config_lib.ConfigError as e:
-        fail(str(e))
+        train.fail(str(e))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _forward)
     print(f"assessment in {FLAGS.out}: {len(runs)} runs of {base.trials} children each")
     try:
-        run_grid(runs, FLAGS.out)
+        run_grid(runs, FLAGS.out, priors)
     except RunFailed as e:
-        fail(str(e), status=e.status)
+        train.fail(str(e), status=e.status)
     except Interrupted as e:
         print(
             f"\ninterrupted by {signal.Signals(e.signum).name}; finished runs and trials are "
@@ -403,4 +391,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=train.parse_flags)

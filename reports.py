@@ -98,19 +98,15 @@ def poison_verdicts(rows):
         if not controller or not random:
             continue
         c, r = float(np.mean(controller)), float(np.mean(random))
-        below = c < r / 2
+        if c < r / 2:
+            outcome = "below half of random's."
+        elif r > 0:
+            outcome = f"NOT below half of random's ({c / r:.2f} of it)."
+        else:
+            outcome = "random picked no poison."
         verdicts.append(
             f"{setting}: last-quarter poison rate {c:.3f} (controller, {len(controller)} seeds) "
-            f"against {r:.3f} (random, {len(random)} seeds): "
-            + (
-                "below half of random's."
-                if below
-                else (
-                    f"NOT below half of random's ({c / r:.2f} of it)."
-                    if r > 0
-                    else "random picked no poison."
-                )
-            )
+            f"against {r:.3f} (random, {len(random)} seeds): {outcome}"
         )
     return verdicts
 

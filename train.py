@@ -181,10 +181,11 @@ def config_to_flags(config):
     Used by assess.py, which runs every search as its own train.py process.
     """
     args = []
+    flag_of = {key: flag for flag, key in _CONTROLLER_FLAGS.items()}
     for field, value in dataclasses.asdict(config).items():
         if field == "controller":
             for key, v in value.items():
-                name = {v: k for k, v in _CONTROLLER_FLAGS.items()}.get(key, key)
+                name = flag_of.get(key, key)
                 args.append(f"--{name}={0 if v is None and key == 'tanh_constant' else v}")
         elif isinstance(value, bool):
             args.append(f"--{field}" if value else f"--no{field}")
@@ -194,7 +195,8 @@ def config_to_flags(config):
 
 
 def fail(message, status=2):
-    print(f"train.py: error: {message}", file=sys.stderr)
+    """One line on stderr, `<program>: error: <message>`, then exit (assess.py too)."""
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
     sys.exit(status)
 
 
