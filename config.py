@@ -11,7 +11,8 @@ import os
 import data
 
 SPACES = ("toy", "macro")
-STRATEGIES = ("controller", "random")
+STRATEGIES = ("controller", "random", "evolution", "naswot")
+REWARDS = ("accuracy", "naswot")
 
 
 class ConfigError(ValueError):
@@ -41,6 +42,15 @@ class SearchConfig:
     trials: int = 64
     children_per_step: int = 8
     seed: int = 0
+    # What a child is worth: its trained validation accuracy, or its NASWOT score
+    # untrained (then only the final pick is trained).
+    reward: str = "accuracy"
+    # Regularized evolution (Real et al. 2019; REFERENCES §6).
+    population_size: int = 20
+    sample_size: int = 5
+    # NASWOT (Mellor et al. 2021; REFERENCES §5).
+    naswot_candidates: int = None  # None: 10 x trials.
+    naswot_batch: int = 128
     # Child training.
     epochs: int = 3
     batch_size: int = 128
@@ -55,7 +65,7 @@ class SearchConfig:
     controller: dict = dataclasses.field(default_factory=dict)
     # Output.
     logdir: str = "logs"
-    run_name: str = None  # None: <space>-<strategy>-seed<seed>.
+    run_name: str = None  # None: <space>[-poisoned|-removed]-<strategy>[-naswot]-seed<seed>.
     tensorboard: bool = True
 
     def resolved(self):
@@ -65,6 +75,12 @@ class SearchConfig:
         _check(
             c.strategy in STRATEGIES,
             f"--strategy must be one of {list(STRATEGIES)}, got {c.strategy!r}",
+        )
+        _check(c.reward in REWARDS, f"--reward must be one of {list(REWARDS)}, got {c.reward!r}")
+        _check(
+            not (c.strategy == "naswot" and c.reward == "naswot"),
+            "--reward=naswot is for --strategy=controller, random or evolution; "
+            "--strategy=naswot already ranks by the score (and trains the top --trials)",
         )
         _check(
             c.dataset in data.DATASETS,
@@ -80,6 +96,9 @@ class SearchConfig:
             "batch_size",
             "filters",
             "max_failures",
+            "population_size",
+            "sample_size",
+            "naswot_batch",
         ):
             value = getattr(c, name)
             _check(
@@ -103,6 +122,19 @@ class SearchConfig:
             f"--{'poison' if c.poison else 'remove_ops'} needs a space with an op decision; "
             f"the toy space chooses kernels and filters only: use --space=macro",
         )
+        _check(
+            c.sample_size <= c.population_size,
+            f"--sample_size={c.sample_size} must be <= --population_size={c.population_size} "
+            f"(parents are the best of sample_size members of the population)",
+        )
+        _check(c.naswot_batch >= 2, f"--naswot_batch must be >= 2, got {c.naswot_batch}")
+        if c.naswot_candidates is None:
+            c.naswot_candidates = 10 * c.trials
+        _check(
+            isinstance(c.naswot_candidates, int) and c.naswot_candidates >= c.trials,
+            f"--naswot_candidates must be an integer >= --trials={c.trials} (the top --trials "
+            f"candidates are trained), got {c.naswot_candidates!r}",
+        )
         if c.final_epochs is None:
             c.final_epochs = c.epochs
         _check(c.final_epochs >= 1, f"--final_epochs must be >= 1, got {c.final_epochs}")
@@ -112,7 +144,8 @@ class SearchConfig:
         _check(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
         if c.run_name is None:
             attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
-            c.run_name = f"{c.space}{attack}-{c.strategy}-seed{c.seed}"
+            reward = "-naswot" if c.reward == "naswot" else ""
+            c.run_name = f"{c.space}{attack}-{c.strategy}{reward}-seed{c.seed}"
         _check(
             bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
             f"--run_name must be a plain folder name, got {c.run_name!r}",

@@ -6,7 +6,8 @@ convolutions; `macro`: the ENAS macro network with skip connections).
 `NetworkManager.get_rewards` trains the children of one controller step on the
 training split, measures their accuracy on the validation split (never the test
 split) and returns reward = accuracy - baseline, the baseline being an exponential
-moving average of earlier accuracies.
+moving average of earlier accuracies. With `objective="naswot"` it scores the
+untrained children instead (naswot.py) and the score takes the accuracy's place.
 
 This module uses `keras` and `keras.ops` only. It knows nothing about how
 architectures are chosen.
@@ -20,6 +21,8 @@ import zlib
 
 import keras
 import numpy as np
+
+import naswot
 
 # Children train for a few epochs only: with Keras's default momentum of 0.99 the
 # moving statistics of batch normalization would still sit near their initial values
@@ -216,6 +219,7 @@ def build_macro(space, architecture, input_shape, num_classes, filters=24, dropo
 
 
 TEMPLATES = {"toy": build_toy, "macro": build_macro}
+OBJECTIVES = ("accuracy", "naswot")
 
 
 # ---------------------------------------------------------------------- rewards
@@ -256,14 +260,16 @@ class ChildResult:
 
     Attributes:
       architecture: the architecture (tuple of values).
-      accuracy: validation accuracy (0 for a failed child).
-      reward: accuracy - baseline, clipped if the manager clips.
+      accuracy: validation accuracy (0 for a failed child); None for a child that
+        was scored, not trained (`objective="naswot"`).
+      reward: fitness - baseline, clipped if the manager clips.
       baseline: the baseline the reward was measured against.
       params: number of parameters (0 if the child could not be built).
       train_seconds: seconds spent in `model.fit` (0 when cached).
       seconds: seconds spent on this child in all (build, fit, evaluate).
       cached: answered from the cache, not retrained.
       failed: the child could not be built or trained; `reason` says why.
+      score: the NASWOT score of the untrained child, when it was computed.
     """
 
     architecture: tuple
@@ -276,6 +282,13 @@ class ChildResult:
     cached: bool = False
     failed: bool = False
     reason: str = ""
+    score: float = None
+
+    @property
+    def fitness(self):
+        """What the search maximizes: the validation accuracy or, for a child that was
+        scored and not trained, its NASWOT score."""
+        return self.score if self.accuracy is None else self.accuracy
 
 
 class NetworkManager:
@@ -295,6 +308,10 @@ class NetworkManager:
       seed: seeds each child's initialization and data order (per architecture).
       max_failures: this many failed children in a row stop the search.
       template_args: extra keyword arguments for the template (e.g. `filters`).
+      objective: `accuracy` (train each child, reward its validation accuracy) or
+        `naswot` (score each untrained child, reward its NASWOT score; nothing is
+        trained until `train` is called for the final pick).
+      naswot_batch: images in the NASWOT minibatch (drawn from the training split).
     """
 
     def __init__(
@@ -312,6 +329,8 @@ class NetworkManager:
         seed=0,
         max_failures=5,
         template_args=None,
+        objective="accuracy",
+        naswot_batch=naswot.BATCH_SIZE,
     ):
         if isinstance(template, str):
             if template not in TEMPLATES:
@@ -323,6 +342,8 @@ class NetworkManager:
             raise ValueError(f"clip_rewards must be >= 0 (0 = no clipping), got {clip_rewards}")
         if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
             raise ValueError(f"max_failures must be an integer >= 1, got {max_failures!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {objective!r}")
         self.dataset = dataset
         self.space = space
         self.template = template
@@ -337,18 +358,25 @@ class NetworkManager:
         self.baseline = EwaBaseline(acc_beta)
         self.cache = {}
         self.consecutive_failures = 0
+        self.objective = objective
+        self.naswot_batch = naswot_batch
+        self._scorer = None
 
     # ---------------------------------------------------------------- children
 
-    def build(self, architecture):
-        """Returns the compiled Keras model of `architecture`."""
-        model = self.template(
+    def build_model(self, architecture):
+        """Returns the Keras model of `architecture`, not compiled."""
+        return self.template(
             self.space,
             architecture,
             self.dataset.input_shape,
             self.dataset.num_classes,
             **self.template_args,
         )
+
+    def build(self, architecture):
+        """Returns the compiled Keras model of `architecture`."""
+        model = self.build_model(architecture)
         model.compile(
             optimizer=keras.optimizers.Adam(self.learning_rate),
             loss="sparse_categorical_crossentropy",
@@ -390,9 +418,43 @@ class NetworkManager:
             raise FloatingPointError("loss became NaN or infinite")
         return model, train_seconds
 
+    @property
+    def scorer(self):
+        """The `naswot.Scorer` of this search: a minibatch of the training split fixed
+        by the seed; each network initialized as it would be for training.
+
+        Raises:
+          ValueError: the minibatch is larger than the training split.
+        """
+        if self._scorer is None:
+            self._scorer = naswot.Scorer(
+                self.build_model,
+                self.dataset.x_train,
+                batch_size=self.naswot_batch,
+                seed=self.seed,
+                seed_of=self.child_seed,
+            )
+        return self._scorer
+
+    def score(self, architecture):
+        """Scores one untrained child (NASWOT); never raises for a child that fails."""
+        s = self.scorer.score(architecture)
+        return ChildResult(
+            architecture,
+            None,
+            params=s.params,
+            seconds=s.seconds,
+            failed=s.failed,
+            reason=s.reason,
+            score=s.score,
+        )
+
     def evaluate(self, architecture):
         """Trains one child and measures its validation accuracy; never raises for a
-        child that fails (the failure is in the result)."""
+        child that fails (the failure is in the result). With the `naswot`
+        objective the child is scored instead (`score`)."""
+        if self.objective == "naswot":
+            return self.score(architecture)
         start = time.perf_counter()
         model = None
         try:
@@ -443,7 +505,7 @@ class NetworkManager:
             nonlocal scored
             for result in results[scored:]:
                 result.baseline = baseline
-                result.reward = self._clip(result.accuracy - baseline)
+                result.reward = self._clip(result.fitness - baseline)
                 if on_result and scored >= len(done):
                     on_result(result)
                 scored += 1
@@ -453,7 +515,7 @@ class NetworkManager:
             results.append(result)
             self.consecutive_failures = self.consecutive_failures + 1 if result.failed else 0
             if baseline is None and not result.failed:
-                baseline = result.accuracy  # The first baseline is the first accuracy.
+                baseline = result.fitness  # The first baseline is the first accuracy.
             if baseline is not None:
                 score_ready(baseline)
             if self.consecutive_failures >= self.max_failures:
@@ -465,7 +527,7 @@ class NetworkManager:
         score_ready(0.0 if baseline is None else baseline)
         for result in results:
             if not result.failed:
-                self.baseline.update(result.accuracy)
+                self.baseline.update(result.fitness)
         return results
 
     def _clip(self, reward):

@@ -21,6 +21,7 @@ HISTORY_FIELDS = ("trial", "step")
 RESULT_FIELDS = (
     "architecture",
     "val_accuracy",
+    "naswot_score",
     "reward",
     "baseline",
     "params",
@@ -79,7 +80,8 @@ class RunLog:
         row = [trial, step] + list(result.architecture)
         row += [
             self.space.format(result.architecture),
-            f"{result.accuracy:.6f}",
+            "" if result.accuracy is None else f"{result.accuracy:.6f}",
+            "" if result.score is None else f"{result.score:.4f}",
             f"{result.reward:.6f}",
             f"{result.baseline:.6f}",
             result.params,

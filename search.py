@@ -8,6 +8,7 @@ and what they learn from the results.
 Library code: it never reads command-line flags.
 """
 
+import csv
 import dataclasses
 import gc
 import json
@@ -79,6 +80,181 @@ class RandomStrategy:
 
     def load(self, directory):
         """Nothing to load; see `save`."""
+
+
+class EvolutionStrategy:
+    """Regularized evolution (Real et al., 2019; REFERENCES §6).
+
+    The first `population_size` children are uniform samples. After that, each child
+    is a mutation of a parent: the fittest of `sample_size` members drawn at random
+    from the population; the mutation changes exactly one decision to another of its
+    values. Every child joins the population and the oldest member leaves, however
+    fit it is ("aging"). The children of one step are proposed together, from the
+    population as it stood before the step.
+    """
+
+    def __init__(self, space, seed, population_size=20, sample_size=5):
+        if not 1 <= sample_size <= population_size:
+            raise ValueError(
+                f"sample_size must be in [1, population_size={population_size}], "
+                f"got {sample_size}"
+            )
+        self.space = space
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.rng = np.random.default_rng(seed)
+        self.population = []  # [architecture, fitness], oldest first.
+        self.mutable = [i for i, d in enumerate(space.decisions) if len(d.choices) > 1]
+
+    def propose(self, n):
+        children = []
+        for _ in range(n):
+            if len(self.population) + len(children) < self.population_size:
+                children.append(self.space.sample(self.rng))
+            else:
+                children.append(self.mutate(self.parent()))
+        return children
+
+    def parent(self):
+        """The fittest of `sample_size` distinct members drawn uniformly (ties: the older)."""
+        drawn = sorted(self.rng.choice(len(self.population), self.sample_size, replace=False))
+        best = max(drawn, key=lambda i: self.population[i][1])
+        return tuple(self.population[best][0])
+
+    def mutate(self, architecture):
+        """`architecture` with one decision, drawn uniformly, set to another value."""
+        if not self.mutable:
+            return tuple(architecture)  # A space of one architecture.
+        indices = list(self.space.encode(architecture))
+        d = self.mutable[self.rng.integers(len(self.mutable))]
+        other = self.rng.integers(len(self.space.decisions[d].choices) - 1)
+        indices[d] = int(other + (other >= indices[d]))
+        return self.space.decode(indices)
+
+    def learn(self, architectures, results):
+        for architecture, result in zip(architectures, results):
+            self.population.append([list(architecture), result.fitness])
+        del self.population[: max(0, len(self.population) - self.population_size)]
+        fitness = [f for _, f in self.population]
+        return {
+            "evolution/population_best": max(fitness),
+            "evolution/population_mean": float(np.mean(fitness)),
+        }
+
+    def get_state(self):
+        return {"rng": self.rng.bit_generator.state, "population": self.population}
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.population = [[list(a), f] for a, f in state["population"]]
+
+    def save(self, directory):
+        """The population lives in state.json."""
+
+    def load(self, directory):
+        """Nothing to load; see `save`."""
+
+
+class NaswotStrategy:
+    """NASWOT search (Mellor et al., 2021; REFERENCES §5): score `candidates`
+    distinct random architectures untrained, then propose them best score first, so
+    that the search's `trials` trains the top of the ranking.
+
+    Scoring happens on the first `propose`; the ranking is kept in the run state and
+    written to `naswot.csv` in the run folder (a search interrupted while scoring
+    scores again when resumed).
+    """
+
+    def __init__(self, space, seed, candidates, manager, run_dir, out=print):
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+        self.candidates = candidates
+        self.manager = manager
+        self.run_dir = run_dir
+        self.out = out
+        self.ranking = None  # [architecture, score], best first.
+        self.position = 0
+        self.scores = {}
+
+    def propose(self, n):
+        if self.ranking is None:
+            self._score_candidates()
+        chosen = self.ranking[self.position : self.position + n]
+        self.position += len(chosen)
+        return [tuple(a) for a, _ in chosen]
+
+    def _score_candidates(self):
+        architectures, seen = [], set()
+        # Distinct architectures; `candidates` <= the size of the space (run_search).
+        while len(architectures) < self.candidates:
+            a = self.space.sample(self.rng)
+            if a not in seen:
+                seen.add(a)
+                architectures.append(a)
+        self.out(f"scoring {self.candidates} untrained architectures (NASWOT) ...")
+        started = time.perf_counter()
+        scored = []
+        for i, a in enumerate(architectures):
+            scored.append((a, self.manager.scorer.score(a)))
+            if (i + 1) % 100 == 0 or i + 1 == len(architectures):
+                rate = (i + 1) / (time.perf_counter() - started)
+                self.out(f"scored {i + 1}/{len(architectures)} ({rate:.1f} architectures/s)")
+        order = sorted(
+            range(len(scored)), key=lambda i: -scored[i][1].score
+        )  # Stable: ties keep order.
+        _write_naswot_csv(os.path.join(self.run_dir, "naswot.csv"), self.space, scored, order)
+        self.ranking = [[list(scored[i][0]), scored[i][1].score] for i in order]
+        self.scores = {tuple(a): s for a, s in self.ranking}
+
+    def learn(self, architectures, results):
+        return {}
+
+    def get_state(self):
+        return {"ranking": self.ranking, "position": self.position}
+
+    def set_state(self, state):
+        self.ranking, self.position = state["ranking"], state["position"]
+        self.scores = {tuple(a): s for a, s in self.ranking or ()}
+
+    def save(self, directory):
+        """The ranking lives in state.json."""
+
+    def load(self, directory):
+        """Nothing to load; see `save`."""
+
+
+def _write_naswot_csv(path, space, scored, order):
+    with open(path + ".tmp", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            [
+                "rank",
+                "sampled",
+                "architecture",
+                "naswot_score",
+                "relu_units",
+                "params",
+                "seconds",
+                "failed",
+                "reason",
+            ]
+        )
+        for rank, i in enumerate(order, 1):
+            a, s = scored[i]
+            w.writerow(
+                [
+                    rank,
+                    i + 1,
+                    space.format(a),
+                    f"{s.score:.4f}",
+                    s.relu_units,
+                    s.params,
+                    f"{s.seconds:.3f}",
+                    int(s.failed),
+                    s.reason,
+                ]
+            )
+    os.replace(path + ".tmp", path)
 
 
 class ControllerStrategy:
@@ -220,6 +396,17 @@ class _Run:
 # ---------------------------------------------------------------------- the search
 
 
+def make_strategy(config, space, manager, run_dir, out=print):
+    """The strategy named by `config.strategy`."""
+    if config.strategy == "controller":
+        return ControllerStrategy(space, config.seed, config.controller)
+    if config.strategy == "evolution":
+        return EvolutionStrategy(space, config.seed, config.population_size, config.sample_size)
+    if config.strategy == "naswot":
+        return NaswotStrategy(space, config.seed, config.naswot_candidates, manager, run_dir, out)
+    return RandomStrategy(space, config.seed)
+
+
 def run_search(config, out=print, resume=False, should_stop=None):
     """Runs a whole search and the final evaluation of its best architecture.
 
@@ -248,6 +435,11 @@ def run_search(config, out=print, resume=False, should_stop=None):
     """
     config = config.resolved()
     space, template = make_space(config)
+    if config.strategy == "naswot" and config.naswot_candidates > space.num_architectures:
+        raise ConfigError(
+            f"--naswot_candidates={config.naswot_candidates} is more than the "
+            f"{space.num_architectures:,} architectures of the space"
+        )
     run_dir = os.path.join(config.logdir, config.run_name)
     state = None
     if resume:
@@ -286,10 +478,6 @@ def run_search(config, out=print, resume=False, should_stop=None):
         data_dir=config.data_dir,
         download=config.download,
     )
-    if config.strategy == "controller":
-        strategy = ControllerStrategy(space, config.seed, config.controller)
-    else:
-        strategy = RandomStrategy(space, config.seed)
     manager = manager_lib.NetworkManager(
         dataset,
         space,
@@ -303,7 +491,15 @@ def run_search(config, out=print, resume=False, should_stop=None):
         seed=config.seed,
         max_failures=config.max_failures,
         template_args={"filters": config.filters} if template == "macro" else {},
+        objective=config.reward,
+        naswot_batch=config.naswot_batch,
     )
+    if config.reward == "naswot" or config.strategy == "naswot":
+        try:
+            manager.scorer  # pylint: disable=pointless-statement
+        except ValueError as e:
+            raise ConfigError(f"--naswot_batch: {e}; lower --naswot_batch") from None
+    strategy = make_strategy(config, space, manager, run_dir, out)
     lock = _lock(run_dir)
     try:
         return _run_locked(
@@ -401,9 +597,12 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
         def progress(result):
             with deferred_signals():
                 run.trial += 1
-                run.accuracies.append(result.accuracy)
+                scores = getattr(strategy, "scores", None)  # NaswotStrategy's ranking.
+                if result.score is None and scores:
+                    result.score = scores.get(tuple(result.architecture))
+                run.accuracies.append(result.fitness)  # The NASWOT score with --reward=naswot.
                 run.poisoned.append(space.poisoned_layers(result.architecture))
-                if not result.failed and (run.best is None or result.accuracy > run.best.accuracy):
+                if not result.failed and (run.best is None or result.fitness > run.best.fitness):
                     run.best = result
                 log.write_trial(run.trial, run.step, result)
                 run.pending["done"].append(_result_to_json(result))
@@ -415,9 +614,14 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                 status = f"FAILED ({result.reason})"
             if space.poisoned:
                 status += f" | poisoned {run.poisoned[-1]}/{space.num_layers}"
+            if result.accuracy is None:
+                value = f"naswot {result.score:.2f}"
+            else:
+                value = f"acc {result.accuracy:.4f}"
+                value += "" if result.score is None else f" (naswot {result.score:.2f})"
             out(
                 f"trial {run.trial}/{config.trials} step {run.step} | "
-                f"{space.format(result.architecture)} | acc {result.accuracy:.4f} "
+                f"{space.format(result.architecture)} | {value} "
                 f"reward {result.reward:+.4f} | {status} | ETA {_duration(eta)}"
             )
             if should_stop is not None and should_stop():
@@ -425,10 +629,11 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
 
         results = manager.get_rewards(architectures, on_result=progress, done=done)
         scalars = strategy.learn(architectures, results)
+        metric = "naswot" if config.reward == "naswot" else "accuracy"
         scalars.update(
             {
-                "accuracy/mean": float(np.mean([r.accuracy for r in results])),
-                "accuracy/best": run.best.accuracy if run.best else 0.0,
+                f"{metric}/mean": float(np.mean([r.fitness for r in results])),
+                f"{metric}/best": run.best.fitness if run.best else 0.0,
                 "reward/mean": float(np.mean([r.reward for r in results])),
                 "reward/baseline": results[0].baseline,
                 "children/failed": sum(r.failed for r in results),
@@ -455,13 +660,15 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
     quarter = max(1, len(run.accuracies) // 4)
     first = float(np.mean(run.accuracies[:quarter]))
     last = float(np.mean(run.accuracies[-quarter:]))
-    out(
-        f"search done in {_duration(search_seconds)}; best validation accuracy "
-        f"{best.accuracy:.4f}: {space.format(best.architecture)}"
+    scored = config.reward == "naswot"  # Children were scored untrained, not trained.
+    metric, name = (
+        ("naswot_score", "NASWOT score") if scored else ("accuracy", "validation accuracy")
     )
     out(
-        f"mean validation accuracy: first quarter of the trials {first:.4f}, last quarter {last:.4f}"
+        f"search done in {_duration(search_seconds)}; best {name} "
+        f"{best.fitness:.4f}: {space.format(best.architecture)}"
     )
+    out(f"mean {name}: first quarter of the trials {first:.4f}, last quarter {last:.4f}")
     poison = {}
     if space.poisoned:
         rates = np.asarray(run.poisoned, dtype=float) / space.num_layers
@@ -488,14 +695,15 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         "architecture": list(best.architecture),
         "architecture_str": space.format(best.architecture),
         "layers": space.layers(best.architecture),
-        "search_val_accuracy": best.accuracy,
+        "search_val_accuracy": best.accuracy,  # None when the search trained no child.
+        "naswot_score": best.score,
         "final_val_accuracy": float(val_accuracy),
         "test_accuracy": float(test_accuracy),
         "params": int(model.count_params()),
         "final_epochs": config.final_epochs,
         "trials": run.trial,
-        "first_quarter_mean_accuracy": first,
-        "last_quarter_mean_accuracy": last,
+        f"first_quarter_mean_{metric}": first,
+        f"last_quarter_mean_{metric}": last,
         **poison,
         "search_seconds": round(search_seconds, 3),
         "final_seconds": round(time.perf_counter() - started, 3),

@@ -3,6 +3,9 @@
   python train.py                                   # toy space, controller, mnist5k
   python train.py --space=macro --trials=200 --epochs=2
   python train.py --strategy=random --seed=3
+  python train.py --strategy=evolution --population_size=20 --sample_size=5
+  python train.py --strategy=naswot --trials=8 --naswot_candidates=500
+  python train.py --reward=naswot --trials=500          # controller learns from NASWOT
   python train.py --space=macro --poison=dropout1.0,stretched3x3 --poison_instances=6
   python train.py --flagfile=configs/toy.flags
 
@@ -79,10 +82,30 @@ flags.DEFINE_string(
 flags.DEFINE_enum(
     "strategy",
     "controller",
-    ["controller", "random"],
-    "How children are chosen: "
-    "the RL controller, or uniform random sampling under the same budget.",
+    list(config_lib.STRATEGIES),
+    "How children are chosen: the RL controller; uniform random sampling; regularized "
+    "evolution; or naswot (score --naswot_candidates untrained random architectures, train "
+    "the top --trials).",
 )
+flags.DEFINE_enum(
+    "reward",
+    "accuracy",
+    list(config_lib.REWARDS),
+    "What a child is worth: its validation accuracy after training, or its NASWOT score "
+    "untrained (no child is trained during the search, only the final pick).",
+)
+flags.DEFINE_integer(
+    "population_size", 20, "Evolution: population size P (Real et al. used 100 with 20,000 trials)."
+)
+flags.DEFINE_integer(
+    "sample_size", 5, "Evolution: a parent is the fittest of this many random members (S)."
+)
+flags.DEFINE_integer(
+    "naswot_candidates",
+    None,
+    "NASWOT strategy: untrained random architectures to score (default 10 x --trials).",
+)
+flags.DEFINE_integer("naswot_batch", 128, "NASWOT: images in the scoring minibatch.")
 flags.DEFINE_integer("trials", 64, "Child architectures in total (cached repeats count).")
 flags.DEFINE_integer("children_per_step", 8, "Children per controller update (m in the paper: 8).")
 flags.DEFINE_integer(
@@ -122,7 +145,11 @@ flags.DEFINE_float("grad_clip", 5.0, "Global gradient-norm clip of the controlle
 
 # Output.
 flags.DEFINE_string("logdir", "logs", "Folder that holds the run folders.")
-flags.DEFINE_string("run_name", None, "Run folder name (default <space>-<strategy>-seed<seed>).")
+flags.DEFINE_string(
+    "run_name",
+    None,
+    "Run folder name (default <space>[-poisoned|-removed]-<strategy>[-naswot]-seed<seed>).",
+)
 flags.DEFINE_boolean("tensorboard", True, "Write TensorBoard events.")
 flags.DEFINE_boolean(
     "resume",
@@ -150,6 +177,11 @@ def config_from_flags():
         trials=FLAGS.trials,
         children_per_step=FLAGS.children_per_step,
         seed=FLAGS.seed,
+        reward=FLAGS.reward,
+        population_size=FLAGS.population_size,
+        sample_size=FLAGS.sample_size,
+        naswot_candidates=FLAGS.naswot_candidates,
+        naswot_batch=FLAGS.naswot_batch,
         epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size,
         child_lr=FLAGS.child_lr,
