@@ -35,6 +35,7 @@ TINY = [
 RESULT_COLUMNS = [
     "architecture",
     "val_accuracy",
+    "naswot_score",
     "reward",
     "baseline",
     "params",
@@ -128,6 +129,18 @@ BAD = [
         False,
     ),
     ("remove-unknown-op", ["--space=macro", "--remove_ops=conv7x7"], "not a choice", False),
+    ("reward", ["--reward=loss"], "reward", True),
+    ("naswot-twice", ["--strategy=naswot", "--reward=naswot"], "--reward=naswot", False),
+    ("sample-size", ["--population_size=3", "--sample_size=4"], "--sample_size=4", False),
+    ("population-zero", ["--population_size=0"], "--population_size", False),
+    ("candidates-few", ["--strategy=naswot", "--naswot_candidates=3"], "--trials=4", False),
+    (
+        "candidates-many",
+        ["--strategy=naswot", "--num_layers=1", "--naswot_candidates=7"],
+        "6 architectures of the space",
+        False,
+    ),
+    ("naswot-batch-big", ["--reward=naswot", "--naswot_batch=301"], "--naswot_batch", False),
     # Offline and not prepared: one line on how to prepare it (download stays off).
     (
         "data-not-prepared",
@@ -154,7 +167,21 @@ def processes(tmp_path_factory):
             searches / "random",
         ),
         "poisoned": (TINY + POISONED + ["--logdir", str(searches)], searches / POISONED_RUN),
+        "evolution": (
+            TINY + ["--strategy=evolution", "--population_size=2", "--sample_size=2"],
+            searches / "toy-evolution-seed0",
+        ),
+        "naswot": (
+            TINY + ["--strategy=naswot", "--naswot_candidates=12", "--naswot_batch=64"],
+            searches / "toy-naswot-seed0",
+        ),
+        "naswot-reward": (
+            TINY + ["--reward=naswot", "--naswot_batch=64"],
+            searches / "toy-controller-naswot-seed0",
+        ),
     }
+    for name in ("evolution", "naswot", "naswot-reward"):
+        jobs[name][0].extend(["--logdir", str(searches)])
     for name, args, _, _ in BAD:
         jobs["bad-" + name] = (TINY + [f"--logdir={bad_logdir}"] + args, bad_logdir)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=3)
@@ -374,3 +401,54 @@ def test_poisoned_search_logs_poisoned_layers_and_the_poison_rate(processes):
     model = keras.saving.load_model(run_dir / "best_model.keras", safe_mode=True)
     assert model.predict(np.zeros((1, 28, 28, 1), "float32"), verbose=0).shape == (1, 10)
     keras.backend.clear_session()
+
+
+def test_evolution_search_mutates_the_fitter_parent(processes):
+    proc, run_dir = processes["evolution"].result()
+    rows, config, _ = check_search_ran(proc, run_dir)
+    assert config["strategy"] == "evolution" and config["population_size"] == 2
+    # Step 0 fills the population (2, sampled); with sample_size 2 the parent of each
+    # step-1 child is the fitter of the two (the older on a tie), one decision changed.
+    first, second = rows[0], rows[1]
+    parent = second if float(second["val_accuracy"]) > float(first["val_accuracy"]) else first
+    for child in rows[2:]:
+        changed = [c for c in DECISION_COLUMNS if child[c] != parent[c]]
+        assert len(changed) == 1, (parent["architecture"], child["architecture"])
+
+
+def test_naswot_search_trains_the_top_candidates_in_score_order(processes):
+    proc, run_dir = processes["naswot"].result()
+    rows, config, best = check_search_ran(proc, run_dir)
+    assert config["naswot_candidates"] == 12 and config["naswot_batch"] == 64
+    assert "scored 12/12" in proc.stdout
+    with open(run_dir / "naswot.csv", newline="") as f:
+        ranking = list(csv.DictReader(f))
+    assert len(ranking) == 12 and len({r["architecture"] for r in ranking}) == 12
+    scores = [float(r["naswot_score"]) for r in ranking]
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+    assert [r["architecture"] for r in rows] == [r["architecture"] for r in ranking[:4]]
+    assert [r["naswot_score"] for r in rows] == [r["naswot_score"] for r in ranking[:4]]
+    picked = next(r for r in rows if r["architecture"] == best["architecture_str"])
+    assert best["naswot_score"] == pytest.approx(float(picked["naswot_score"]), abs=1e-4)
+
+
+def test_naswot_reward_trains_only_the_final_pick(processes):
+    proc, run_dir = processes["naswot-reward"].result()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    header, rows = read_history(run_dir)
+    assert header == ["trial", "step"] + DECISION_COLUMNS + RESULT_COLUMNS
+    assert len(rows) == 4
+    for r in rows:
+        assert r["val_accuracy"] == "" and float(r["train_seconds"]) == 0.0  # Not trained.
+        assert float(r["reward"]) == pytest.approx(
+            float(r["naswot_score"]) - float(r["baseline"]), abs=1e-3
+        )
+    assert rows[0]["baseline"].startswith(rows[0]["naswot_score"][:6])  # First baseline.
+    top = max(rows, key=lambda r: float(r["naswot_score"]))
+    best = json.loads((run_dir / "best.json").read_text())
+    assert best["search_val_accuracy"] is None
+    assert best["architecture_str"] == top["architecture"]
+    assert best["naswot_score"] == pytest.approx(float(top["naswot_score"]), abs=1e-4)
+    assert 0.0 <= best["test_accuracy"] <= 1.0 and "last_quarter_mean_naswot_score" in best
+    assert "best NASWOT score" in proc.stdout
+    assert re.search(r"^test accuracy \d\.\d{4}", proc.stdout, re.M)

@@ -1,0 +1,141 @@
+"""Regularized evolution and the NASWOT strategy, on their own (no child is trained)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import manager
+import naswot
+import search
+import state_space
+
+
+def results_for(architectures, fitness):
+    return [manager.ChildResult(tuple(a), float(f)) for a, f in zip(architectures, fitness)]
+
+
+def differing(space, a, b):
+    return [d.key for d, x, y in zip(space.decisions, a, b) if x != y]
+
+
+def test_evolution_starts_with_population_size_random_children():
+    space = state_space.macro_space(4)
+    evo = search.EvolutionStrategy(space, seed=0, population_size=5, sample_size=2)
+    sampler = np.random.default_rng(0)
+    first = evo.propose(3) + evo.propose(2)  # Two steps, nothing learned yet: all random.
+    assert first == space.sample(sampler, 5)
+    evo.learn(first, results_for(first, range(5)))
+    children = evo.propose(4)
+    parents = [a for a in first]
+    for child in children:  # Now every child is one mutation away from a member.
+        assert min(len(differing(space, child, p)) for p in parents) == 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mutation_changes_exactly_one_decision_to_another_allowed_value(seed):
+    space = state_space.macro_space(5)
+    evo = search.EvolutionStrategy(space, seed=seed, population_size=4, sample_size=2)
+    rng = np.random.default_rng(seed)
+    changed = set()
+    for parent in space.sample(rng, 200):
+        child = evo.mutate(parent)
+        space.validate(child)
+        keys = differing(space, parent, child)
+        assert len(keys) == 1
+        changed.add(keys[0])
+    # Over 200 mutations every decision (op and skip bits alike) gets changed.
+    assert changed == {d.key for d in space.decisions}
+
+
+def test_mutation_skips_decisions_with_a_single_value():
+    space = state_space.StateSpace(3).add_state("kernel", [3]).add_state("filters", [8, 16])
+    evo = search.EvolutionStrategy(space, seed=0, population_size=2, sample_size=1)
+    for _ in range(20):
+        child = evo.mutate((3, 8, 3, 8, 3, 8))
+        assert len(differing(space, (3, 8, 3, 8, 3, 8), child)) == 1
+
+
+def test_evolution_removes_the_oldest_member_not_the_worst():
+    space = state_space.toy_space(4)
+    evo = search.EvolutionStrategy(space, seed=0, population_size=3, sample_size=3)
+    archs = space.sample(np.random.default_rng(1), 5)
+    # The oldest member is the fittest: it still leaves first (aging).
+    evo.learn(archs[:3], results_for(archs[:3], [0.9, 0.1, 0.2]))
+    evo.learn(archs[3:4], results_for(archs[3:4], [0.0]))
+    assert [tuple(a) for a, _ in evo.population] == archs[1:4]
+    evo.learn(archs[4:5], results_for(archs[4:5], [0.05]))
+    assert [tuple(a) for a, _ in evo.population] == archs[2:5]
+    assert [f for _, f in evo.population] == [0.2, 0.0, 0.05]
+
+
+def test_parent_is_the_fittest_of_the_sample():
+    space = state_space.toy_space(4)
+    archs = space.sample(np.random.default_rng(2), 6)
+    # sample_size == population_size: the sample is the whole population.
+    evo = search.EvolutionStrategy(space, seed=0, population_size=6, sample_size=6)
+    evo.learn(archs, results_for(archs, [0.1, 0.5, 0.3, 0.7, 0.2, 0.6]))
+    assert evo.parent() == archs[3]
+    # A smaller sample: the parent is the fittest of the members drawn.
+    evo = search.EvolutionStrategy(space, seed=5, population_size=6, sample_size=2)
+    evo.learn(archs, results_for(archs, [0.1, 0.5, 0.3, 0.7, 0.2, 0.6]))
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        drawn = rng.choice(6, 2, replace=False)
+        expected = archs[max(sorted(drawn), key=lambda i: evo.population[i][1])]
+        assert evo.parent() == expected
+
+
+def test_evolution_state_round_trips_through_json():
+    space = state_space.macro_space(3)
+    evo = search.EvolutionStrategy(space, seed=0, population_size=3, sample_size=2)
+    archs = evo.propose(3)
+    evo.learn(archs, results_for(archs, [0.3, 0.2, 0.1]))
+    state = json.loads(json.dumps(evo.get_state()))
+    again = search.EvolutionStrategy(space, seed=9, population_size=3, sample_size=2)
+    again.set_state(state)
+    assert again.propose(4) == evo.propose(4)
+
+
+def test_evolution_rejects_a_sample_larger_than_the_population():
+    with pytest.raises(ValueError, match="sample_size"):
+        search.EvolutionStrategy(state_space.toy_space(2), 0, population_size=2, sample_size=3)
+
+
+class FakeScorer:
+    """Scores an architecture by the sum of its filters; counts the calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def score(self, architecture):
+        self.calls.append(architecture)
+        return naswot.Score(float(sum(architecture[1::2])), relu_units=7, params=1)
+
+
+class FakeManager:
+    def __init__(self):
+        self.scorer = FakeScorer()
+
+
+def test_naswot_strategy_proposes_distinct_candidates_best_score_first(tmp_path):
+    space = state_space.toy_space(2)  # 36 architectures.
+    fake = FakeManager()
+    strategy = search.NaswotStrategy(space, 0, 30, fake, str(tmp_path), out=lambda line: None)
+    first = strategy.propose(4)
+    assert len(fake.scorer.calls) == 30 and len(set(fake.scorer.calls)) == 30
+    ranked = sorted(fake.scorer.calls, key=lambda a: -sum(a[1::2]))  # Stable, like the strategy.
+    assert first + strategy.propose(3) == ranked[:7]
+    assert len(fake.scorer.calls) == 30  # Scored once.
+    assert strategy.scores[ranked[0]] == 128.0
+    with open(tmp_path / "naswot.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["rank"]) for r in rows] == list(range(1, 31))
+    assert [r["architecture"] for r in rows] == [space.format(a) for a in ranked]
+    assert [float(r["naswot_score"]) for r in rows] == [sum(a[1::2]) for a in ranked]
+    # The state carries the ranking: a resumed strategy goes on without scoring again.
+    again = search.NaswotStrategy(space, 0, 30, FakeManager(), str(tmp_path), out=print)
+    again.set_state(json.loads(json.dumps(strategy.get_state())))
+    assert again.propose(5) == ranked[7:12]
+    assert again.manager.scorer.calls == []
