@@ -28,6 +28,7 @@ RESULT_FIELDS = (
     "poisoned_layers",
     "train_seconds",
     "seconds",
+    "elapsed_seconds",
     "cached",
     "failed",
     "reason",
@@ -75,8 +76,9 @@ class RunLog:
     def path(self, name):
         return os.path.join(self.directory, name)
 
-    def write_trial(self, trial, step, result):
-        """Appends one row to history.csv and flushes it to disk."""
+    def write_trial(self, trial, step, result, elapsed=None):
+        """Appends one row to history.csv and flushes it to disk; `elapsed` is the
+        search's wall time in seconds when the trial finished (blank if None)."""
         row = [trial, step] + list(result.architecture)
         row += [
             self.space.format(result.architecture),
@@ -88,6 +90,7 @@ class RunLog:
             self.space.poisoned_layers(result.architecture),
             f"{result.train_seconds:.3f}",
             f"{result.seconds:.3f}",
+            "" if elapsed is None else f"{elapsed:.3f}",
             int(result.cached),
             int(result.failed),
             result.reason,

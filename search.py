@@ -346,6 +346,14 @@ class _Run:
         self.pending = None  # The step in progress: its architectures and done children.
         self.phase = "search"  # search -> final -> finished
         self.checkpoint = None
+        self.elapsed_before = 0.0  # Search seconds of earlier processes (resumed runs).
+        self.clock = time.perf_counter()
+
+    def elapsed(self):
+        """Seconds of search so far, over every process that worked on this run."""
+        if self.phase != "search":
+            return self.elapsed_before
+        return self.elapsed_before + time.perf_counter() - self.clock
 
     def save(self):
         state = {
@@ -356,6 +364,7 @@ class _Run:
             "best": _result_to_json(self.best) if self.best else None,
             "accuracies": self.accuracies,
             "poisoned": self.poisoned,
+            "elapsed": self.elapsed(),
             "strategy": {"checkpoint": self.checkpoint, "state": self.strategy.get_state()},
             "manager": {
                 "baseline": self.manager.baseline.get_state(),
@@ -381,6 +390,8 @@ class _Run:
         self.best = _result_from_json(state["best"]) if state["best"] else None
         self.accuracies = list(state["accuracies"])
         self.poisoned = list(state.get("poisoned", ()))
+        self.elapsed_before = float(state.get("elapsed", 0.0))
+        self.clock = time.perf_counter()
         self.checkpoint = state["strategy"]["checkpoint"]
         if self.checkpoint:
             self.strategy.load(os.path.join(self.run_dir, self.checkpoint))
@@ -569,7 +580,7 @@ def _run_locked(config, run_dir, state, dataset, space, strategy, manager, out, 
             _search(config, run, log, space, out, started, started_trial, should_stop)
     finally:
         log.close()
-    search_seconds = time.perf_counter() - started
+    search_seconds = run.elapsed()  # All processes of the run (resumed ones too).
     if run.best is None:
         raise manager_lib.SearchError("every child failed; no architecture to evaluate")
     return _final(config, run, dataset, space, manager, out, search_seconds)
@@ -604,7 +615,7 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                 run.poisoned.append(space.poisoned_layers(result.architecture))
                 if not result.failed and (run.best is None or result.fitness > run.best.fitness):
                     run.best = result
-                log.write_trial(run.trial, run.step, result)
+                log.write_trial(run.trial, run.step, result, elapsed=run.elapsed())
                 run.pending["done"].append(_result_to_json(result))
                 run.save()
             trials_here = run.trial - started_trial
@@ -650,6 +661,7 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
             run.pending = None
             run.save_checkpoint()
     if run.best is not None:
+        run.elapsed_before = run.elapsed()
         run.phase = "final"
         run.save()
 

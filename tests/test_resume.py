@@ -150,6 +150,11 @@ def test_resume_after_sigint_finishes_and_then_does_nothing(runs):
     assert [r[k] for r in history for k in COMPARED] == [
         r[k] for r in rows(logdir / "full") for k in COMPARED
     ]
+    # The search clock goes on from where the first process stopped.
+    elapsed = [float(r["elapsed_seconds"]) for r in history]
+    assert elapsed == sorted(elapsed)
+    best = json.loads((logdir / "sigint" / "best.json").read_text())
+    assert elapsed[-1] <= best["search_seconds"]
     before = (logdir / "sigint" / "history.csv").read_bytes()
     again = train("--resume", f"--logdir={logdir}", "--run_name=sigint")
     assert again.returncode == 0

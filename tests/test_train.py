@@ -42,6 +42,7 @@ RESULT_COLUMNS = [
     "poisoned_layers",
     "train_seconds",
     "seconds",
+    "elapsed_seconds",
     "cached",
     "failed",
     "reason",
@@ -241,6 +242,10 @@ def check_search_ran(proc, run_dir):
     assert 0.0 <= best["test_accuracy"] <= 1.0
     assert 0.0 <= best["final_val_accuracy"] <= 1.0
     assert best["trials"] == 4
+    # The search's wall clock: increasing, and within the search time of best.json.
+    elapsed = [float(r["elapsed_seconds"]) for r in rows]
+    assert 0 < elapsed[0] and elapsed == sorted(elapsed)
+    assert elapsed[-1] <= best["search_seconds"]
     best_acc = max(float(r["val_accuracy"]) for r in rows)
     assert best["search_val_accuracy"] == pytest.approx(best_acc, abs=1e-6)
     assert best["architecture_str"] in [r["architecture"] for r in rows]
