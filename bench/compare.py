@@ -175,14 +175,18 @@ def run_keras_tuner(args, method, seed):
 
 
 def hyperband_trials_per_iteration(max_epochs, factor=3):
-    """Trials one Hyperband iteration runs (KerasTuner's brackets and rounds)."""
-    s_max = int(math.log(max_epochs, factor) + 1e-9)
-    total = 0
-    for s in range(s_max, -1, -1):
-        n = math.ceil((s_max + 1) / (s + 1) * factor**s)
-        for r in range(s + 1):
-            total += max(1, n // factor**r)
-    return total
+    """Trials one Keras Tuner Hyperband iteration runs: its brackets and rounds, as
+    HyperbandOracle counts them (every round of a bracket starts new trials)."""
+    brackets, epochs = 0, max_epochs
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    end_size = math.ceil(1 + math.log(max_epochs, factor))
+    return sum(
+        math.ceil(end_size / (s + 1) * factor ** (s - r))
+        for s in range(brackets)
+        for r in range(s + 1)
+    )
 
 
 def keras_tuner_worker(args):

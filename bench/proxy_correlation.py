@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
 
 import data  # noqa: E402
 import manager as manager_lib  # noqa: E402
@@ -149,6 +148,8 @@ def run_space(name, args, dataset):
 
 
 def correlations(rows):
+    from scipy import stats  # pylint: disable=import-outside-toplevel (bench requirement)
+
     acc = np.array([float(r["val_accuracy"]) for r in rows])
     out = {}
     for proxy in ("naswot", "params", "flops"):

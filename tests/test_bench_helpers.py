@@ -1,0 +1,33 @@
+"""The counting helpers of the benchmarks (their runs themselves are measured, not tested)."""
+
+import pathlib
+import sys
+
+import keras
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+
+import compare  # noqa: E402
+import proxy_correlation  # noqa: E402
+
+
+def test_macs_count_every_convolution_and_dense_layer_by_hand():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 8*8 * 3*3*3*4 = 6,912
+    x = keras.layers.Conv2D(6, 1, strides=2)(x)  # 4*4 * 1*1*4*6 = 384
+    x = keras.layers.SeparableConv2D(5, 3, padding="same")(x)  # 4*4*(3*3*6) + 4*4*6*5 = 1,344
+    x = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")(x)  # 4*4 * 3*3*5*2 = 1,440
+    x = keras.layers.MaxPooling2D()(x)  # No multiply-accumulates.
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(7)(x)  # 2*7 = 14
+    model = keras.Model(inputs, outputs)
+    assert proxy_correlation.macs(model) == 6912 + 384 + 1344 + 1440 + 14
+
+
+@pytest.mark.parametrize("max_epochs, expected", [(1, 1), (3, 6), (9, 23)])
+def test_hyperband_trials_per_iteration_follow_the_brackets(max_epochs, expected):
+    # Keras Tuner, factor 3, max_epochs 9: three brackets; bracket 2 runs rounds of 9, 3
+    # and 1 trials, bracket 1 rounds of ceil(4.5) = 5 and ceil(1.5) = 2, bracket 0 one of
+    # 3 (sizes ceil(3 / (s + 1) * 3 ** (s - r))). max_epochs 3: rounds 3 + 1, then 2.
+    assert compare.hyperband_trials_per_iteration(max_epochs) == expected
