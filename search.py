@@ -199,9 +199,8 @@ class NaswotStrategy:
             if (i + 1) % 100 == 0 or i + 1 == len(architectures):
                 rate = (i + 1) / (time.perf_counter() - started)
                 self.out(f"scored {i + 1}/{len(architectures)} ({rate:.1f} architectures/s)")
-        order = sorted(
-            range(len(scored)), key=lambda i: -scored[i][1].score
-        )  # Stable: ties keep order.
+        # Best first; sorted() is stable, so equal scores keep their sampling order.
+        order = sorted(range(len(scored)), key=lambda i: -scored[i][1].score)
         _write_naswot_csv(os.path.join(self.run_dir, "naswot.csv"), self.space, scored, order)
         self.ranking = [[list(scored[i][0]), scored[i][1].score] for i in order]
         self.scores = {tuple(a): s for a, s in self.ranking}
@@ -223,36 +222,20 @@ class NaswotStrategy:
         """Nothing to load; see `save`."""
 
 
+NASWOT_FIELDS = ("rank", "sampled", "architecture", "naswot_score", "relu_units", "params")
+NASWOT_FIELDS += ("seconds", "failed", "reason")
+
+
 def _write_naswot_csv(path, space, scored, order):
+    """naswot.csv: every scored candidate, best first (`sampled`: its sampling order)."""
     with open(path + ".tmp", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "rank",
-                "sampled",
-                "architecture",
-                "naswot_score",
-                "relu_units",
-                "params",
-                "seconds",
-                "failed",
-                "reason",
-            ]
-        )
+        w.writerow(NASWOT_FIELDS)
         for rank, i in enumerate(order, 1):
             a, s = scored[i]
             w.writerow(
-                [
-                    rank,
-                    i + 1,
-                    space.format(a),
-                    f"{s.score:.4f}",
-                    s.relu_units,
-                    s.params,
-                    f"{s.seconds:.3f}",
-                    int(s.failed),
-                    s.reason,
-                ]
+                [rank, i + 1, space.format(a), f"{s.score:.4f}", s.relu_units, s.params]
+                + [f"{s.seconds:.3f}", int(s.failed), s.reason]
             )
     os.replace(path + ".tmp", path)
 
