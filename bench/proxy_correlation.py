@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 import data  # noqa: E402
 import manager as manager_lib  # noqa: E402
+import naswot  # noqa: E402
 import state_space  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -120,7 +121,9 @@ def run_space(name, args, dataset):
     score_wall = time.perf_counter() - started
     print(f"{name}: scored {len(archs)} in {score_wall:.1f} s ({len(archs) / score_wall:.1f}/s)")
     if not args.train:
-        return None, scores, score_wall
+        phases = phase_times(m, archs[:20])
+        print(f"{name}: median ms per phase {phases}")
+        return phases, scores, score_wall
     # 2. Train each, appending rows as they finish.
     new = not path.exists()
     with open(path, "a", newline="") as f:
@@ -145,6 +148,27 @@ def run_space(name, args, dataset):
             done[i] = dict(zip(FIELDS, map(str, row)))
             print(f"{name} {i + 1}/{len(archs)}: naswot {s.score:.1f} acc {r.accuracy:.4f}")
     return [done[i] for i in range(len(archs))], scores, score_wall
+
+
+def phase_times(m, archs):
+    """Median milliseconds of the phases of one score: building the Keras model, the
+    forward pass that gives the codes, and kernel + log-determinant."""
+    times = {"build": [], "forward": [], "kernel": []}
+    for a in archs:
+        keras.utils.set_random_seed(m.child_seed(a))
+        t0 = time.perf_counter()
+        model = m.build_model(a)
+        t1 = time.perf_counter()
+        codes = naswot.binary_codes(model, m.scorer.batch)
+        keras.ops.convert_to_numpy(codes[-1])
+        t2 = time.perf_counter()
+        naswot.score_kernel(naswot.kernel(codes))
+        t3 = time.perf_counter()
+        for key, seconds in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
+            times[key].append(seconds)
+        del model
+        keras.backend.clear_session()
+    return {k: 1000 * float(np.median(v)) for k, v in times.items()}
 
 
 def correlations(rows):
@@ -202,8 +226,9 @@ def main():
     ]
     timing = [
         "",
-        "| space | NASWOT scoring: archs/s | median s/arch | N_A (median) |",
-        "|---|---|---|---|",
+        "| space | NASWOT scoring: archs/s | median s/arch | N_A (median) |"
+        + ("" if args.train else " build ms | forward ms | kernel + log-det ms |"),
+        "|---|---|---|---|" + ("" if args.train else "---|---|---|"),
     ]
     for name in spaces:
         rows, scores, wall = run_space(name, args, dataset)
@@ -212,7 +237,9 @@ def main():
             f"| {name} | {len(scores) / wall:.1f} | {np.median(seconds):.3f} | "
             f"{int(np.median([s.relu_units for s in scores])):,} |"
         )
-        if rows is None:
+        if not args.train:  # `rows` are the phase times.
+            timing[-1] += " | ".join(f" {rows[k]:.0f}" for k in ("build", "forward", "kernel"))
+            timing[-1] += " |"
             continue
         corr, acc = correlations(rows)
         for proxy, (tau, p_tau, rho, p_rho) in corr.items():

@@ -139,3 +139,49 @@ def test_naswot_strategy_proposes_distinct_candidates_best_score_first(tmp_path)
     again.set_state(json.loads(json.dumps(strategy.get_state())))
     assert again.propose(5) == ranked[7:12]
     assert again.manager.scorer.calls == []
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "naswot"])
+def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strategy):
+    import config as config_lib
+
+    def config(name):
+        return config_lib.SearchConfig(
+            strategy=strategy,
+            trials=6,
+            children_per_step=2,
+            epochs=1,
+            train_size=100,
+            val_size=50,
+            batch_size=50,
+            population_size=2,
+            sample_size=2,
+            naswot_candidates=8,
+            naswot_batch=32,
+            logdir=str(tmp_path),
+            run_name=name,
+            tensorboard=False,
+        )
+
+    search.run_search(config("full"), out=lambda line: None)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):  # Stopped mid-step, after the third child.
+        search.run_search(
+            config("cut"),
+            out=lines.append,
+            should_stop=lambda: sum(line.startswith("trial ") for line in lines) >= 3,
+        )
+    resumed = []
+    search.run_search(config("cut"), out=resumed.append, resume=True)
+    assert not any("scoring" in line for line in resumed)  # NASWOT: ranking from the state.
+
+    def history(name):
+        with open(tmp_path / name / "history.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [(r["architecture"], r["val_accuracy"], r["naswot_score"]) for r in rows]
+
+    assert len(history("full")) == 6
+    assert history("cut") == history("full")
+    best = [json.loads((tmp_path / n / "best.json").read_text()) for n in ("full", "cut")]
+    assert best[0]["architecture"] == best[1]["architecture"]
+    assert best[0]["test_accuracy"] == best[1]["test_accuracy"]

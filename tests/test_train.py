@@ -360,6 +360,8 @@ def test_flag_presets_parse_and_resolve():
     assert parsed["configs/toy.flags"] == ["toy", "controller", 64, 3, 4]
     assert parsed["configs/random.flags"] == ["toy", "random", 64, 3, 4]
     assert parsed["configs/macro.flags"] == ["macro", "controller", 160, 2, 6]
+    assert parsed["configs/evolution.flags"] == ["toy", "evolution", 64, 3, 4]
+    assert parsed["configs/naswot.flags"] == ["toy", "naswot", 64, 3, 4]
 
 
 def test_poisoned_search_logs_poisoned_layers_and_the_poison_rate(processes):
