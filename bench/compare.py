@@ -365,23 +365,28 @@ def plot(path, args, timelines):
 
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = plt.get_cmap("tab10")
+    end = max((t for m in timelines.values() for tl in m.values() for t, _ in tl), default=1.0)
+    grid = np.linspace(0, end, 400)
     for i, m in enumerate(args.methods):
-        for j, (seed, timeline) in enumerate(sorted(timelines.get(m, {}).items())):
+        curves = []
+        for timeline in timelines.get(m, {}).values():
             if not timeline:
                 continue
-            t = [0.0] + [s for s, _ in timeline]
-            best = np.maximum.accumulate([0.0] + [a for _, a in timeline])
-            ax.step(
-                t,
-                best,
-                where="post",
-                color=colors(i),
-                alpha=0.8,
-                lw=1.2,
-                label=LABELS[m] if j == 0 else None,
+            t = np.array([s for s, _ in timeline])
+            best = np.maximum.accumulate([a for _, a in timeline])
+            ax.step(t, best, where="post", color=colors(i), alpha=0.25, lw=0.8)
+            at = np.searchsorted(t, grid, side="right") - 1
+            # Before its first child a run has 0; after its last it keeps its best.
+            curves.append(np.where(at >= 0, best[np.maximum(at, 0)], 0.0))
+        if curves:
+            median = np.median(np.array(curves), axis=0)
+            # The median line ends at the median end of the runs.
+            stop = np.median([tl[-1][0] for tl in timelines[m].values() if tl])
+            ax.plot(
+                grid[grid <= stop], median[grid <= stop], color=colors(i), lw=2, label=LABELS[m]
             )
     ax.set_xlabel("search wall time (s)")
-    ax.set_ylabel("best validation accuracy so far")
+    ax.set_ylabel("best validation accuracy so far (thick: median over seeds)")
     ax.set_title(f"{args.space} space, {args.trials} children, seeds {args.seeds}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
