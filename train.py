@@ -95,7 +95,7 @@ flags.DEFINE_enum(
     "untrained (no child is trained during the search, only the final pick).",
 )
 flags.DEFINE_integer(
-    "population_size", 20, "Evolution: population size P (Real et al. used 100 with 20,000 trials)."
+    "population_size", 20, "Evolution: population size P (e.g. 100 with sample 25 in Real et al.)."
 )
 flags.DEFINE_integer(
     "sample_size", 5, "Evolution: a parent is the fittest of this many random members (S)."
