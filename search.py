@@ -390,6 +390,26 @@ class _Run:
 # ---------------------------------------------------------------------- the search
 
 
+def make_manager(config, dataset, space, template):
+    """The NetworkManager that trains (or scores) the children of `config`'s search."""
+    return manager_lib.NetworkManager(
+        dataset,
+        space,
+        template=template,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.child_lr,
+        acc_beta=config.acc_beta,
+        clip_rewards=config.clip_rewards,
+        cache=config.cache,
+        seed=config.seed,
+        max_failures=config.max_failures,
+        template_args={"filters": config.filters} if template == "macro" else {},
+        objective=config.reward,
+        naswot_batch=config.naswot_batch,
+    )
+
+
 def make_strategy(config, space, manager, run_dir, out=print):
     """The strategy named by `config.strategy`."""
     if config.strategy == "controller":
@@ -472,22 +492,7 @@ def run_search(config, out=print, resume=False, should_stop=None):
         data_dir=config.data_dir,
         download=config.download,
     )
-    manager = manager_lib.NetworkManager(
-        dataset,
-        space,
-        template=template,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.child_lr,
-        acc_beta=config.acc_beta,
-        clip_rewards=config.clip_rewards,
-        cache=config.cache,
-        seed=config.seed,
-        max_failures=config.max_failures,
-        template_args={"filters": config.filters} if template == "macro" else {},
-        objective=config.reward,
-        naswot_batch=config.naswot_batch,
-    )
+    manager = make_manager(config, dataset, space, template)
     if config.reward == "naswot" or config.strategy == "naswot":
         try:
             manager.scorer  # pylint: disable=pointless-statement

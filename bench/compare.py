@@ -204,19 +204,16 @@ def keras_tuner_worker(args):
 
         tf.config.experimental.enable_op_determinism()
     method, seed = args.worker, args.seed
-    cfg = config_lib.SearchConfig(space=args.space, filters=args.filters).resolved()
-    space, template = search.make_space(cfg)
-    dataset = data.load_dataset("mnist5k", train_size=args.train_size, val_size=500, seed=seed)
-    m = manager_lib.NetworkManager(
-        dataset,
-        space,
-        template=template,
+    cfg = config_lib.SearchConfig(
+        space=args.space,
+        filters=args.filters,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        learning_rate=cfg.child_lr,
         seed=seed,
-        template_args={"filters": args.filters} if template == "macro" else {},
-    )
+    ).resolved()
+    space, template = search.make_space(cfg)
+    dataset = data.load_dataset("mnist5k", train_size=args.train_size, val_size=500, seed=seed)
+    m = search.make_manager(cfg, dataset, space, template)  # The children train.py trains.
 
     def architecture(hp):
         return tuple(hp.Choice(d.key, list(d.choices)) for d in space.decisions)

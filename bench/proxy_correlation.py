@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import config as config_lib  # noqa: E402
 import data  # noqa: E402
-import manager as manager_lib  # noqa: E402
 import naswot  # noqa: E402
-import state_space  # noqa: E402
+import search  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 FIELDS = ["index", "architecture", "naswot", "relu_units", "params", "flops", "score_seconds"]
@@ -87,18 +87,16 @@ def read_rows(path):
 
 
 def run_space(name, args, dataset):
-    space = state_space.toy_space() if name == "toy" else state_space.macro_space()
-    m = manager_lib.NetworkManager(
-        dataset,
-        space,
-        template=name,
+    config = config_lib.SearchConfig(
+        space=name,
+        filters=args.filters,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        learning_rate=3e-3,
         seed=args.seed,
         cache=False,
-        template_args={"filters": args.filters} if name == "macro" else {},
-    )
+    ).resolved()
+    space, template = search.make_space(config)
+    m = search.make_manager(config, dataset, space, template)  # The children train.py trains.
     archs = sample_distinct(space, args.archs, args.seed)
     path = args.out / f"proxy_{name}.csv"
     settings = {k: v for k, v in vars(args).items() if k not in ("spaces", "train", "out")}
