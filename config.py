@@ -12,7 +12,9 @@ import data
 
 SPACES = ("toy", "macro")
 STRATEGIES = ("controller", "random", "evolution", "naswot")
-REWARDS = ("accuracy", "naswot")
+EVALUATIONS = ("train", "shared", "naswot")
+REWARD_MODES = ("inference", "training")
+SHARED_BN = ("moving", "batch")
 
 
 class ConfigError(ValueError):
@@ -42,15 +44,30 @@ class SearchConfig:
     trials: int = 64
     children_per_step: int = 8
     seed: int = 0
-    # What a child is worth: its trained validation accuracy, or its NASWOT score
-    # untrained (then only the final pick is trained).
-    reward: str = "accuracy"
+    # How a proposed architecture gets its fitness: trained from scratch (validation
+    # accuracy), scored with the weights of one supernet (accuracy on one validation
+    # minibatch; weight_sharing.py), or scored untrained (NASWOT). Only the final
+    # pick is trained with `shared` and `naswot`.
+    evaluation: str = "train"
     # Regularized evolution (Real et al. 2019; REFERENCES §6).
     population_size: int = 20
     sample_size: int = 5
     # NASWOT (Mellor et al. 2021; REFERENCES §5).
     naswot_candidates: int = None  # None: 10 x trials.
     naswot_batch: int = 128
+    # Weight sharing (--evaluation=shared; ENAS, REFERENCES §3, §9): a pass of the
+    # training split trains the supernet, then `shared_steps_per_epoch` strategy
+    # steps score their children on one validation minibatch of `eval_batch` each.
+    shared_steps_per_epoch: int = 50
+    eval_batch: int = 128
+    reward_mode: str = "inference"  # Rewards with dropout and noise off (ENAS) or on.
+    shared_bn: str = "moving"  # Statistics the rewards normalize with: moving or batch.
+    shared_lr: float = 0.05  # Nesterov SGD, cosine restarts from shared_lr ...
+    shared_lr_min: float = 0.0005  # ... down to this, ...
+    shared_lr_t0: int = 10  # ... the first period this many epochs, doubling after.
+    shared_l2: float = 2.5e-4
+    shared_grad_clip: float = 5.0
+    derive_candidates: int = 100  # Architectures scored on the whole validation split.
     # Child training.
     epochs: int = 3
     batch_size: int = 128
@@ -65,7 +82,7 @@ class SearchConfig:
     controller: dict = dataclasses.field(default_factory=dict)
     # Output.
     logdir: str = "logs"
-    run_name: str = None  # None: <space>[-poisoned|-removed]-<strategy>[-naswot]-seed<seed>.
+    run_name: str = None  # None: <space>[-poisoned|-removed]-<strategy>[-shared|-naswot]-seed<seed>.
     tensorboard: bool = True
 
     def resolved(self):
@@ -76,11 +93,27 @@ class SearchConfig:
             c.strategy in STRATEGIES,
             f"--strategy must be one of {list(STRATEGIES)}, got {c.strategy!r}",
         )
-        _check(c.reward in REWARDS, f"--reward must be one of {list(REWARDS)}, got {c.reward!r}")
         _check(
-            not (c.strategy == "naswot" and c.reward == "naswot"),
-            "--reward=naswot is for --strategy=controller, random or evolution; "
-            "--strategy=naswot already ranks by the score (and trains the top --trials)",
+            c.evaluation in EVALUATIONS,
+            f"--evaluation must be one of {list(EVALUATIONS)}, got {c.evaluation!r}",
+        )
+        _check(
+            not (c.strategy == "naswot" and c.evaluation != "train"),
+            f"--evaluation={c.evaluation} is for --strategy=controller, random or evolution; "
+            f"--strategy=naswot ranks by the NASWOT score and trains the top --trials",
+        )
+        _check(
+            not (c.evaluation == "shared" and c.space != "macro"),
+            f"--evaluation=shared needs --space=macro: the {c.space} space's template has no "
+            f"supernet yet (weight sharing holds the ENAS macro space and its poisonings)",
+        )
+        _check(
+            c.reward_mode in REWARD_MODES,
+            f"--reward_mode must be one of {list(REWARD_MODES)}, got {c.reward_mode!r}",
+        )
+        _check(
+            c.shared_bn in SHARED_BN,
+            f"--shared_bn must be one of {list(SHARED_BN)}, got {c.shared_bn!r}",
         )
         _check(
             c.dataset in data.DATASETS,
@@ -99,6 +132,10 @@ class SearchConfig:
             "population_size",
             "sample_size",
             "naswot_batch",
+            "shared_steps_per_epoch",
+            "eval_batch",
+            "shared_lr_t0",
+            "derive_candidates",
         ):
             value = getattr(c, name)
             _check(
@@ -142,10 +179,19 @@ class SearchConfig:
         _check(0 <= c.acc_beta < 1, f"--acc_beta must be in [0, 1), got {c.acc_beta}")
         _check(c.clip_rewards >= 0, f"--clip_rewards must be >= 0 (0 = off), got {c.clip_rewards}")
         _check(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
+        _check(
+            0 < c.shared_lr_min <= c.shared_lr,
+            f"--shared_lr_min and --shared_lr must satisfy 0 < min <= max, got "
+            f"{c.shared_lr_min} and {c.shared_lr}",
+        )
+        _check(c.shared_l2 >= 0, f"--shared_l2 must be >= 0, got {c.shared_l2}")
+        _check(
+            c.shared_grad_clip > 0, f"--shared_grad_clip must be > 0, got {c.shared_grad_clip}"
+        )
         if c.run_name is None:
             attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
-            reward = "-naswot" if c.reward == "naswot" else ""
-            c.run_name = f"{c.space}{attack}-{c.strategy}{reward}-seed{c.seed}"
+            evaluation = "" if c.evaluation == "train" else f"-{c.evaluation}"
+            c.run_name = f"{c.space}{attack}-{c.strategy}{evaluation}-seed{c.seed}"
         _check(
             bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
             f"--run_name must be a plain folder name, got {c.run_name!r}",
@@ -183,6 +229,8 @@ def read_config(run_dir):
         with open(path) as f:
             saved = json.load(f)
         fields = {f.name for f in dataclasses.fields(SearchConfig)}
+        if "reward" in saved and "evaluation" not in saved:  # Runs made before --evaluation.
+            saved["evaluation"] = "naswot" if saved["reward"] == "naswot" else "train"
         return SearchConfig(**{k: v for k, v in saved.items() if k in fields})
     except (ValueError, TypeError, AttributeError) as e:
         raise ConfigError(f"cannot read {path}: it is damaged ({e})") from None

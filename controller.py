@@ -36,6 +36,9 @@ DEFAULTS = dict(
     tanh_constant=2.5,  # ENAS paper: 2.5 (code: 1.5); None disables the cap.
     exploration=0.0,  # Probability mass mixed in uniformly while sampling; 0 = on-policy.
     grad_clip=5.0,  # Global gradient-norm clip (ENAS clips too).
+    skip_weight=0.0,  # ENAS: 0.8. Weight of the skip penalty KL(skip probability || skip_target).
+    skip_target=0.4,  # ENAS: 0.4, the skip rate the penalty pulls towards.
+    reward_entropy=0.0,  # ENAS: 1e-4. The sample's entropy times this is added to its reward.
     init_range=0.1,  # Weights ~ U(-0.1, 0.1) (ENAS; NAS: 0.08).
 )
 
@@ -254,12 +257,27 @@ class _Sampler(keras.Model):
         return choices
 
 
-def _reinforce_loss(entropy_weight):
+def _reinforce_loss(entropy_weight, skip_columns=None, skip_weight=0.0, skip_target=0.4):
+    """-(A * sum log pi) - w * H [+ skip_weight * mean KL(p_skip || skip_target)],
+    averaged over the batch by Keras. `skip_columns` are the columns of `outputs`
+    that hold each skip bit's probability of "on" (ENAS's skip penalty)."""
+
     def loss(advantages, outputs):
-        # -(A * sum log pi) - w * H, averaged over the batch by Keras.
-        return -advantages[:, 0] * outputs[:, 0] - entropy_weight * outputs[:, 1]
+        value = -advantages[:, 0] * outputs[:, 0] - entropy_weight * outputs[:, 1]
+        if skip_weight > 0 and skip_columns is not None and len(skip_columns):
+            value = value + skip_weight * ops.mean(
+                _skip_kl(ops.take(outputs, skip_columns, axis=1), skip_target), axis=1
+            )
+        return value
 
     return loss
+
+
+def _skip_kl(p, target):
+    """KL(Bernoulli(p) || Bernoulli(target)), elementwise."""
+    eps = 1e-7
+    p = ops.clip(p, eps, 1.0 - eps)
+    return p * ops.log(p / target) + (1.0 - p) * ops.log((1.0 - p) / (1.0 - target))
 
 
 class Controller:
@@ -308,9 +326,16 @@ class Controller:
         self._offsets = [0] + list(np.cumsum(sizes))
         self._scorer = _Scorer(self._policy, name="controller_scorer")
         self._sampler = _Sampler(self._policy, self._offsets, name="controller_sampler")
+        # Column of each skip bit's "on" probability in the scorer's outputs.
+        self._skip_columns = np.array(
+            [2 + self._offsets[d] + 1 for d, x in enumerate(space.decisions) if x.kind == "skip"],
+            dtype="int32",
+        )
         self._scorer.compile(
             optimizer=keras.optimizers.Adam(h["learning_rate"], global_clipnorm=h["grad_clip"]),
-            loss=_reinforce_loss(h["entropy_weight"]),
+            loss=_reinforce_loss(
+                h["entropy_weight"], self._skip_columns, h["skip_weight"], h["skip_target"]
+            ),
             jit_compile=False,
         )
         # Build every variable now, so that weights can be loaded before any update.
@@ -357,11 +382,17 @@ class Controller:
         if not np.all(np.isfinite(advantages)):
             raise ControllerError(f"advantages must be finite, got {advantages.ravel().tolist()}")
         indices, outputs = self._score(architectures)
+        if self.hparams["reward_entropy"] > 0:
+            # ENAS: reward = accuracy + w * entropy of the sample.
+            advantages = advantages + self.hparams["reward_entropy"] * outputs[:, 1:2]
         loss = float(
             np.mean(
                 -advantages[:, 0] * outputs[:, 0] - self.hparams["entropy_weight"] * outputs[:, 1]
             )
         )
+        if self.hparams["skip_weight"] > 0 and len(self._skip_columns):
+            kl = _skip_kl(outputs[:, self._skip_columns], self.hparams["skip_target"])
+            loss += self.hparams["skip_weight"] * float(np.mean(keras.ops.convert_to_numpy(kl)))
         self._scorer.train_on_batch(indices, advantages)
         self.updates += 1
         return {
@@ -369,9 +400,16 @@ class Controller:
             "entropy": float(np.mean(outputs[:, 1])),
             "log_prob": float(np.mean(outputs[:, 0])),
             "mean_advantage": float(np.mean(advantages)),
+            "skip_rate": self._skip_rate(outputs),
             "probabilities": self._mean_probabilities(outputs),
             "updates": self.updates,
         }
+
+    def _skip_rate(self, outputs):
+        """Mean probability of a skip bit being on, along the scored architectures."""
+        if not len(self._skip_columns):
+            return None
+        return float(np.mean(outputs[:, self._skip_columns]))
 
     def probabilities(self, architectures):
         """Each decision's choice probabilities along the given architectures.
@@ -458,12 +496,13 @@ class Controller:
             differ = [
                 f"{k}={hparams_saved.get(k)!r} (expected {v!r})"
                 for k, v in expected.items()
-                if hparams_saved.get(k) != v
+                if hparams_saved.get(k, DEFAULTS[k]) != v
             ]
             if differ:
                 raise ControllerError(
                     f"controller checkpoint {path} has other settings: {', '.join(differ)}"
                 )
+        hparams_saved = {k: v for k, v in hparams_saved.items() if k in DEFAULTS}
         controller = cls(space, seed=meta.get("seed", 0), **hparams_saved)
         try:
             controller._scorer.load_weights(os.path.join(directory, "controller.weights.h5"))
@@ -501,6 +540,11 @@ def _check_hparams(h):
         _number(h["tanh_constant"]) and h["tanh_constant"] > 0
     ):
         raise ControllerError(f"tanh_constant must be > 0 or None, got {h['tanh_constant']!r}")
+    for name in ("skip_weight", "reward_entropy"):
+        if not (_number(h[name]) and h[name] >= 0):
+            raise ControllerError(f"{name} must be >= 0, got {h[name]!r}")
+    if not (_number(h["skip_target"]) and 0 < h["skip_target"] < 1):
+        raise ControllerError(f"skip_target must be in (0, 1), got {h['skip_target']!r}")
     if not (_number(h["exploration"]) and 0 <= h["exploration"] < 1):
         raise ControllerError(f"exploration must be in [0, 1), got {h['exploration']!r}")
 

@@ -6,8 +6,10 @@ convolutions; `macro`: the ENAS macro network with skip connections).
 `NetworkManager.get_rewards` trains the children of one controller step on the
 training split, measures their accuracy on the validation split (never the test
 split) and returns reward = accuracy - baseline, the baseline being an exponential
-moving average of earlier accuracies. With `objective="naswot"` it scores the
-untrained children instead (naswot.py) and the score takes the accuracy's place.
+moving average of earlier accuracies. With `evaluation="naswot"` it scores the
+untrained children instead (naswot.py) and the score takes the accuracy's place;
+with `evaluation="shared"` a `weight_sharing.SharedEvaluator` scores each child with
+the weights of one supernet, on one validation minibatch.
 
 This module uses `keras` and `keras.ops` only. It knows nothing about how
 architectures are chosen.
@@ -219,7 +221,7 @@ def build_macro(space, architecture, input_shape, num_classes, filters=24, dropo
 
 
 TEMPLATES = {"toy": build_toy, "macro": build_macro}
-OBJECTIVES = ("accuracy", "naswot")
+EVALUATIONS = ("train", "shared", "naswot")
 
 
 # ---------------------------------------------------------------------- rewards
@@ -260,8 +262,9 @@ class ChildResult:
 
     Attributes:
       architecture: the architecture (tuple of values).
-      accuracy: validation accuracy (0 for a failed child); None for a child that
-        was scored, not trained (`objective="naswot"`).
+      accuracy: validation accuracy (0 for a failed child): of the trained child,
+        or with shared weights on one validation minibatch (`evaluation="shared"`);
+        None for a child scored by NASWOT, not trained (`evaluation="naswot"`).
       reward: fitness - baseline, clipped if the manager clips.
       baseline: the baseline the reward was measured against.
       params: number of parameters (0 if the child could not be built).
@@ -308,10 +311,13 @@ class NetworkManager:
       seed: seeds each child's initialization and data order (per architecture).
       max_failures: this many failed children in a row stop the search.
       template_args: extra keyword arguments for the template (e.g. `filters`).
-      objective: `accuracy` (train each child, reward its validation accuracy) or
-        `naswot` (score each untrained child, reward its NASWOT score; nothing is
-        trained until `train` is called for the final pick).
+      evaluation: `train` (train each child, reward its validation accuracy),
+        `shared` (`shared` scores each child with shared weights; no cache, since the
+        weights change) or `naswot` (score each untrained child, reward its NASWOT
+        score). With `shared` and `naswot` nothing is trained until `train` is
+        called for the final pick.
       naswot_batch: images in the NASWOT minibatch (drawn from the training split).
+      shared: the `weight_sharing.SharedEvaluator` of `evaluation="shared"`.
     """
 
     def __init__(
@@ -329,8 +335,9 @@ class NetworkManager:
         seed=0,
         max_failures=5,
         template_args=None,
-        objective="accuracy",
+        evaluation="train",
         naswot_batch=naswot.BATCH_SIZE,
+        shared=None,
     ):
         if isinstance(template, str):
             if template not in TEMPLATES:
@@ -342,8 +349,10 @@ class NetworkManager:
             raise ValueError(f"clip_rewards must be >= 0 (0 = no clipping), got {clip_rewards}")
         if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
             raise ValueError(f"max_failures must be an integer >= 1, got {max_failures!r}")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {objective!r}")
+        if evaluation not in EVALUATIONS:
+            raise ValueError(f"evaluation must be one of {list(EVALUATIONS)}, got {evaluation!r}")
+        if (evaluation == "shared") != (shared is not None):
+            raise ValueError("evaluation='shared' needs a SharedEvaluator (shared=...), and only it")
         self.dataset = dataset
         self.space = space
         self.template = template
@@ -352,14 +361,15 @@ class NetworkManager:
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.clip_rewards = clip_rewards
-        self.use_cache = cache
+        self.use_cache = cache and evaluation != "shared"
         self.seed = seed
         self.max_failures = max_failures
         self.baseline = EwaBaseline(acc_beta)
         self.cache = {}
         self.consecutive_failures = 0
-        self.objective = objective
+        self.evaluation = evaluation
         self.naswot_batch = naswot_batch
+        self.shared = shared
         self._scorer = None
 
     # ---------------------------------------------------------------- children
@@ -449,12 +459,28 @@ class NetworkManager:
             score=s.score,
         )
 
-    def evaluate(self, architecture):
+    def score_shared(self, architecture, position=0):
+        """Scores one child with the shared weights on one validation minibatch
+        (`position` in the step picks the minibatch); never raises for a child that
+        fails."""
+        start = time.perf_counter()
+        try:
+            accuracy = self.shared.score(architecture, position)
+            result = ChildResult(architecture, accuracy, params=self.shared.params(architecture))
+        except Exception as e:  # pylint: disable=broad-except
+            result = ChildResult(architecture, 0.0, failed=True, reason=_reason(e))
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def evaluate(self, architecture, position=0):
         """Trains one child and measures its validation accuracy; never raises for a
-        child that fails (the failure is in the result). With the `naswot`
-        objective the child is scored instead (`score`)."""
-        if self.objective == "naswot":
+        child that fails (the failure is in the result). With the `naswot` and
+        `shared` evaluations the child is scored instead (`score`, `score_shared`;
+        `position`, the child's place in its step, picks the shared minibatch)."""
+        if self.evaluation == "naswot":
             return self.score(architecture)
+        if self.evaluation == "shared":
+            return self.score_shared(architecture, position)
         start = time.perf_counter()
         model = None
         try:
@@ -511,7 +537,7 @@ class NetworkManager:
                 scored += 1
 
         for i, architecture in enumerate(architectures):
-            result = done[i] if i < len(done) else self._lookup_or_evaluate(architecture)
+            result = done[i] if i < len(done) else self._lookup_or_evaluate(architecture, i)
             results.append(result)
             self.consecutive_failures = self.consecutive_failures + 1 if result.failed else 0
             if baseline is None and not result.failed:
@@ -535,11 +561,11 @@ class NetworkManager:
             return float(np.clip(reward, -self.clip_rewards, self.clip_rewards))
         return float(reward)
 
-    def _lookup_or_evaluate(self, architecture):
+    def _lookup_or_evaluate(self, architecture, position=0):
         if self.use_cache and architecture in self.cache:
             hit = self.cache[architecture]
             return dataclasses.replace(hit, cached=True, seconds=0.0, train_seconds=0.0)
-        result = self.evaluate(architecture)
+        result = self.evaluate(architecture, position)
         if self.use_cache and not result.failed:
             self.cache[architecture] = dataclasses.replace(result)
         return result

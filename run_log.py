@@ -1,7 +1,8 @@
 """What a search writes into its run folder: history.csv, TensorBoard events, JSON.
 
 `history.csv` gets one row per trial, appended and flushed as soon as the trial is
-done. JSON files are written atomically (temporary file, then rename), so a crash
+done (with shared weights, thousands of rows are scored per minute: they are
+flushed and synced once per step instead, by `sync`). JSON files are written atomically (temporary file, then rename), so a crash
 never leaves half a file. TensorBoard events are written with `tf.summary`: the one
 TensorFlow-specific piece of the project, kept here at the edge; without TensorFlow
 the events are skipped with a warning and everything else is still written.
@@ -55,13 +56,17 @@ class RunLog:
       tensorboard: write TensorBoard events (needs TensorFlow).
       keep_rows: when resuming, the number of trials the run state holds; rows
         written after it (by a process killed before it saved its state) are dropped.
+      epoch_column: add an `epoch` column after `step` (shared weights: the
+        supernet epochs trained when the row's architecture was scored).
     """
 
-    def __init__(self, directory, space, tensorboard=True, keep_rows=None):
+    def __init__(self, directory, space, tensorboard=True, keep_rows=None, epoch_column=False):
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.space = space
-        self.columns = list(HISTORY_FIELDS) + [d.key for d in space.decisions] + list(RESULT_FIELDS)
+        self.epoch_column = epoch_column
+        fields = list(HISTORY_FIELDS) + (["epoch"] if epoch_column else [])
+        self.columns = fields + [d.key for d in space.decisions] + list(RESULT_FIELDS)
         path = self.path("history.csv")
         if keep_rows is not None and os.path.exists(path):
             _truncate_csv(path, keep_rows)
@@ -76,10 +81,11 @@ class RunLog:
     def path(self, name):
         return os.path.join(self.directory, name)
 
-    def write_trial(self, trial, step, result, elapsed=None):
-        """Appends one row to history.csv and flushes it to disk; `elapsed` is the
-        search's wall time in seconds when the trial finished (blank if None)."""
-        row = [trial, step] + list(result.architecture)
+    def write_trial(self, trial, step, result, elapsed=None, epoch=None, sync=True):
+        """Appends one row to history.csv and, with `sync`, flushes it to disk;
+        `elapsed` is the search's wall time in seconds when the trial finished
+        (blank if None); `epoch` fills the epoch column."""
+        row = [trial, step] + ([epoch] if self.epoch_column else []) + list(result.architecture)
         row += [
             self.space.format(result.architecture),
             "" if result.accuracy is None else f"{result.accuracy:.6f}",
@@ -96,6 +102,11 @@ class RunLog:
             result.reason,
         ]
         self._csv.writerow(row)
+        if sync:
+            self.sync()
+
+    def sync(self):
+        """Flushes history.csv to disk."""
         self._history.flush()
         os.fsync(self._history.fileno())
 

@@ -3,7 +3,10 @@
 `run_search(config)` is the one entry point `train.py` calls. Every strategy shares
 the loop, the budget (`trials` children in all, `children_per_step` per step), the
 outputs and the logging; strategies differ only in how they propose architectures
-and what they learn from the results.
+and what they learn from the results. How a child gets its fitness is the other
+axis (`--evaluation`): trained from scratch, scored untrained (NASWOT), or scored
+with shared weights; with shared weights the loop trains the supernet for one pass
+of the training split every `shared_steps_per_epoch` steps (weight_sharing.py).
 
 Library code: it never reads command-line flags.
 """
@@ -29,6 +32,7 @@ from config import ConfigError, SearchConfig, read_config
 import manager as manager_lib
 import poisoning
 import state_space
+import supernet as supernet_lib
 from run_log import RunLog, deferred_signals, write_json
 
 
@@ -254,6 +258,8 @@ class ControllerStrategy:
         # One forward pass gives the update's statistics and the logged probabilities.
         stats = self.controller.update(architectures, [r.reward for r in results])
         scalars = {"controller/loss": stats["loss"], "controller/entropy": stats["entropy"]}
+        if stats["skip_rate"] is not None:
+            scalars["controller/skip_rate"] = stats["skip_rate"]
         for decision, probs in zip(self.space.decisions, stats["probabilities"]):
             for choice, p in zip(decision.choices, probs):
                 scalars[f"probs/{decision.key}/{choice}"] = p
@@ -321,6 +327,8 @@ class _Run:
         self.run_dir = run_dir
         self.strategy = strategy
         self.manager = manager
+        self.shared = manager.shared  # The SharedEvaluator, or None.
+        self.supernet_checkpoint = None
         self.step = 0
         self.trial = 0
         self.best = None
@@ -356,7 +364,22 @@ class _Run:
             },
             "pending": self.pending,
         }
+        if self.shared is not None:
+            state["shared"] = {
+                "checkpoint": self.supernet_checkpoint,
+                "state": self.shared.get_state(),
+            }
         write_json(os.path.join(self.run_dir, STATE_FILE), state)
+
+    def save_supernet(self):
+        """Saves the supernet after a training pass and commits to it (state.json);
+        the previous pass's checkpoint goes only after the commit."""
+        name = f"checkpoints/supernet-{self.shared.epochs:04d}"
+        self.shared.save(os.path.join(self.run_dir, name))
+        previous, self.supernet_checkpoint = self.supernet_checkpoint, name
+        self.save()
+        if previous and previous != name:
+            shutil.rmtree(os.path.join(self.run_dir, previous), ignore_errors=True)
 
     def save_checkpoint(self):
         """Saves the strategy's weights for the current step and commits to them."""
@@ -379,6 +402,17 @@ class _Run:
         if self.checkpoint:
             self.strategy.load(os.path.join(self.run_dir, self.checkpoint))
         self.strategy.set_state(state["strategy"]["state"])
+        if self.shared is not None:
+            shared = state.get("shared")
+            if shared is None:
+                raise ConfigError(f"cannot resume: {self.run_dir} holds no supernet state")
+            self.supernet_checkpoint = shared["checkpoint"]
+            if self.supernet_checkpoint:
+                try:
+                    self.shared.load(os.path.join(self.run_dir, self.supernet_checkpoint))
+                except ValueError as e:
+                    raise ConfigError(f"cannot resume: {e}") from None
+            self.shared.set_state(shared["state"])
         self.manager.baseline.set_state(state["manager"]["baseline"])
         self.manager.consecutive_failures = state["manager"]["consecutive_failures"]
         for value in state["manager"]["cache"]:
@@ -390,8 +424,39 @@ class _Run:
 # ---------------------------------------------------------------------- the search
 
 
-def make_manager(config, dataset, space, template):
-    """The NetworkManager that trains (or scores) the children of `config`'s search."""
+def make_shared(config, dataset, space):
+    """The SharedEvaluator of `--evaluation=shared`: the supernet and its training.
+
+    Raises:
+      ConfigError: minibatches larger than the splits, or a space without a supernet.
+    """
+    import weight_sharing  # pylint: disable=import-outside-toplevel
+
+    try:
+        return weight_sharing.SharedEvaluator(
+            dataset,
+            space,
+            filters=config.filters,
+            batch_size=config.batch_size,
+            eval_batch=config.eval_batch,
+            bn_mode=config.shared_bn,
+            reward_mode=config.reward_mode,
+            seed=config.seed,
+            learning_rate=config.shared_lr,
+            min_learning_rate=config.shared_lr_min,
+            restart_epochs=config.shared_lr_t0,
+            l2=config.shared_l2,
+            grad_clip=config.shared_grad_clip,
+        )
+    except supernet_lib.SupernetError as e:
+        raise ConfigError(f"--evaluation=shared: {e}") from None
+    except ValueError as e:
+        raise ConfigError(f"--evaluation=shared: {e}; lower --batch_size or --eval_batch") from None
+
+
+def make_manager(config, dataset, space, template, shared=None):
+    """The NetworkManager that trains (or scores) the children of `config`'s search;
+    `shared` is `make_shared`'s evaluator with `--evaluation=shared`."""
     return manager_lib.NetworkManager(
         dataset,
         space,
@@ -405,8 +470,9 @@ def make_manager(config, dataset, space, template):
         seed=config.seed,
         max_failures=config.max_failures,
         template_args={"filters": config.filters} if template == "macro" else {},
-        objective=config.reward,
+        evaluation=config.evaluation,
         naswot_batch=config.naswot_batch,
+        shared=shared,
     )
 
 
@@ -492,8 +558,9 @@ def run_search(config, out=print, resume=False, should_stop=None):
         data_dir=config.data_dir,
         download=config.download,
     )
-    manager = make_manager(config, dataset, space, template)
-    if config.reward == "naswot" or config.strategy == "naswot":
+    shared = make_shared(config, dataset, space) if config.evaluation == "shared" else None
+    manager = make_manager(config, dataset, space, template, shared)
+    if config.evaluation == "naswot" or config.strategy == "naswot":
         try:
             manager.scorer  # pylint: disable=pointless-statement
         except ValueError as e:
@@ -560,7 +627,20 @@ def _run_locked(config, run_dir, state, dataset, space, strategy, manager, out, 
             f"strategy {config.strategy}: {config.trials} children, "
             f"{config.children_per_step} per step; run folder {run_dir}"
         )
-    log = RunLog(run_dir, space, tensorboard=config.tensorboard, keep_rows=run.trial)
+    if run.shared is not None:
+        out(
+            f"weight sharing: a supernet of {run.shared.net.count_params():,} parameters; a "
+            f"pass of {run.shared.steps_per_pass} minibatches of {config.batch_size} trains it "
+            f"every {config.shared_steps_per_epoch} steps; each child scored on "
+            f"{config.eval_batch} validation images ({config.reward_mode} mode)"
+        )
+    log = RunLog(
+        run_dir,
+        space,
+        tensorboard=config.tensorboard,
+        keep_rows=run.trial,
+        epoch_column=run.shared is not None,
+    )
     started = time.perf_counter()
     started_trial = run.trial
     try:
@@ -575,10 +655,19 @@ def _run_locked(config, run_dir, state, dataset, space, strategy, manager, out, 
 
 
 def _search(config, run, log, space, out, started, started_trial, should_stop=None):
-    """The loop: propose a step's children, train them, learn, save."""
-    strategy, manager = run.strategy, run.manager
+    """The loop: propose a step's children, evaluate them, learn, save.
+
+    With shared weights, a pass of the training split trains the supernet before
+    every `shared_steps_per_epoch`-th step; state.json is then written once per step
+    (not per child: a step scores in about a second, and thousands of steps would
+    rewrite it thousands of times per minute), and one line is printed per step.
+    """
+    strategy, manager, shared = run.strategy, run.manager, run.shared
+    steps = -(-config.trials // config.children_per_step)
     while run.trial < config.trials:
         if run.pending is None:
+            if shared is not None and shared.epochs <= run.step // config.shared_steps_per_epoch:
+                _train_supernet(run, log, out)
             n = min(config.children_per_step, config.trials - run.trial)
             failures = manager.consecutive_failures
             architectures = strategy.propose(n)
@@ -592,6 +681,9 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
         architectures = [tuple(a) for a in run.pending["architectures"]]
         done = [_result_from_json(r) for r in run.pending["done"]]
         manager.consecutive_failures = run.pending["consecutive_failures"]
+        if shared is not None:
+            shared.step = run.step
+        step_started = time.perf_counter()
 
         def progress(result):
             with deferred_signals():
@@ -599,36 +691,29 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                 scores = getattr(strategy, "scores", None)  # NaswotStrategy's ranking.
                 if result.score is None and scores:
                     result.score = scores.get(tuple(result.architecture))
-                run.accuracies.append(result.fitness)  # The NASWOT score with --reward=naswot.
+                run.accuracies.append(result.fitness)  # The NASWOT score with --evaluation=naswot.
                 run.poisoned.append(space.poisoned_layers(result.architecture))
                 if not result.failed and (run.best is None or result.fitness > run.best.fitness):
                     run.best = result
-                log.write_trial(run.trial, run.step, result, elapsed=run.elapsed())
+                log.write_trial(
+                    run.trial,
+                    run.step,
+                    result,
+                    elapsed=run.elapsed(),
+                    epoch=None if shared is None else shared.epochs,
+                    sync=shared is None,
+                )
                 run.pending["done"].append(_result_to_json(result))
-                run.save()
-            trials_here = run.trial - started_trial
-            eta = (time.perf_counter() - started) / trials_here * (config.trials - run.trial)
-            status = "cached" if result.cached else f"{result.seconds:.1f}s"
-            if result.failed:
-                status = f"FAILED ({result.reason})"
-            if space.poisoned:
-                status += f" | poisoned {run.poisoned[-1]}/{space.num_layers}"
-            if result.accuracy is None:
-                value = f"naswot {result.score:.2f}"
-            else:
-                value = f"acc {result.accuracy:.4f}"
-                value += "" if result.score is None else f" (naswot {result.score:.2f})"
-            out(
-                f"trial {run.trial}/{config.trials} step {run.step} | "
-                f"{space.format(result.architecture)} | {value} "
-                f"reward {result.reward:+.4f} | {status} | ETA {_duration(eta)}"
-            )
+                if shared is None:
+                    run.save()
+            if shared is None:
+                out(_trial_line(config, run, space, result, started, started_trial))
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
 
         results = manager.get_rewards(architectures, on_result=progress, done=done)
         scalars = strategy.learn(architectures, results)
-        metric = "naswot" if config.reward == "naswot" else "accuracy"
+        metric = "naswot" if config.evaluation == "naswot" else "accuracy"
         scalars.update(
             {
                 f"{metric}/mean": float(np.mean([r.fitness for r in results])),
@@ -645,25 +730,88 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
             scalars["poison/prior"] = space.poison_prior()
         with deferred_signals():
             log.write_scalars(run.step, scalars)
+            log.sync()
             run.step += 1
             run.pending = None
             run.save_checkpoint()
+        if shared is not None:
+            out(_step_line(config, run, steps, results, scalars, step_started, started, started_trial))
     if run.best is not None:
         run.elapsed_before = run.elapsed()
         run.phase = "final"
         run.save()
 
 
+def _train_supernet(run, log, out):
+    """One pass of the training split for the supernet, each minibatch with an
+    architecture from the strategy; then the supernet checkpoint is committed."""
+    shared = run.shared
+    out(f"supernet epoch {shared.epochs + 1}: training ({shared.steps_per_pass} minibatches) ...")
+    scalars = shared.train_epoch(run.strategy.propose)
+    with deferred_signals():
+        run.save_supernet()
+        log.write_scalars(run.step, scalars)
+    out(
+        f"supernet epoch {shared.epochs}: loss {scalars['supernet/loss']:.4f} accuracy "
+        f"{scalars['supernet/accuracy']:.4f} learning rate {scalars['supernet/learning_rate']:.5f} "
+        f"| {scalars['supernet/seconds']:.1f}s"
+    )
+
+
+def _eta(config, run, started, started_trial):
+    trials_here = max(run.trial - started_trial, 1)
+    return _duration((time.perf_counter() - started) / trials_here * (config.trials - run.trial))
+
+
+def _trial_line(config, run, space, result, started, started_trial):
+    """The progress line of one trained (or NASWOT-scored) child."""
+    status = "cached" if result.cached else f"{result.seconds:.1f}s"
+    if result.failed:
+        status = f"FAILED ({result.reason})"
+    if space.poisoned:
+        status += f" | poisoned {run.poisoned[-1]}/{space.num_layers}"
+    if result.accuracy is None:
+        value = f"naswot {result.score:.2f}"
+    else:
+        value = f"acc {result.accuracy:.4f}"
+        value += "" if result.score is None else f" (naswot {result.score:.2f})"
+    return (
+        f"trial {run.trial}/{config.trials} step {run.step} | "
+        f"{space.format(result.architecture)} | {value} "
+        f"reward {result.reward:+.4f} | {status} | ETA {_eta(config, run, started, started_trial)}"
+    )
+
+
+def _step_line(config, run, steps, results, scalars, step_started, started, started_trial):
+    """The progress line of one step of shared-weight scoring."""
+    line = (
+        f"step {run.step}/{steps} epoch {run.shared.epochs} | trials {run.trial}/{config.trials} | "
+        f"acc mean {scalars['accuracy/mean']:.4f} best {scalars['accuracy/best']:.4f} | "
+        f"reward {scalars['reward/mean']:+.4f} baseline {scalars['reward/baseline']:.4f}"
+    )
+    if "poison/rate" in scalars:
+        line += f" | poison rate {scalars['poison/rate']:.3f}"
+    failed = sum(r.failed for r in results)
+    if failed:
+        line += f" | {failed} FAILED ({next(r.reason for r in results if r.failed)})"
+    line += f" | {time.perf_counter() - step_started:.1f}s"
+    return line + f" | ETA {_eta(config, run, started, started_trial)}"
+
+
 def _final(config, run, dataset, space, manager, out, search_seconds):
-    """Retrains the best architecture, tests it once, saves it; marks the run finished."""
+    """Retrains the best architecture, tests it once, saves it; marks the run finished.
+
+    With shared weights the best architecture is derived first (`_derive`)."""
     best = run.best
     quarter = max(1, len(run.accuracies) // 4)
     first = float(np.mean(run.accuracies[:quarter]))
     last = float(np.mean(run.accuracies[-quarter:]))
-    scored = config.reward == "naswot"  # Children were scored untrained, not trained.
+    scored = config.evaluation == "naswot"  # Children were scored untrained, not trained.
     metric, name = (
         ("naswot_score", "NASWOT score") if scored else ("accuracy", "validation accuracy")
     )
+    if run.shared is not None:
+        name = "minibatch accuracy with shared weights"
     out(
         f"search done in {_duration(search_seconds)}; best {name} "
         f"{best.fitness:.4f}: {space.format(best.architecture)}"
@@ -683,6 +831,11 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
             f"{poison['first_quarter_poison_rate']:.3f}, last quarter "
             f"{poison['last_quarter_poison_rate']:.3f}; uniform prior {poison['poison_prior']:.3f}"
         )
+    shared = {}
+    if run.shared is not None:
+        best, shared = _derive(config, run, space, out)
+        if space.poisoned:
+            poison["poisoned_layers"] = space.poisoned_layers(best.architecture)
     out(f"retraining the best architecture for {config.final_epochs} epochs ...")
     started = time.perf_counter()
     model, _ = manager.train(best.architecture, epochs=config.final_epochs)
@@ -695,7 +848,9 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         "architecture": list(best.architecture),
         "architecture_str": space.format(best.architecture),
         "layers": space.layers(best.architecture),
-        "search_val_accuracy": best.accuracy,  # None when the search trained no child.
+        # None when the search trained no child; with shared weights, the pick's
+        # accuracy on the whole validation split with the shared weights.
+        "search_val_accuracy": best.accuracy,
         "naswot_score": best.score,
         "final_val_accuracy": float(val_accuracy),
         "test_accuracy": float(test_accuracy),
@@ -705,6 +860,7 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         f"first_quarter_mean_{metric}": first,
         f"last_quarter_mean_{metric}": last,
         **poison,
+        **shared,
         "search_seconds": round(search_seconds, 3),
         "final_seconds": round(time.perf_counter() - started, 3),
     }
@@ -718,6 +874,59 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         f"{model_path}"
     )
     return summary
+
+
+DERIVE_FIELDS = ("rank", "proposed", "architecture", "shared_val_accuracy", "params")
+DERIVE_FIELDS += ("poisoned_layers",)
+
+
+def _derive(config, run, space, out):
+    """ENAS's derivation: `derive_candidates` architectures proposed by the strategy
+    (the controller's final policy; uniform for random search; mutations of
+    tournament parents for evolution), each scored with the shared weights on the
+    whole validation split; the best is the pick (ties: the first proposed).
+    Writes derive.csv, best first.
+
+    Returns:
+      (ChildResult of the pick, dict of best.json entries).
+    """
+    shared = run.shared
+    proposed = list(dict.fromkeys(tuple(a) for a in run.strategy.propose(config.derive_candidates)))
+    out(
+        f"deriving: {len(proposed)} distinct architectures of {config.derive_candidates} proposed, "
+        f"scored on the {len(shared.dataset.y_val)} validation images with the shared weights ..."
+    )
+    started = time.perf_counter()
+    accuracies = [shared.accuracy(a) for a in proposed]
+    order = sorted(range(len(proposed)), key=lambda i: -accuracies[i])
+    path = os.path.join(run.run_dir, "derive.csv")
+    with open(path + ".tmp", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(DERIVE_FIELDS)
+        for rank, i in enumerate(order, 1):
+            a = proposed[i]
+            w.writerow(
+                [rank, i + 1, space.format(a), f"{accuracies[i]:.6f}", shared.params(a)]
+                + [space.poisoned_layers(a)]
+            )
+    os.replace(path + ".tmp", path)
+    pick = proposed[order[0]]
+    out(
+        f"derived in {_duration(time.perf_counter() - started)}: shared-weight validation accuracy "
+        f"{accuracies[order[0]]:.4f} (median of the candidates "
+        f"{float(np.median(accuracies)):.4f}): {space.format(pick)}"
+    )
+    result = manager_lib.ChildResult(pick, accuracies[order[0]], params=shared.params(pick))
+    entries = {
+        "shared_val_accuracy": accuracies[order[0]],
+        "best_minibatch_accuracy": run.best.accuracy,
+        "best_minibatch_architecture": space.format(run.best.architecture),
+        "derive_candidates": len(proposed),
+        "derive_median_accuracy": float(np.median(accuracies)),
+        "supernet_epochs": shared.epochs,
+        "derive_seconds": round(time.perf_counter() - started, 3),
+    }
+    return result, entries
 
 
 def _duration(seconds):

@@ -5,7 +5,9 @@
   python train.py --strategy=random --seed=3
   python train.py --strategy=evolution --population_size=20 --sample_size=5
   python train.py --strategy=naswot --trials=8 --naswot_candidates=500
-  python train.py --reward=naswot --trials=500          # controller learns from NASWOT
+  python train.py --evaluation=naswot --trials=500      # controller learns from NASWOT
+  python train.py --flagfile=configs/enas.flags         # ENAS: weight sharing
+  python train.py --flagfile=configs/rsws.flags         # random search, weight sharing
   python train.py --space=macro --poison=dropout1.0,stretched3x3 --poison_instances=6
   python train.py --flagfile=configs/toy.flags
 
@@ -88,11 +90,13 @@ flags.DEFINE_enum(
     "the top --trials).",
 )
 flags.DEFINE_enum(
-    "reward",
-    "accuracy",
-    list(config_lib.REWARDS),
-    "What a child is worth: its validation accuracy after training, or its NASWOT score "
-    "untrained (no child is trained during the search, only the final pick).",
+    "evaluation",
+    "train",
+    list(config_lib.EVALUATIONS),
+    "How a proposed architecture gets its fitness: train (a child trained from scratch, its "
+    "validation accuracy), shared (its accuracy on one validation minibatch with the weights "
+    "of one supernet, ENAS; --space=macro), or naswot (its NASWOT score untrained). With "
+    "shared and naswot only the final pick is trained.",
 )
 flags.DEFINE_integer(
     "population_size", 20, "Evolution: population size P (e.g. 100 with sample 25 in Real et al.)."
@@ -110,6 +114,44 @@ flags.DEFINE_integer("trials", 64, "Child architectures in total (cached repeats
 flags.DEFINE_integer("children_per_step", 8, "Children per controller update (m in the paper: 8).")
 flags.DEFINE_integer(
     "seed", 0, "Seeds the data split, the controller, the sampler and every child."
+)
+
+# Weight sharing (--evaluation=shared; weight_sharing.py, supernet.py).
+flags.DEFINE_integer(
+    "shared_steps_per_epoch",
+    50,
+    "Strategy steps (of --children_per_step architectures) after each pass of the training "
+    "split that trains the supernet (ENAS: 50 steps of 20).",
+)
+flags.DEFINE_integer(
+    "eval_batch", 128, "Validation images that score one architecture with shared weights."
+)
+flags.DEFINE_enum(
+    "reward_mode",
+    "inference",
+    list(config_lib.REWARD_MODES),
+    "Shared-weight rewards in inference mode (dropout and noise off, ENAS) or in training mode "
+    "(on, so rewards see what dropout and noise ops do; moving statistics untouched).",
+)
+flags.DEFINE_enum(
+    "shared_bn",
+    "moving",
+    list(config_lib.SHARED_BN),
+    "Batch-normalization statistics of shared-weight rewards: each op's moving averages "
+    "(ENAS code) or the scored minibatch's own (ENAS PyTorch ports).",
+)
+flags.DEFINE_float("shared_lr", 0.05, "Supernet: Nesterov SGD learning rate at each restart.")
+flags.DEFINE_float("shared_lr_min", 0.0005, "Supernet: the cosine schedule's lowest rate.")
+flags.DEFINE_integer(
+    "shared_lr_t0", 10, "Supernet: epochs of the first cosine period (each next one doubles)."
+)
+flags.DEFINE_float("shared_l2", 2.5e-4, "Supernet: L2 weight on every kernel.")
+flags.DEFINE_float("shared_grad_clip", 5.0, "Supernet: global gradient-norm clip.")
+flags.DEFINE_integer(
+    "derive_candidates",
+    100,
+    "Shared evaluation: architectures (from the final policy, or uniform) scored on the whole "
+    "validation split at the end; the best is retrained from scratch.",
 )
 
 # Child training.
@@ -142,13 +184,20 @@ flags.DEFINE_float(
     "exploration", 0.0, "Uniform probability mixed into each decision while sampling."
 )
 flags.DEFINE_float("grad_clip", 5.0, "Global gradient-norm clip of the controller update.")
+flags.DEFINE_float(
+    "skip_weight", 0.0, "Weight of the skip penalty KL(skip probability || --skip_target) (ENAS: 0.8)."
+)
+flags.DEFINE_float("skip_target", 0.4, "Skip rate the skip penalty pulls towards (ENAS: 0.4).")
+flags.DEFINE_float(
+    "reward_entropy", 0.0, "The sample's entropy times this is added to its reward (ENAS: 1e-4)."
+)
 
 # Output.
 flags.DEFINE_string("logdir", "logs", "Folder that holds the run folders.")
 flags.DEFINE_string(
     "run_name",
     None,
-    "Run folder name (default <space>[-poisoned|-removed]-<strategy>[-naswot]-seed<seed>).",
+    "Run folder name (default <space>[-poisoned|-removed]-<strategy>[-shared|-naswot]-seed<seed>).",
 )
 flags.DEFINE_boolean("tensorboard", True, "Write TensorBoard events.")
 flags.DEFINE_boolean(
@@ -177,7 +226,17 @@ def config_from_flags():
         trials=FLAGS.trials,
         children_per_step=FLAGS.children_per_step,
         seed=FLAGS.seed,
-        reward=FLAGS.reward,
+        evaluation=FLAGS.evaluation,
+        shared_steps_per_epoch=FLAGS.shared_steps_per_epoch,
+        eval_batch=FLAGS.eval_batch,
+        reward_mode=FLAGS.reward_mode,
+        shared_bn=FLAGS.shared_bn,
+        shared_lr=FLAGS.shared_lr,
+        shared_lr_min=FLAGS.shared_lr_min,
+        shared_lr_t0=FLAGS.shared_lr_t0,
+        shared_l2=FLAGS.shared_l2,
+        shared_grad_clip=FLAGS.shared_grad_clip,
+        derive_candidates=FLAGS.derive_candidates,
         population_size=FLAGS.population_size,
         sample_size=FLAGS.sample_size,
         naswot_candidates=FLAGS.naswot_candidates,
@@ -200,6 +259,9 @@ def config_from_flags():
             tanh_constant=FLAGS.tanh_constant or None,
             exploration=FLAGS.exploration,
             grad_clip=FLAGS.grad_clip,
+            skip_weight=FLAGS.skip_weight,
+            skip_target=FLAGS.skip_target,
+            reward_entropy=FLAGS.reward_entropy,
         ),
         logdir=FLAGS.logdir,
         run_name=FLAGS.run_name,

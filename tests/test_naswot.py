@@ -107,9 +107,9 @@ def test_scorer_rejects_a_batch_larger_than_the_data(tiny_dataset):
         naswot.Scorer(lambda a: None, tiny_dataset.x_train, batch_size=128)
 
 
-def test_naswot_objective_scores_children_untrained(tiny_dataset, monkeypatch):
+def test_naswot_evaluation_scores_children_untrained(tiny_dataset, monkeypatch):
     space = state_space.macro_space(2)
-    m = child_manager(tiny_dataset, space, template="macro", objective="naswot")
+    m = child_manager(tiny_dataset, space, template="macro", evaluation="naswot")
     monkeypatch.setattr(m, "train", lambda *a, **k: pytest.fail("a child was trained"))
     archs = space.sample(np.random.default_rng(0), 3)
     results = m.get_rewards(archs)

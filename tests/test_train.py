@@ -130,8 +130,23 @@ BAD = [
         False,
     ),
     ("remove-unknown-op", ["--space=macro", "--remove_ops=conv7x7"], "not a choice", False),
-    ("reward", ["--reward=loss"], "reward", True),
-    ("naswot-twice", ["--strategy=naswot", "--reward=naswot"], "--reward=naswot", False),
+    ("evaluation", ["--evaluation=loss"], "evaluation", True),
+    ("naswot-twice", ["--strategy=naswot", "--evaluation=naswot"], "--evaluation=naswot", True),
+    ("shared-toy", ["--evaluation=shared"], "has no supernet yet", True),
+    (
+        "shared-naswot",
+        ["--space=macro", "--strategy=naswot", "--evaluation=shared"],
+        "--evaluation=shared is for",
+        True,
+    ),
+    ("reward-mode", ["--reward_mode=eval"], "reward_mode", True),
+    ("shared-lr", ["--shared_lr=0.01", "--shared_lr_min=0.1"], "--shared_lr_min", True),
+    (
+        "eval-batch-big",
+        ["--space=macro", "--evaluation=shared", "--filters=4", "--eval_batch=101"],
+        "scoring minibatch of 101",
+        False,
+    ),
     ("sample-size", ["--population_size=3", "--sample_size=4"], "--sample_size=4", False),
     ("population-zero", ["--population_size=0"], "--population_size", False),
     ("candidates-few", ["--strategy=naswot", "--naswot_candidates=3"], "--trials=4", False),
@@ -141,7 +156,7 @@ BAD = [
         "6 architectures of the space",
         False,
     ),
-    ("naswot-batch-big", ["--reward=naswot", "--naswot_batch=301"], "--naswot_batch", False),
+    ("naswot-batch-big", ["--evaluation=naswot", "--naswot_batch=301"], "--naswot_batch", False),
     # Offline and not prepared: one line on how to prepare it (download stays off).
     (
         "data-not-prepared",
@@ -177,7 +192,7 @@ def processes(tmp_path_factory):
             searches / "toy-naswot-seed0",
         ),
         "naswot-reward": (
-            TINY + ["--reward=naswot", "--naswot_batch=64"],
+            TINY + ["--evaluation=naswot", "--naswot_batch=64"],
             searches / "toy-controller-naswot-seed0",
         ),
     }

@@ -1,0 +1,281 @@
+"""Weight-sharing evaluation: architectures scored with the weights of one supernet.
+
+`--evaluation=shared` (ENAS, Pham et al. 2018; random search with weight sharing,
+Li & Talwalkar 2019; REFERENCES §3, §9). `SharedEvaluator` owns a `Supernet` and:
+
+- `train_epoch(propose)`: one pass of the training split, one architecture per
+  minibatch, drawn by the search's strategy (the controller's policy, or uniform);
+  Nesterov SGD with cosine restarts, L2 on the kernels, global-norm gradient
+  clipping (Keras's `global_clipnorm`, which clips; ENAS's did not);
+- `score(architecture, position)`: the accuracy of one architecture on one
+  validation minibatch, in inference mode (`reward_mode="inference"`, ENAS) or in
+  training mode without touching the moving statistics (`"training"`, so that the
+  reward sees what dropout and noise ops do while training);
+- `accuracy(architecture)`: the accuracy on the whole validation split (derivation).
+
+Every random choice is keyed, not drawn from a running generator: the training
+order by (seed, epoch), each scoring minibatch by (seed, step, position), and the
+dropout/noise generators of the supernet are reset from those keys before each
+pass. A run resumed from the supernet checkpoint of its last epoch therefore
+continues exactly as an uninterrupted one (on CPU).
+
+This module uses `keras` and `keras.ops` only; it knows nothing about strategies.
+"""
+
+import os
+import time
+
+import keras
+import numpy as np
+
+import supernet as supernet_lib
+
+REWARD_MODES = ("inference", "training")
+WEIGHTS_FILE = "supernet.npz"
+OPTIMIZER_FILE = "supernet_optimizer.npz"
+
+# ENAS's settings for the shared weights (REFERENCES §9), the defaults of train.py.
+DEFAULTS = dict(
+    learning_rate=0.05,
+    min_learning_rate=0.0005,
+    restart_epochs=10,  # T0 of the cosine restarts, in epochs.
+    restart_multiplier=2.0,  # Tmul.
+    momentum=0.9,  # Nesterov.
+    l2=2.5e-4,
+    grad_clip=5.0,
+)
+
+
+class _TrainingModeView(keras.Model):
+    """The supernet in training mode (dropout and noise on, batch statistics) that
+    never moves the moving statistics: the scorer of `reward_mode="training"`."""
+
+    def __init__(self, net, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def call(self, inputs):
+        return self.net(inputs, training=True, update_statistics=False)
+
+
+class SharedEvaluator:
+    """Trains a supernet and scores architectures with its weights.
+
+    Args:
+      dataset: a `data.Dataset`.
+      space: a macro StateSpace (`supernet.check_space`).
+      filters: channels of every layer.
+      batch_size: training minibatch (ENAS: 128); the last partial minibatch of a
+        pass is dropped, so that one trace serves every step.
+      eval_batch: validation images that score one architecture (ENAS: 128).
+      bn_mode, reward_mode: see `supernet.Supernet` and the module docs.
+      seed: seeds the weights and every key.
+      **hparams: `DEFAULTS` overrides.
+
+    Raises:
+      ValueError: a setting out of range, or minibatches larger than the splits.
+      supernet.SupernetError: a space the supernet cannot hold.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        space,
+        *,
+        filters=24,
+        batch_size=128,
+        eval_batch=128,
+        bn_mode="moving",
+        reward_mode="inference",
+        seed=0,
+        **hparams,
+    ):
+        unknown = set(hparams) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
+        h = {**DEFAULTS, **hparams}
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode must be one of {list(REWARD_MODES)}, got {reward_mode!r}")
+        if not 1 <= batch_size <= len(dataset.y_train):
+            raise ValueError(
+                f"the supernet's minibatch of {batch_size} must be between 1 and the "
+                f"{len(dataset.y_train)} training images"
+            )
+        if not 1 <= eval_batch <= len(dataset.y_val):
+            raise ValueError(
+                f"the scoring minibatch of {eval_batch} must be between 1 and the "
+                f"{len(dataset.y_val)} validation images"
+            )
+        if not 0 < h["min_learning_rate"] <= h["learning_rate"]:
+            raise ValueError(
+                f"learning rates must satisfy 0 < min <= max, got min "
+                f"{h['min_learning_rate']} and max {h['learning_rate']}"
+            )
+        self.dataset = dataset
+        self.space = space
+        self.batch_size = int(batch_size)
+        self.eval_batch = int(eval_batch)
+        self.reward_mode = reward_mode
+        self.seed = int(seed)
+        self.hparams = h
+        self.steps_per_pass = len(dataset.y_train) // self.batch_size
+        self.net = supernet_lib.Supernet(
+            space,
+            dataset.input_shape,
+            dataset.num_classes,
+            filters=filters,
+            bn_mode=bn_mode,
+            l2=h["l2"],
+            seed=self.seed,
+        )
+        self.net.build()
+        self.schedule = keras.optimizers.schedules.CosineDecayRestarts(
+            h["learning_rate"],
+            first_decay_steps=int(h["restart_epochs"]) * self.steps_per_pass,
+            t_mul=float(h["restart_multiplier"]),
+            m_mul=1.0,
+            alpha=h["min_learning_rate"] / h["learning_rate"],
+        )
+        self.net.compile(
+            optimizer=keras.optimizers.SGD(
+                self.schedule, momentum=h["momentum"], nesterov=True, global_clipnorm=h["grad_clip"]
+            ),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            # XLA would compile every branch of the switch on the CPU for minutes.
+            jit_compile=keras.backend.backend() != "tensorflow",
+        )
+        self.net.optimizer.build(self.net.trainable_variables)
+        if reward_mode == "training":
+            self.scorer = _TrainingModeView(self.net, name="training_mode_scorer")
+        else:
+            self.scorer = self.net
+        self.epochs = 0  # Passes of the training split done.
+        self.step = 0  # The search step whose architectures are being scored (set by the loop).
+
+    # ------------------------------------------------------------------ training
+
+    def learning_rate(self):
+        """The learning rate of the next training step."""
+        iterations = keras.ops.convert_to_numpy(self.net.optimizer.iterations)
+        return float(keras.ops.convert_to_numpy(self.schedule(iterations)))
+
+    def train_epoch(self, propose):
+        """One pass of the training split, a new architecture per minibatch.
+
+        Args:
+          propose: `propose(1) -> [architecture]`, the strategy's sampler.
+
+        Returns:
+          dict of TensorBoard scalars: `supernet/loss`, `supernet/accuracy` (means
+          over the pass), `supernet/learning_rate` (at the end), `supernet/seconds`.
+        """
+        started = time.perf_counter()
+        d = self.dataset
+        order = np.random.default_rng([self.seed, self.epochs, 0]).permutation(len(d.y_train))
+        self._reseed(self.epochs, 0)
+        losses, accuracies = [], []
+        for b in range(self.steps_per_pass):
+            index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            architecture = propose(1)[0]
+            logs = self.net.train_on_batch(
+                [d.x_train[index], self._rows(architecture, len(index))],
+                d.y_train[index],
+                return_dict=True,
+            )
+            losses.append(float(logs["loss"]))
+            accuracies.append(float(logs["accuracy"]))
+        self.epochs += 1
+        return {
+            "supernet/loss": float(np.mean(losses)),
+            "supernet/accuracy": float(np.mean(accuracies)),
+            "supernet/learning_rate": self.learning_rate(),
+            "supernet/seconds": time.perf_counter() - started,
+        }
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(self, architecture, position):
+        """Accuracy of `architecture` on one validation minibatch of `eval_batch`
+        images, drawn by (seed, step, position)."""
+        d = self.dataset
+        rng = np.random.default_rng([self.seed, self.step, position, 1])
+        index = rng.choice(len(d.y_val), self.eval_batch, replace=False)
+        self._reseed(self.step, position + 1)
+        probs = self.scorer.predict_on_batch([d.x_val[index], self._rows(architecture, len(index))])
+        return float(np.mean(np.argmax(probs, axis=-1) == d.y_val[index]))
+
+    def accuracy(self, architecture, x=None, y=None):
+        """Accuracy of `architecture` with the shared weights on (x, y), by default
+        the whole validation split, in minibatches of `eval_batch` (derivation)."""
+        if x is None:
+            x, y = self.dataset.x_val, self.dataset.y_val
+        self._reseed(-1, 0)
+        correct = 0
+        for start in range(0, len(x), self.eval_batch):
+            xb = x[start : start + self.eval_batch]
+            probs = self.scorer.predict_on_batch([xb, self._rows(architecture, len(xb))])
+            correct += int(np.sum(np.argmax(probs, axis=-1) == y[start : start + self.eval_batch]))
+        return correct / len(x)
+
+    def params(self, architecture):
+        """Parameters of the stand-alone child of `architecture`."""
+        return self.net.count_child_params(architecture)
+
+    def _rows(self, architecture, n):
+        return np.repeat(self.net.encode([architecture]), n, axis=0)
+
+    def _reseed(self, major, minor):
+        """Resets the supernet's dropout and noise generators from a key, so that every
+        pass draws the same numbers whatever ran before it (resume)."""
+        for i, generator in enumerate(self.net.seed_generators()):
+            key = np.random.default_rng([self.seed, major + 2, minor, i]).integers(2**31)
+            generator.state.assign(np.array([key, 0], dtype=generator.state.dtype))
+
+    # ------------------------------------------------------------------ state
+
+    def get_state(self):
+        return {"epochs": self.epochs}
+
+    def set_state(self, state):
+        self.epochs = int(state["epochs"])
+
+    def save(self, directory):
+        """Writes every variable of the supernet (weights, moving statistics,
+        generator states) and of its optimizer (momenta, iteration count); each file
+        to a temporary name first, then renamed."""
+        os.makedirs(directory, exist_ok=True)
+        for name, variables in (
+            (WEIGHTS_FILE, self.net.variables),
+            (OPTIMIZER_FILE, self.net.optimizer.variables),
+        ):
+            path = os.path.join(directory, name)
+            with open(path + ".tmp", "wb") as f:
+                np.savez(f, *[keras.ops.convert_to_numpy(v) for v in variables])
+            os.replace(path + ".tmp", path)
+
+    def load(self, directory):
+        """Reads what `save` wrote.
+
+        Raises:
+          ValueError: missing or damaged files, or a supernet of another shape.
+        """
+        for name, variables in (
+            (WEIGHTS_FILE, self.net.variables),
+            (OPTIMIZER_FILE, self.net.optimizer.variables),
+        ):
+            path = os.path.join(directory, name)
+            try:
+                with np.load(path, allow_pickle=False) as saved:
+                    values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            except (OSError, ValueError, KeyError) as e:
+                raise ValueError(f"cannot read supernet checkpoint {path}: {e}") from None
+            if len(values) != len(variables) or any(
+                tuple(v.shape) != tuple(value.shape) for v, value in zip(variables, values)
+            ):
+                raise ValueError(f"supernet checkpoint {path} is for another supernet")
+            for variable, value in zip(variables, values):
+                variable.assign(value)
