@@ -250,6 +250,8 @@ class Supernet(keras.Model):
         ]
         distance = space.num_layers // 3
         self.reductions = {distance - 1, 2 * distance - 1} if distance > 0 else set()
+        # Initializers draw their seeds when the layers are made: seed them here.
+        keras.utils.set_random_seed(seed)
         self.needs_noise = any(op in _NOISE for op in self.ops)
         self.needs_dropout = any(op in _DROPOUT for op in self.ops)
         self.stem = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="stem")
@@ -260,12 +262,10 @@ class Supernet(keras.Model):
         self.head_dropout = keras.layers.Dropout(dropout, seed=seed, name="dropout")
         self.classifier = keras.layers.Dense(num_classes, activation="softmax", name="classifier")
         self.noise_seed = keras.random.SeedGenerator(seed + 1, name="op_noise_seed")
-        self._init_seed = seed
 
     def build(self, input_shape=None):
         # Build every layer before any trace: JAX cannot create variables inside
         # `lax.switch`, and the branches must exist whatever the first architecture.
-        keras.utils.set_random_seed(self._init_seed)
         shape = (None,) + self.image_shape
         self.stem.build(shape)
         inner = (None,) + self._sizes()[0] + (self.filters,)

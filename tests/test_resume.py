@@ -127,6 +127,64 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(runs):
     assert len(list((logdir / "killed" / "checkpoints").iterdir())) == 1
 
 
+# A shared-weight search: a supernet pass every 2 steps of 4 children, rewards in
+# training mode on a space with a noise op (the supernet's generators in play).
+SHARED = TINY + [
+    "--space=macro",
+    "--num_layers=3",
+    "--filters=4",
+    "--poison=noise2",
+    "--evaluation=shared",
+    "--trials=24",
+    "--children_per_step=4",
+    "--shared_steps_per_epoch=2",
+    "--eval_batch=32",
+    "--reward_mode=training",
+    "--derive_candidates=6",
+]
+
+
+@pytest.fixture(scope="module")
+def shared_runs(tmp_path_factory):
+    """An uninterrupted shared-weight run, and one killed with SIGKILL in its second
+    supernet epoch and resumed."""
+    logdir = tmp_path_factory.mktemp("shared")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        full = pool.submit(train, *SHARED, f"--logdir={logdir}", "--run_name=full")
+        killed = start(*SHARED, f"--logdir={logdir}", "--run_name=killed")
+        wait_for_rows(killed, logdir / "killed", 9)  # Rows are written per step of 4.
+        killed.kill()
+        killed.communicate()
+        rows_at_kill = len(rows(logdir / "killed"))
+        resumed = train("--resume", f"--logdir={logdir}", "--run_name=killed")
+        return {
+            "logdir": logdir,
+            "full": full.result(),
+            "killed_rows": rows_at_kill,
+            "resumed": resumed,
+        }
+
+
+def test_shared_search_killed_then_resumed_matches_an_uninterrupted_run(shared_runs):
+    logdir = shared_runs["logdir"]
+    assert shared_runs["full"].returncode == 0, shared_runs["full"].stderr[-2000:]
+    resumed = shared_runs["resumed"]
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert 9 <= shared_runs["killed_rows"] < 24
+    assert f"resuming {logdir / 'killed'} at trial" in resumed.stdout
+    full, again = rows(logdir / "full"), rows(logdir / "killed")
+    assert len(full) == len(again) == 24
+    compared = COMPARED + ("epoch",)
+    assert [[r[k] for k in compared] for r in again] == [[r[k] for k in compared] for r in full]
+    assert (logdir / "killed" / "derive.csv").read_text() == (
+        logdir / "full" / "derive.csv"
+    ).read_text()
+    best_full = json.loads((logdir / "full" / "best.json").read_text())
+    best_again = json.loads((logdir / "killed" / "best.json").read_text())
+    for key in ("architecture", "shared_val_accuracy", "test_accuracy", "last_quarter_poison_rate"):
+        assert best_again[key] == best_full[key], key
+
+
 @pytest.mark.parametrize("name, signum", [("sigint", signal.SIGINT), ("sigterm", signal.SIGTERM)])
 def test_signal_saves_state_and_prints_the_resume_command(runs, name, signum):
     returncode, out, err = runs[name]
