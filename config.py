@@ -61,7 +61,7 @@ class SearchConfig:
     shared_steps_per_epoch: int = 50
     eval_batch: int = 128
     reward_mode: str = "inference"  # Rewards with dropout and noise off (ENAS) or on.
-    shared_bn: str = "moving"  # Statistics the rewards normalize with: moving or batch.
+    shared_bn: str = "batch"  # Statistics the rewards normalize with (bench/shared_ranking.py).
     shared_lr: float = 0.05  # Nesterov SGD, cosine restarts from shared_lr ...
     shared_lr_min: float = 0.0005  # ... down to this, ...
     shared_lr_t0: int = 10  # ... the first period this many epochs, doubling after.

@@ -135,10 +135,11 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_enum(
     "shared_bn",
-    "moving",
+    "batch",
     list(config_lib.SHARED_BN),
-    "Batch-normalization statistics of shared-weight rewards: each op's moving averages "
-    "(ENAS code) or the scored minibatch's own (ENAS PyTorch ports).",
+    "Batch-normalization statistics of shared-weight rewards: the scored minibatch's own "
+    "(ENAS PyTorch ports; ranks architectures better here, bench/shared_ranking.py) or each "
+    "op's moving averages (the released ENAS code).",
 )
 flags.DEFINE_float("shared_lr", 0.05, "Supernet: Nesterov SGD learning rate at each restart.")
 flags.DEFINE_float("shared_lr_min", 0.0005, "Supernet: the cosine schedule's lowest rate.")

@@ -88,7 +88,7 @@ class SharedEvaluator:
         filters=24,
         batch_size=128,
         eval_batch=128,
-        bn_mode="moving",
+        bn_mode="batch",
         reward_mode="inference",
         seed=0,
         **hparams,

@@ -229,3 +229,25 @@ def test_config_to_flags_gives_the_config_back():
         "    again.controller['tanh_constant'], again.poison, again.cache]))\n"
     )
     assert same == [True, True, None, "zero,noise2", False]
+
+
+def test_a_grid_in_shared_mode_scores_with_shared_weights(tmp_path):
+    """The controller against random search with weight sharing (ENAS vs RSWS)."""
+    shared = ["--evaluation=shared", "--trials=8", "--children_per_step=4"]
+    shared += ["--shared_steps_per_epoch=1", "--eval_batch=16", "--derive_candidates=3"]
+    proc = assess(f"--out={tmp_path}", "--clean=false", *shared)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = results(tmp_path)
+    assert [(r["setting"], r["strategy"]) for r in rows] == [
+        (POISONED, "controller"),
+        (POISONED, "random"),
+    ]
+    for r in rows:
+        run_dir = tmp_path / r["run_dir"]
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["evaluation"] == "shared" and config["shared_steps_per_epoch"] == 1
+        best = json.loads((run_dir / "best.json").read_text())
+        assert best["supernet_epochs"] == 2 and (run_dir / "derive.csv").exists()
+        assert 0 <= float(r["last_quarter_poison_rate"]) <= 1
+        assert float(r["best_val_accuracy"]) == pytest.approx(best["shared_val_accuracy"])
+    assert "poison rate" in (tmp_path / "summary.md").read_text()

@@ -394,6 +394,7 @@ def test_flag_presets_parse_and_resolve():
     assert parsed["configs/naswot.flags"] == ["toy", "naswot", 64, 3, 4]
     assert parsed["configs/enas.flags"] == ["macro", "controller", 10000, 3, 6]
     assert parsed["configs/rsws.flags"] == ["macro", "random", 10000, 3, 6]
+    assert parsed["configs/shared.flags"] == ["macro", "controller", 10000, 3, 6]
 
 
 def test_poisoned_search_logs_poisoned_layers_and_the_poison_rate(processes):
