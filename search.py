@@ -371,24 +371,23 @@ class _Run:
             }
         write_json(os.path.join(self.run_dir, STATE_FILE), state)
 
-    def save_supernet(self):
-        """Saves the supernet after a training pass and commits to it (state.json);
-        the previous pass's checkpoint goes only after the commit."""
-        name = f"checkpoints/supernet-{self.shared.epochs:04d}"
-        self.shared.save(os.path.join(self.run_dir, name))
-        previous, self.supernet_checkpoint = self.supernet_checkpoint, name
-        self.save()
-        if previous and previous != name:
-            shutil.rmtree(os.path.join(self.run_dir, previous), ignore_errors=True)
-
-    def save_checkpoint(self):
-        """Saves the strategy's weights for the current step and commits to them."""
+    def save_checkpoint(self, supernet=False):
+        """Saves the strategy's weights for the current step (and, with `supernet`,
+        the supernet and its optimizer) and commits to them in state.json; the
+        folders they replace go only after the commit."""
         name = f"checkpoints/step-{self.step:05d}"
         self.strategy.save(os.path.join(self.run_dir, name))
-        previous, self.checkpoint = self.checkpoint, name
+        replaced = [(self.checkpoint, name)]
+        self.checkpoint = name
+        if supernet:
+            net = f"checkpoints/supernet-{self.shared.epochs:04d}"
+            self.shared.save(os.path.join(self.run_dir, net))
+            replaced.append((self.supernet_checkpoint, net))
+            self.supernet_checkpoint = net
         self.save()
-        if previous and previous != name:
-            shutil.rmtree(os.path.join(self.run_dir, previous), ignore_errors=True)
+        for previous, current in replaced:
+            if previous and previous != current:
+                shutil.rmtree(os.path.join(self.run_dir, previous), ignore_errors=True)
 
     def restore(self, state):
         self.phase = state["phase"]
@@ -658,16 +657,23 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
     """The loop: propose a step's children, evaluate them, learn, save.
 
     With shared weights, a pass of the training split trains the supernet before
-    every `shared_steps_per_epoch`-th step; state.json is then written once per step
-    (not per child: a step scores in about a second, and thousands of steps would
-    rewrite it thousands of times per minute), and one line is printed per step.
+    every `shared_steps_per_epoch`-th step, and one line is printed per step. The run
+    is committed (strategy checkpoint, state.json) after every supernet pass, at the
+    end, and in between after the first step that ends `COMMIT_SECONDS` after the
+    last commit: a step scores in well under a second, and saving the controller
+    and the state after each one cost more than the scoring (profiled: 63 ms per
+    step). Every random choice lives in the committed state, so a run resumed from
+    any commit continues exactly as an uninterrupted one; at most the steps since
+    the last commit are done again.
     """
     strategy, manager, shared = run.strategy, run.manager, run.shared
     steps = -(-config.trials // config.children_per_step)
+    last_commit = time.perf_counter()
     while run.trial < config.trials:
         if run.pending is None:
             if shared is not None and shared.epochs <= run.step // config.shared_steps_per_epoch:
                 _train_supernet(run, log, out)
+                last_commit = time.perf_counter()
             n = min(config.children_per_step, config.trials - run.trial)
             failures = manager.consecutive_failures
             architectures = strategy.propose(n)
@@ -676,8 +682,9 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                 "done": [],
                 "consecutive_failures": failures,
             }
-            with deferred_signals():
-                run.save()
+            if shared is None:
+                with deferred_signals():
+                    run.save()
         architectures = [tuple(a) for a in run.pending["architectures"]]
         done = [_result_from_json(r) for r in run.pending["done"]]
         manager.consecutive_failures = run.pending["consecutive_failures"]
@@ -730,10 +737,13 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
             scalars["poison/prior"] = space.poison_prior()
         with deferred_signals():
             log.write_scalars(run.step, scalars)
-            log.sync()
             run.step += 1
             run.pending = None
-            run.save_checkpoint()
+            now = time.perf_counter()
+            if shared is None or now - last_commit >= COMMIT_SECONDS or run.trial >= config.trials:
+                log.sync()
+                run.save_checkpoint()
+                last_commit = now
         if shared is not None:
             out(_step_line(config, run, steps, results, scalars, step_started, started, started_trial))
     if run.best is not None:
@@ -749,13 +759,17 @@ def _train_supernet(run, log, out):
     out(f"supernet epoch {shared.epochs + 1}: training ({shared.steps_per_pass} minibatches) ...")
     scalars = shared.train_epoch(run.strategy.propose)
     with deferred_signals():
-        run.save_supernet()
         log.write_scalars(run.step, scalars)
+        log.sync()
+        run.save_checkpoint(supernet=True)
     out(
         f"supernet epoch {shared.epochs}: loss {scalars['supernet/loss']:.4f} accuracy "
         f"{scalars['supernet/accuracy']:.4f} learning rate {scalars['supernet/learning_rate']:.5f} "
         f"| {scalars['supernet/seconds']:.1f}s"
     )
+
+
+COMMIT_SECONDS = 5.0  # Shared weights: at most this much search is lost to a kill -9.
 
 
 def _eta(config, run, started, started_trial):

@@ -334,8 +334,14 @@ def main(argv):
         fail(f"search stopped: {e}", status=1)
     except KeyboardInterrupt:
         signum = _received[-1] if _received else signal.SIGINT
+        saved = (
+            "the run is saved up to its last commit (at most the last 5 s of scoring, or the "
+            "supernet pass in flight, are lost)"
+            if config.evaluation == "shared"
+            else "every finished trial is saved"
+        )
         print(
-            f"\ninterrupted by {signal.Signals(signum).name}; every finished trial is saved. "
+            f"\ninterrupted by {signal.Signals(signum).name}; {saved}. "
             f"Resume with:\n  python train.py --resume --logdir={config.logdir} "
             f"--run_name={config.run_name}",
             file=sys.stderr,

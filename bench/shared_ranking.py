@@ -71,6 +71,10 @@ def main():
     parser.add_argument("--eval_batch", type=int, default=128)
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     args = parser.parse_args()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        tf.config.experimental.enable_op_determinism()  # As train.py: runs repeat.
     seeds = [int(s) for s in args.seeds.split(",")]
     modes = args.modes.split(",")
     checkpoints = sorted(int(e) for e in args.epochs.split(","))

@@ -485,3 +485,53 @@ def test_checkpoint_with_other_controller_sizes(saved, tmp_path):
     path.write_text(json.dumps(meta))
     with pytest.raises(ControllerError, match="cannot load controller checkpoint"):
         Controller.load(str(directory), toy_space(2))
+
+
+# ------------------------------------------------------------------ ENAS options
+
+
+def test_skip_penalty_pulls_the_skip_rate_to_its_target():
+    """With rewards that carry no signal, the skip penalty alone moves the skip bits'
+    probability towards skip_target, and the reported loss includes it."""
+    space = macro_space(4)
+    rates = {}
+    for target in (0.1, 0.9):
+        c = Controller(space, seed=0, skip_weight=1.0, skip_target=target, **SMALL)
+        archs = c.sample(8)
+        first = c.update(archs, [0.0] * 8)
+        assert first["loss"] > 0  # KL > 0 unless the rate is exactly the target.
+        for _ in range(40):
+            stats = c.update(c.sample(8), [0.0] * 8)
+        rates[target] = stats["skip_rate"]
+    assert rates[0.1] < 0.3 and rates[0.9] > 0.7, rates
+
+
+def test_no_skip_penalty_leaves_the_policy_alone_without_rewards():
+    c = Controller(macro_space(3), seed=0, entropy_weight=0.0, **SMALL)
+    archs = c.sample(6)
+    before = c.probabilities(archs)
+    c.update(archs, [0.0] * 6)
+    for a, b in zip(before, c.probabilities(archs)):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_entropy_in_the_reward_adds_weight_times_entropy_to_each_advantage():
+    """reward_entropy = w: the update uses A + w * H(sample); with A = 0 and w > 0 the
+    policy moves, and the reported loss is -(w * H) * log pi averaged."""
+    c = Controller(macro_space(3), seed=0, entropy_weight=0.0, reward_entropy=0.5, **SMALL)
+    archs = c.sample(6)
+    before = c.probabilities(archs)
+    log_probs = np.array([_log_prob(c, a) for a in archs])
+    entropies = np.array(c._score(archs)[1][:, 1])  # pylint: disable=protected-access
+    stats = c.update(archs, [0.0] * 6)
+    assert stats["loss"] == pytest.approx(float(np.mean(-0.5 * entropies * log_probs)), rel=1e-4)
+    moved = max(np.abs(a - b).max() for a, b in zip(before, c.probabilities(archs)))
+    assert moved > 1e-4
+
+
+@pytest.mark.parametrize(
+    "name, value", [("skip_weight", -1.0), ("skip_target", 1.0), ("reward_entropy", -0.1)]
+)
+def test_bad_enas_options_are_named(name, value):
+    with pytest.raises(ControllerError, match=name):
+        Controller(toy_space(), **{name: value})

@@ -1,0 +1,44 @@
+"""config.py: the weight-sharing settings' checks, and run folders made before --evaluation."""
+
+import json
+
+import pytest
+
+import config
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(evaluation="shared"), "needs --space=macro"),
+        (dict(space="macro", strategy="naswot", evaluation="shared"), "is for --strategy"),
+        (dict(evaluation="trained"), "--evaluation must be one of"),
+        (dict(space="macro", evaluation="shared", reward_mode="eval"), "--reward_mode"),
+        (dict(space="macro", evaluation="shared", shared_bn="none"), "--shared_bn"),
+        (dict(space="macro", shared_steps_per_epoch=0), "--shared_steps_per_epoch"),
+        (dict(space="macro", eval_batch=0), "--eval_batch"),
+        (dict(space="macro", derive_candidates=0), "--derive_candidates"),
+        (dict(space="macro", shared_lr=0.01, shared_lr_min=0.1), "--shared_lr_min"),
+        (dict(space="macro", shared_grad_clip=0.0), "--shared_grad_clip"),
+        (dict(space="macro", shared_l2=-1.0), "--shared_l2"),
+    ],
+)
+def test_bad_shared_settings_are_one_clear_error(changes, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.SearchConfig(**changes).resolved()
+
+
+def test_shared_run_name_says_so():
+    c = config.SearchConfig(space="macro", evaluation="shared", poison="zero").resolved()
+    assert c.run_name == "macro-poisoned-controller-shared-seed0"
+
+
+@pytest.mark.parametrize("reward, evaluation", [("naswot", "naswot"), ("accuracy", "train")])
+def test_a_run_made_with_the_old_reward_flag_reads_back_as_its_evaluation(
+    tmp_path, reward, evaluation
+):
+    saved = {k: v for k, v in config.SearchConfig().resolved().__dict__.items()}
+    del saved["evaluation"]
+    saved["reward"] = reward
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert config.read_config(tmp_path).evaluation == evaluation
