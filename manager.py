@@ -565,7 +565,9 @@ class NetworkManager:
         if self.use_cache and architecture in self.cache:
             hit = self.cache[architecture]
             return dataclasses.replace(hit, cached=True, seconds=0.0, train_seconds=0.0)
-        result = self.evaluate(architecture, position)
+        if self.evaluation == "shared":  # Not cached: see __init__.
+            return self.score_shared(architecture, position)
+        result = self.evaluate(architecture)
         if self.use_cache and not result.failed:
             self.cache[architecture] = dataclasses.replace(result)
         return result

@@ -33,6 +33,7 @@ import manager as manager_lib
 import poisoning
 import state_space
 import supernet as supernet_lib
+import weight_sharing
 from run_log import RunLog, deferred_signals, write_json
 
 
@@ -429,8 +430,6 @@ def make_shared(config, dataset, space):
     Raises:
       ConfigError: minibatches larger than the splits, or a space without a supernet.
     """
-    import weight_sharing  # pylint: disable=import-outside-toplevel
-
     try:
         return weight_sharing.SharedEvaluator(
             dataset,

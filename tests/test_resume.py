@@ -9,6 +9,7 @@ import concurrent.futures
 import csv
 import json
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -141,6 +142,8 @@ SHARED = TINY + [
     "--eval_batch=32",
     "--reward_mode=training",
     "--derive_candidates=6",
+    "--skip_weight=0.8",
+    "--reward_entropy=0.0001",
 ]
 
 
@@ -183,6 +186,43 @@ def test_shared_search_killed_then_resumed_matches_an_uninterrupted_run(shared_r
     best_again = json.loads((logdir / "killed" / "best.json").read_text())
     for key in ("architecture", "shared_val_accuracy", "test_accuracy", "last_quarter_poison_rate"):
         assert best_again[key] == best_full[key], key
+
+
+def test_shared_search_scores_on_the_supernet_and_retrains_the_derived_pick(shared_runs):
+    """The uninterrupted shared run end to end: one line per step, the epoch column,
+    minibatch accuracies, derivation, the retrained pick, poison metrics."""
+    proc, run_dir = shared_runs["full"], shared_runs["logdir"] / "full"
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "trial 1/" not in out  # One line per step, not per architecture.
+    steps = re.findall(r"^step (\d+)/6 epoch (\d) \| trials (\d+)/24 \|.*poison rate", out, re.M)
+    assert [tuple(map(int, m)) for m in steps] == [(s, (s - 1) // 2 + 1, 4 * s) for s in range(1, 7)]
+    assert len(re.findall(r"^supernet epoch \d: loss ", out, re.M)) == 3
+    with open(run_dir / "history.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert header[:3] == ["trial", "step", "epoch"] and "layer2_skip1" in header
+    history = rows(run_dir)
+    assert [int(r["epoch"]) for r in history] == [t // 8 + 1 for t in range(24)]
+    for r in history:
+        accuracy = float(r["val_accuracy"])
+        assert accuracy * 32 == pytest.approx(round(accuracy * 32))  # One minibatch of 32.
+        assert float(r["train_seconds"]) == 0.0 and int(r["params"]) > 0 and r["cached"] == "0"
+    with open(run_dir / "derive.csv", newline="") as f:
+        derived = list(csv.DictReader(f))
+    assert 1 <= len(derived) <= 6
+    scores = [float(r["shared_val_accuracy"]) for r in derived]
+    assert scores == sorted(scores, reverse=True)
+    best = json.loads((run_dir / "best.json").read_text())
+    assert best["architecture_str"] == derived[0]["architecture"]
+    assert best["shared_val_accuracy"] == pytest.approx(scores[0], abs=1e-6)
+    assert best["search_val_accuracy"] == best["shared_val_accuracy"]
+    assert best["supernet_epochs"] == 3 and best["trials"] == 24
+    assert best["params"] == int(derived[0]["params"])  # The retrained child is that child.
+    assert 0 <= best["last_quarter_poison_rate"] <= 1
+    assert best["poison_prior"] == pytest.approx(1 / 7)
+    assert 0.0 <= best["test_accuracy"] <= 1.0 and (run_dir / "best_model.keras").exists()
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert checkpoints == ["step-00006", "supernet-0003"]
 
 
 @pytest.mark.parametrize("name, signum", [("sigint", signal.SIGINT), ("sigterm", signal.SIGTERM)])
@@ -366,3 +406,17 @@ def test_an_interrupt_swallowed_by_python_still_stops_the_search_after_the_trial
     assert len(trials) == 3  # Stopped right after the third trial, mid-step.
     state = json.loads((tmp_path / "stop" / "state.json").read_text())
     assert state["trial"] == 3 == len(rows(tmp_path / "stop"))
+
+
+def test_shared_search_writes_supernet_scalars_per_epoch_to_tensorboard(shared_runs):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    steps = {}
+    for path in (shared_runs["logdir"] / "full").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                steps.setdefault(value.tag, []).append(event.step)
+    for tag in ("supernet/loss", "supernet/accuracy", "supernet/learning_rate"):
+        assert steps[tag] == [0, 2, 4], tag  # One per epoch, at the step it preceded.
+    assert steps["accuracy/mean"] == list(range(6)) and steps["poison/rate"] == list(range(6))
+    assert steps["controller/skip_rate"] == list(range(6))

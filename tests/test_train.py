@@ -57,20 +57,6 @@ POISONED = [
     "--poison_instances=3",
 ]
 POISONED_RUN = "macro-poisoned-controller-seed0"  # The default run name says it is poisoned.
-# A shared-weight search of that space (one copy of dropout1.0): 6 steps of 4 children,
-# a supernet pass (9 minibatches of 32) before every second step, 6 derivation candidates.
-SHARED = POISONED[:3] + [
-    "--poison=dropout1.0",
-    "--evaluation=shared",
-    "--trials=24",
-    "--children_per_step=4",
-    "--shared_steps_per_epoch=2",
-    "--eval_batch=32",
-    "--derive_candidates=6",
-    "--skip_weight=0.8",
-    "--reward_entropy=0.0001",
-]
-SHARED_RUN = "macro-poisoned-controller-shared-seed0"
 DECISION_COLUMNS = [f"layer{i}_{s}" for i in range(4) for s in ("kernel", "filters")]
 
 
@@ -205,13 +191,12 @@ def processes(tmp_path_factory):
             TINY + ["--strategy=naswot", "--naswot_candidates=12", "--naswot_batch=64"],
             searches / "toy-naswot-seed0",
         ),
-        "shared": (TINY + SHARED, searches / SHARED_RUN),
         "naswot-reward": (
             TINY + ["--evaluation=naswot", "--naswot_batch=64"],
             searches / "toy-controller-naswot-seed0",
         ),
     }
-    for name in ("evolution", "naswot", "naswot-reward", "shared"):
+    for name in ("evolution", "naswot", "naswot-reward"):
         jobs[name][0].extend(["--logdir", str(searches)])
     for name, args, _, _ in BAD:
         jobs["bad-" + name] = (TINY + [f"--logdir={bad_logdir}"] + args, bad_logdir)
@@ -493,38 +478,3 @@ def test_naswot_reward_trains_only_the_final_pick(processes):
     assert "best NASWOT score" in proc.stdout
     assert re.search(r"^test accuracy \d\.\d{4}", proc.stdout, re.M)
 
-
-def test_shared_search_scores_on_the_supernet_and_retrains_the_derived_pick(processes):
-    proc, run_dir = processes["shared"].result()
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
-    assert "trial 1/" not in out  # One line per step, not per architecture.
-    step_lines = re.findall(r"^step (\d+)/6 epoch (\d) \| trials (\d+)/24 \|.*poison rate", out, re.M)
-    assert [tuple(map(int, m)) for m in step_lines] == [
-        (s, (s - 1) // 2 + 1, 4 * s) for s in range(1, 7)
-    ]
-    assert len(re.findall(r"^supernet epoch \d: loss ", out, re.M)) == 3
-    header, rows = read_history(run_dir)
-    assert header[:3] == ["trial", "step", "epoch"] and header[-len(RESULT_COLUMNS) :] == RESULT_COLUMNS
-    assert len(rows) == 24
-    assert [int(r["epoch"]) for r in rows] == [t // 8 + 1 for t in range(24)]
-    for r in rows:
-        accuracy = float(r["val_accuracy"])
-        assert accuracy * 32 == pytest.approx(round(accuracy * 32))  # One minibatch of 32.
-        assert float(r["train_seconds"]) == 0.0 and int(r["params"]) > 0 and r["cached"] == "0"
-    with open(run_dir / "derive.csv", newline="") as f:
-        derived = list(csv.DictReader(f))
-    assert 1 <= len(derived) <= 6
-    scores = [float(r["shared_val_accuracy"]) for r in derived]
-    assert scores == sorted(scores, reverse=True)
-    best = json.loads((run_dir / "best.json").read_text())
-    assert best["architecture_str"] == derived[0]["architecture"]
-    assert best["shared_val_accuracy"] == pytest.approx(scores[0], abs=1e-6)
-    assert best["search_val_accuracy"] == best["shared_val_accuracy"]
-    assert best["supernet_epochs"] == 3 and best["trials"] == 24
-    assert best["params"] == int(derived[0]["params"])  # The retrained child is that child.
-    assert 0 <= best["last_quarter_poison_rate"] <= 1 and best["poison_prior"] == pytest.approx(1 / 7)
-    assert 0.0 <= best["test_accuracy"] <= 1.0
-    assert (run_dir / "best_model.keras").exists()
-    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert checkpoints == ["step-00006", "supernet-0003"]
