@@ -756,7 +756,13 @@ def _train_supernet(run, log, out):
     architecture from the strategy; then the supernet checkpoint is committed."""
     shared = run.shared
     out(f"supernet epoch {shared.epochs + 1}: training ({shared.steps_per_pass} minibatches) ...")
-    scalars = shared.train_epoch(run.strategy.propose)
+    try:
+        scalars = shared.train_epoch(run.strategy.propose)
+    except FloatingPointError as e:
+        raise manager_lib.SearchError(
+            f"{e}; lower --shared_lr or --shared_grad_clip (the run resumes from its last "
+            f"supernet epoch)"
+        ) from None
     with deferred_signals():
         log.write_scalars(run.step, scalars)
         log.sync()

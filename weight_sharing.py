@@ -172,6 +172,9 @@ class SharedEvaluator:
         Returns:
           dict of TensorBoard scalars: `supernet/loss`, `supernet/accuracy` (means
           over the pass), `supernet/learning_rate` (at the end), `supernet/seconds`.
+
+        Raises:
+          FloatingPointError: the loss became NaN or infinite (the epoch is not counted).
         """
         started = time.perf_counter()
         d = self.dataset
@@ -188,6 +191,10 @@ class SharedEvaluator:
             )
             losses.append(float(logs["loss"]))
             accuracies.append(float(logs["accuracy"]))
+        if not np.all(np.isfinite(losses)):
+            raise FloatingPointError(
+                f"the supernet's training loss became NaN or infinite in epoch {self.epochs + 1}"
+            )
         self.epochs += 1
         return {
             "supernet/loss": float(np.mean(losses)),

@@ -294,3 +294,15 @@ def test_the_supernet_trains_scores_and_extracts_on_jax():
         timeout=300,
     )
     assert proc.returncode == 0 and "jax ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_a_supernet_loss_that_becomes_nan_stops_training(tiny_dataset):
+    space = state_space.macro_space(2)
+    ev = weight_sharing.SharedEvaluator(
+        tiny_dataset, space, filters=4, batch_size=32, eval_batch=16, learning_rate=1e30,
+        min_learning_rate=1e30, grad_clip=1e30,
+    )
+    rng = np.random.default_rng(0)
+    with pytest.raises(FloatingPointError, match="NaN or infinite in epoch 1"):
+        ev.train_epoch(lambda n: space.sample(rng, n))
+    assert ev.epochs == 0
