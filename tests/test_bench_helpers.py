@@ -4,12 +4,16 @@ import pathlib
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
 
 import compare  # noqa: E402
+import poison_breakdown  # noqa: E402
 import proxy_correlation  # noqa: E402
+import shared_ranking  # noqa: E402
+import state_space  # noqa: E402
 
 
 def test_macs_count_every_convolution_and_dense_layer_by_hand():
@@ -31,3 +35,18 @@ def test_hyperband_trials_per_iteration_follow_the_brackets(max_epochs, expected
     # and 1 trials, bracket 1 rounds of ceil(4.5) = 5 and ceil(1.5) = 2, bracket 0 one of
     # 3 (sizes ceil(3 / (s + 1) * 3 ** (s - r))). max_epochs 3: rounds 3 + 1, then 2.
     assert compare.hyperband_trials_per_iteration(max_epochs) == expected
+
+
+def test_poison_breakdown_counts_copies_as_their_op_in_the_last_quarter(tmp_path):
+    rows = ["trial,layer0_op,layer1_op"]
+    rows += ["1,conv3x3,conv3x3", "2,conv3x3,conv3x3", "3,conv3x3,conv3x3"]  # First quarters.
+    rows += ["4,dropout1.0#2,stretched3x3#1"]
+    (tmp_path / "history.csv").write_text("\n".join(rows) + "\n")
+    assert poison_breakdown.rates(tmp_path, ["dropout1.0", "stretched3x3"]) == [0.5, 0.5]
+
+
+def test_shared_ranking_reads_back_formatted_architectures():
+    space = state_space.macro_space(4)
+    rng = np.random.default_rng(0)
+    for a in space.sample(rng, 20):
+        assert shared_ranking.parse_architecture(space, space.format(a)) == a
