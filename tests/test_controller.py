@@ -243,7 +243,10 @@ def test_update_result_and_loss_is_reinforce():
     # The probabilities it reports are the policy's before the step.
     for got, want in zip(out["probabilities"], before, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
-    assert set(out) == {"loss", "entropy", "log_prob", "mean_advantage", "probabilities", "updates"}
+    assert set(out) == {
+        "loss", "entropy", "log_prob", "mean_advantage", "probabilities", "updates", "skip_rate"
+    }
+    assert out["skip_rate"] is None  # The toy space has no skip bits.
     for key in ("loss", "entropy", "log_prob", "mean_advantage"):
         assert math.isfinite(out[key])
     assert out["updates"] == c.updates == 1
