@@ -895,16 +895,10 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
     return summary
 
 
-DERIVE_FIELDS = ("rank", "proposed", "architecture", "shared_val_accuracy", "params")
-DERIVE_FIELDS += ("poisoned_layers",)
-
-
 def _derive(config, run, space, out):
     """ENAS's derivation: `derive_candidates` architectures proposed by the strategy
     (the controller's final policy; uniform for random search; mutations of
-    tournament parents for evolution), each scored with the shared weights on the
-    whole validation split; the best is the pick (ties: the first proposed).
-    Writes derive.csv, best first.
+    tournament parents for evolution), ranked by `SharedEvaluator.derive` (derive.csv).
 
     Returns:
       (ChildResult of the pick, dict of best.json entries).
@@ -916,32 +910,20 @@ def _derive(config, run, space, out):
         f"scored on the {len(shared.dataset.y_val)} validation images with the shared weights ..."
     )
     started = time.perf_counter()
-    accuracies = [shared.accuracy(a) for a in proposed]
-    order = sorted(range(len(proposed)), key=lambda i: -accuracies[i])
-    path = os.path.join(run.run_dir, "derive.csv")
-    with open(path + ".tmp", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(DERIVE_FIELDS)
-        for rank, i in enumerate(order, 1):
-            a = proposed[i]
-            w.writerow(
-                [rank, i + 1, space.format(a), f"{accuracies[i]:.6f}", shared.params(a)]
-                + [space.poisoned_layers(a)]
-            )
-    os.replace(path + ".tmp", path)
-    pick = proposed[order[0]]
+    ranking = shared.derive(proposed, os.path.join(run.run_dir, "derive.csv"))
+    pick, accuracy = ranking[0]
+    median = float(np.median([a for _, a in ranking]))
     out(
         f"derived in {_duration(time.perf_counter() - started)}: shared-weight validation accuracy "
-        f"{accuracies[order[0]]:.4f} (median of the candidates "
-        f"{float(np.median(accuracies)):.4f}): {space.format(pick)}"
+        f"{accuracy:.4f} (median of the candidates {median:.4f}): {space.format(pick)}"
     )
-    result = manager_lib.ChildResult(pick, accuracies[order[0]], params=shared.params(pick))
+    result = manager_lib.ChildResult(pick, accuracy, params=shared.params(pick))
     entries = {
-        "shared_val_accuracy": accuracies[order[0]],
+        "shared_val_accuracy": accuracy,
         "best_minibatch_accuracy": run.best.accuracy,
         "best_minibatch_architecture": space.format(run.best.architecture),
         "derive_candidates": len(proposed),
-        "derive_median_accuracy": float(np.median(accuracies)),
+        "derive_median_accuracy": median,
         "supernet_epochs": shared.epochs,
         "derive_seconds": round(time.perf_counter() - started, 3),
     }

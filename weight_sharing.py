@@ -22,6 +22,7 @@ continues exactly as an uninterrupted one (on CPU).
 This module uses `keras` and `keras.ops` only; it knows nothing about strategies.
 """
 
+import csv
 import os
 import time
 
@@ -31,6 +32,8 @@ import numpy as np
 import supernet as supernet_lib
 
 REWARD_MODES = ("inference", "training")
+DERIVE_FIELDS = ("rank", "proposed", "architecture", "shared_val_accuracy", "params")
+DERIVE_FIELDS += ("poisoned_layers",)
 WEIGHTS_FILE = "supernet.npz"
 OPTIMIZER_FILE = "supernet_optimizer.npz"
 
@@ -211,7 +214,8 @@ class SharedEvaluator:
         d = self.dataset
         rng = np.random.default_rng([self.seed, self.step, position, 1])
         index = rng.choice(len(d.y_val), self.eval_batch, replace=False)
-        self._reseed(self.step, position + 1)
+        if self.reward_mode == "training":  # Inference-mode scoring draws no random numbers.
+            self._reseed(self.step, position + 1)
         probs = self.scorer.predict_on_batch([d.x_val[index], self._rows(architecture, len(index))])
         return float(np.mean(np.argmax(probs, axis=-1) == d.y_val[index]))
 
@@ -220,13 +224,36 @@ class SharedEvaluator:
         the whole validation split, in minibatches of `eval_batch` (derivation)."""
         if x is None:
             x, y = self.dataset.x_val, self.dataset.y_val
-        self._reseed(-1, 0)
+        if self.reward_mode == "training":
+            self._reseed(-1, 0)
         correct = 0
         for start in range(0, len(x), self.eval_batch):
             xb = x[start : start + self.eval_batch]
             probs = self.scorer.predict_on_batch([xb, self._rows(architecture, len(xb))])
             correct += int(np.sum(np.argmax(probs, axis=-1) == y[start : start + self.eval_batch]))
         return correct / len(x)
+
+    def derive(self, architectures, path):
+        """Scores `architectures` on the whole validation split and writes them to
+        the CSV `path` (atomically), best first: rank, proposal order, architecture,
+        accuracy, parameters, poisoned layers.
+
+        Returns:
+          [(architecture, accuracy)], best first (ties: the first proposed).
+        """
+        accuracies = [self.accuracy(a) for a in architectures]
+        order = sorted(range(len(architectures)), key=lambda i: -accuracies[i])
+        with open(path + ".tmp", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(DERIVE_FIELDS)
+            for rank, i in enumerate(order, 1):
+                a = architectures[i]
+                w.writerow(
+                    [rank, i + 1, self.space.format(a), f"{accuracies[i]:.6f}", self.params(a)]
+                    + [self.space.poisoned_layers(a)]
+                )
+        os.replace(path + ".tmp", path)
+        return [(architectures[i], accuracies[i]) for i in order]
 
     def params(self, architecture):
         """Parameters of the stand-alone child of `architecture`."""
