@@ -17,6 +17,20 @@ REWARD_MODES = ("inference", "training")
 SHARED_BN = ("moving", "batch")
 
 
+# Settings of how a run executes, not of what it computes: a resumed run may change them.
+EXECUTION_FIELDS = (
+    "workers",
+    "cpus_per_child",
+    "gpus_per_child",
+    "ray_address",
+    "worker_children",
+    "worker_growth_mb",
+)
+# A search that trains more children than this runs them in a worker process by
+# default: in one process TensorFlow's memory grows with every child (REFERENCES §10).
+AUTO_WORKER_TRIALS = 100
+
+
 class ConfigError(ValueError):
     """A bad search setting; the message names the value and what is allowed."""
 
@@ -80,6 +94,15 @@ class SearchConfig:
     clip_rewards: float = 0.0
     # Controller (see controller.DEFAULTS for sources).
     controller: dict = dataclasses.field(default_factory=dict)
+    # Where children run (workers.py): `workers` worker processes on Ray, each child
+    # with `cpus_per_child` CPUs and `gpus_per_child` GPUs; 0 workers: in this process.
+    # These say how a run executes, not what it computes: a resumed run may change them.
+    workers: int = None  # None: automatic (see resolved()).
+    cpus_per_child: float = 1.0
+    gpus_per_child: float = None  # None: 1 where the Ray cluster has GPUs, else 0.
+    ray_address: str = None  # None: a local Ray started by the search.
+    worker_children: int = 50  # Children per worker process before a fresh one replaces it ...
+    worker_growth_mb: int = 250  # ... or once its memory grew this much after its first child.
     # Output.
     logdir: str = "logs"
     run_name: str = None  # None: <space>[-poisoned|-removed]-<strategy>[-shared|-naswot]-seed<seed>.
@@ -188,6 +211,20 @@ class SearchConfig:
         _check(
             c.shared_grad_clip > 0, f"--shared_grad_clip must be > 0, got {c.shared_grad_clip}"
         )
+        c.workers = _resolve_workers(c)
+        _check(
+            c.cpus_per_child > 0, f"--cpus_per_child must be > 0, got {c.cpus_per_child}"
+        )
+        _check(
+            c.gpus_per_child is None or c.gpus_per_child >= 0,
+            f"--gpus_per_child must be >= 0, got {c.gpus_per_child}",
+        )
+        for name in ("worker_children", "worker_growth_mb"):
+            value = getattr(c, name)
+            _check(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                f"--{name} must be an integer >= 1, got {value!r}",
+            )
         if c.run_name is None:
             attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
             evaluation = "" if c.evaluation == "train" else f"-{c.evaluation}"
@@ -197,6 +234,27 @@ class SearchConfig:
             f"--run_name must be a plain folder name, got {c.run_name!r}",
         )
         return c
+
+
+def _resolve_workers(c):
+    """`--workers`, checked; None (automatic) becomes 1 for a search that trains or
+    scores more than AUTO_WORKER_TRIALS children (its memory stays flat) and 0 (in
+    this process, no Ray start) for shorter ones and for shared weights."""
+    trains = c.evaluation != "shared"
+    if c.workers is None:
+        return 1 if trains and c.trials > AUTO_WORKER_TRIALS else 0
+    _check(
+        isinstance(c.workers, int) and not isinstance(c.workers, bool) and c.workers >= 0,
+        f"--workers must be an integer >= 0 (0 = children in the search process), "
+        f"got {c.workers!r}",
+    )
+    _check(
+        trains or c.workers == 0,
+        f"--workers={c.workers} is for trained or NASWOT-scored children; with "
+        f"--evaluation=shared every child is scored on the one supernet in the search "
+        f"process: use --workers=0",
+    )
+    return c.workers
 
 
 def _op_list(value, flag):

@@ -371,6 +371,27 @@ class NetworkManager:
         self.naswot_batch = naswot_batch
         self.shared = shared
         self._scorer = None
+        self._settings = dict(
+            template=template,
+            template_args=self.template_args,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            evaluation=evaluation,
+            naswot_batch=naswot_batch,
+            space=space,
+        )
+        # A `workers.WorkerPool`: when set, children are trained (or NASWOT-scored)
+        # in its worker processes, a step's children at once; None: in this process.
+        self.pool = None
+
+    def worker_settings(self):
+        """The keyword arguments that rebuild this manager's child training in a
+        worker process (`workers.ChildWorker`); no cache there, the search keeps it."""
+        settings = dict(self._settings)
+        space = settings.pop("space")
+        return {"space": space, **settings, "cache": False}
 
     # ---------------------------------------------------------------- children
 
@@ -446,9 +467,22 @@ class NetworkManager:
             )
         return self._scorer
 
+    def score_all(self, architectures):
+        """NASWOT scores of `architectures` (`naswot.Score`, in order), in the worker
+        processes when there is a pool; a child whose worker died gets a failed score."""
+        if self.pool is None:
+            for architecture in architectures:
+                yield self.scorer.score(architecture)
+            return
+        jobs = [("score", a, 0) for a in architectures]
+        for value in self.pool.map(jobs):
+            if isinstance(value, _worker_died()):
+                value = naswot.Score(naswot.MIN_SCORE, failed=True, reason=value.reason)
+            yield value
+
     def score(self, architecture):
         """Scores one untrained child (NASWOT); never raises for a child that fails."""
-        s = self.scorer.score(architecture)
+        s = next(self.score_all([architecture]))
         return ChildResult(
             architecture,
             None,
@@ -536,8 +570,7 @@ class NetworkManager:
                     on_result(result)
                 scored += 1
 
-        for i, architecture in enumerate(architectures):
-            result = done[i] if i < len(done) else self._lookup_or_evaluate(architecture, i)
+        for result in self._step_results(architectures, done):
             results.append(result)
             self.consecutive_failures = self.consecutive_failures + 1 if result.failed else 0
             if baseline is None and not result.failed:
@@ -561,16 +594,59 @@ class NetworkManager:
             return float(np.clip(reward, -self.clip_rewards, self.clip_rewards))
         return float(reward)
 
+    def _step_results(self, architectures, done):
+        """Yields the results of a step's children in their order: those in `done`,
+        then cache hits and evaluations. With a pool, the children to evaluate go to
+        the workers at once; a repeat of an architecture earlier in the step is the
+        cache hit it would be in sequence."""
+        if self.pool is None or self.evaluation == "shared":
+            for i, architecture in enumerate(architectures):
+                yield done[i] if i < len(done) else self._lookup_or_evaluate(architecture, i)
+            return
+        todo, seen = [], set(self.cache) if self.use_cache else set()
+        for i in range(len(done), len(architectures)):
+            if architectures[i] not in seen:
+                todo.append(i)
+                if self.use_cache:
+                    seen.add(architectures[i])
+        evaluated = self.pool.map([("evaluate", architectures[i], i) for i in todo])
+        todo = set(todo)
+        for i, architecture in enumerate(architectures):
+            if i < len(done):
+                yield done[i]
+            elif i in todo:
+                result = next(evaluated)
+                if isinstance(result, _worker_died()):
+                    result = ChildResult(architecture, 0.0, failed=True, reason=result.reason)
+                elif self.use_cache and not result.failed:
+                    self.cache[architecture] = dataclasses.replace(result)
+                yield result
+            else:
+                # Sequentially, the earlier copy would be in the cache by now, or,
+                # if it failed, this one would be evaluated again.
+                yield self._lookup_or_evaluate(architecture, i)
+
     def _lookup_or_evaluate(self, architecture, position=0):
         if self.use_cache and architecture in self.cache:
             hit = self.cache[architecture]
             return dataclasses.replace(hit, cached=True, seconds=0.0, train_seconds=0.0)
         if self.evaluation == "shared":  # Not cached: see __init__.
             return self.score_shared(architecture, position)
-        result = self.evaluate(architecture)
+        if self.pool is not None:
+            (result,) = self.pool.map([("evaluate", architecture, position)])
+            if isinstance(result, _worker_died()):
+                result = ChildResult(architecture, 0.0, failed=True, reason=result.reason)
+        else:
+            result = self.evaluate(architecture)
         if self.use_cache and not result.failed:
             self.cache[architecture] = dataclasses.replace(result)
         return result
+
+
+def _worker_died():
+    import workers  # pylint: disable=import-outside-toplevel  (no Ray or TF at import)
+
+    return workers.WorkerDied
 
 
 def accuracy_of(model, x, y, batch_size=1000):

@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import gc
 import json
+import math
 import os
 import shutil
 import time
@@ -28,12 +29,13 @@ except ImportError:  # Windows: run folders are not locked there.
 
 import controller as controller_lib
 import data
-from config import ConfigError, SearchConfig, read_config
+from config import EXECUTION_FIELDS, ConfigError, SearchConfig, read_config
 import manager as manager_lib
 import poisoning
 import state_space
 import supernet as supernet_lib
 import weight_sharing
+import workers
 from run_log import RunLog, deferred_signals, write_json
 
 
@@ -199,8 +201,8 @@ class NaswotStrategy:
         self.out(f"scoring {self.candidates} untrained architectures (NASWOT) ...")
         started = time.perf_counter()
         scored = []
-        for i, a in enumerate(architectures):
-            scored.append((a, self.manager.scorer.score(a)))
+        for i, (a, score) in enumerate(zip(architectures, self.manager.score_all(architectures))):
+            scored.append((a, score))
             if (i + 1) % 100 == 0 or i + 1 == len(architectures):
                 rate = (i + 1) / (time.perf_counter() - started)
                 self.out(f"scored {i + 1}/{len(architectures)} ({rate:.1f} architectures/s)")
@@ -526,7 +528,10 @@ def run_search(config, out=print, resume=False, should_stop=None):
         saved = dataclasses.replace(
             read_config(run_dir), logdir=config.logdir, run_name=config.run_name
         )
-        saved = saved.resolved()
+        # How the run executes (its workers) may change between processes.
+        saved = dataclasses.replace(
+            saved, **{name: getattr(config, name) for name in EXECUTION_FIELDS}
+        ).resolved()
         if saved != config:
             differ = [
                 f"{f.name}={getattr(config, f.name)!r} (run: {getattr(saved, f.name)!r})"
@@ -565,12 +570,56 @@ def run_search(config, out=print, resume=False, should_stop=None):
             raise ConfigError(f"--naswot_batch: {e}; lower --naswot_batch") from None
     strategy = make_strategy(config, space, manager, run_dir, out)
     lock = _lock(run_dir)
+    started_ray = False
     try:
+        if config.workers:
+            started_ray = workers.start_ray(config.ray_address, _local_cpus(config))
+            manager.pool = make_pool(config, dataset, manager, out)
         return _run_locked(
             config, run_dir, state, dataset, space, strategy, manager, out, should_stop
         )
+    except workers.WorkerError as e:
+        raise ConfigError(f"--workers={config.workers}: {e}") from None
     finally:
+        if manager.pool is not None:
+            manager.pool.close()
+            manager.pool = None
+        if started_ray:
+            workers.stop_ray()
         lock.close()
+
+
+def _local_cpus(config):
+    """CPUs of a local Ray: the machine's, or what the workers ask for if more."""
+    return max(os.cpu_count() or 1, math.ceil(config.workers * config.cpus_per_child))
+
+
+def make_pool(config, dataset, manager, out=print):
+    """The `workers.WorkerPool` of `--workers=N` on the Ray this process started or
+    joined (`workers.start_ray`).
+
+    Raises:
+      workers.WorkerError: the cluster cannot hold one worker.
+    """
+    gpus = config.gpus_per_child
+    if gpus is None:
+        gpus = 1.0 if workers.cluster_gpus() else 0.0
+    pool = workers.WorkerPool(
+        manager.worker_settings(),
+        dataset,
+        config.workers,
+        cpus_per_child=config.cpus_per_child,
+        gpus_per_child=gpus,
+        worker_children=config.worker_children,
+        worker_growth_mb=config.worker_growth_mb,
+        out=out,
+    )
+    out(
+        f"children in {config.workers} worker process{'es' if config.workers > 1 else ''} "
+        f"({pool.describe()}); each replaced after {config.worker_children} children or "
+        f"{config.worker_growth_mb} MB of growth"
+    )
+    return pool
 
 
 def _lock(run_dir):

@@ -193,6 +193,36 @@ flags.DEFINE_float(
     "reward_entropy", 0.0, "The sample's entropy times this is added to its reward (ENAS: 1e-4)."
 )
 
+# Where children run (workers.py). A resumed run may change these.
+flags.DEFINE_integer(
+    "workers",
+    None,
+    "Children trained (or NASWOT-scored) at once, each in its own worker process on Ray; "
+    "0 = in the search process. Default: 1 for searches of more than 100 trials (flat "
+    "memory), 0 otherwise and with --evaluation=shared.",
+)
+flags.DEFINE_float("cpus_per_child", 1.0, "CPUs Ray reserves for each worker.")
+flags.DEFINE_float(
+    "gpus_per_child",
+    None,
+    "GPUs of each worker (default 1 where the Ray cluster has GPUs, else 0; 0.5 puts two "
+    "children on one GPU).",
+)
+flags.DEFINE_string(
+    "ray_address",
+    None,
+    "A running Ray cluster to use ('auto', or host:port of its head); default: a local "
+    "Ray started and stopped by the search.",
+)
+flags.DEFINE_integer(
+    "worker_children", 50, "Children a worker process trains before a fresh one replaces it."
+)
+flags.DEFINE_integer(
+    "worker_growth_mb",
+    250,
+    "A worker whose memory grew this many MB after its first child is replaced.",
+)
+
 # Output.
 flags.DEFINE_string("logdir", "logs", "Folder that holds the run folders.")
 flags.DEFINE_string(
@@ -264,6 +294,12 @@ def config_from_flags():
             skip_target=FLAGS.skip_target,
             reward_entropy=FLAGS.reward_entropy,
         ),
+        workers=FLAGS.workers,
+        cpus_per_child=FLAGS.cpus_per_child,
+        gpus_per_child=FLAGS.gpus_per_child,
+        ray_address=FLAGS.ray_address,
+        worker_children=FLAGS.worker_children,
+        worker_growth_mb=FLAGS.worker_growth_mb,
         logdir=FLAGS.logdir,
         run_name=FLAGS.run_name,
         tensorboard=FLAGS.tensorboard,
@@ -366,11 +402,19 @@ def resume_config(config):
     run_dir = os.path.join(config.logdir, config.run_name)
     saved = config_lib.read_config(run_dir)
     saved.logdir, saved.run_name = config.logdir, config.run_name
+    for name in config_lib.EXECUTION_FIELDS:  # Given now, or as the run was started.
+        if FLAGS[name].present:
+            setattr(saved, name, getattr(config, name))
     saved = saved.resolved()
     controller_keys = set(saved.controller)
     conflicts = []
     for name in FLAGS:
-        if not FLAGS[name].present or name in _RUN_FLAGS or name == "flagfile":
+        if (
+            not FLAGS[name].present
+            or name in _RUN_FLAGS
+            or name in config_lib.EXECUTION_FIELDS
+            or name == "flagfile"
+        ):
             continue
         key = _CONTROLLER_FLAGS.get(name, name)
         if key in controller_keys:
