@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import signal
+import sys
 import threading
 import warnings
 
@@ -180,3 +181,21 @@ def _tensorboard_writer(directory):
         warnings.warn("TensorFlow is not installed: no TensorBoard events are written")
         return None
     return tf.summary.create_file_writer(directory)
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Sends file descriptor 2 to /dev/null: the C++ log lines of TensorFlow's
+    start-up and of Ray's connection attempts ignore the log-level settings and
+    would bury a one-line error. Python exceptions raised inside are still
+    printed, after the descriptor is restored."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -549,10 +549,6 @@ def run_search(config, out=print, resume=False, should_stop=None):
                 f"run folder {run_dir} already holds a run; pass --resume to continue it, "
                 f"or another --run_name"
             )
-        try:
-            os.makedirs(run_dir, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
     dataset = data.load_dataset(
         config.dataset,
         train_size=config.train_size,
@@ -569,15 +565,22 @@ def run_search(config, out=print, resume=False, should_stop=None):
         except ValueError as e:
             raise ConfigError(f"--naswot_batch: {e}; lower --naswot_batch") from None
     strategy = make_strategy(config, space, manager, run_dir, out)
-    lock = _lock(run_dir)
     started_ray = False
     try:
-        if config.workers:
+        if config.workers:  # Before the run folder exists: a Ray that fails leaves none.
             started_ray = workers.start_ray(config.ray_address, _local_cpus(config))
             manager.pool = make_pool(config, dataset, manager, out)
-        return _run_locked(
-            config, run_dir, state, dataset, space, strategy, manager, out, should_stop
-        )
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
+        lock = _lock(run_dir)
+        try:
+            return _run_locked(
+                config, run_dir, state, dataset, space, strategy, manager, out, should_stop
+            )
+        finally:
+            lock.close()
     except workers.WorkerError as e:
         raise ConfigError(f"--workers={config.workers}: {e}") from None
     finally:
@@ -586,7 +589,6 @@ def run_search(config, out=print, resume=False, should_stop=None):
             manager.pool = None
         if started_ray:
             workers.stop_ray()
-        lock.close()
 
 
 def _local_cpus(config):

@@ -14,7 +14,6 @@
 Bad flags get one line on stderr and exit status 2.
 """
 
-import contextlib
 import dataclasses
 import os
 import signal
@@ -28,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
+from run_log import quiet_stderr  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -350,7 +350,7 @@ def main(argv):
             config = resume_config(config)
     except config_lib.ConfigError as e:
         fail(str(e))
-    with _quiet_stderr():
+    with quiet_stderr():
         import keras  # pylint: disable=import-outside-toplevel
 
         import controller
@@ -441,23 +441,6 @@ def _interrupt(signum, frame):
     del frame
     _received.append(signum)
     raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Sends file descriptor 2 to /dev/null: TensorFlow's C++ start-up log lines
-    ignore TF_CPP_MIN_LOG_LEVEL and would bury a one-line error. Python exceptions
-    raised inside are still printed, after the descriptor is restored."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _make_deterministic():

@@ -87,6 +87,7 @@ def start_ray(address=None, num_cpus=None):
             runtime_env={"env_vars": env_vars},
         )
     else:
+        _probe(address)
         # A cluster's nodes get the code (not the data: it goes through the store).
         kwargs.update(
             address=address,
@@ -96,12 +97,45 @@ def start_ray(address=None, num_cpus=None):
                 "env_vars": env_vars,
             },
         )
+    from run_log import quiet_stderr  # pylint: disable=import-outside-toplevel
+
     try:
-        ray.init(**kwargs)
+        with quiet_stderr():
+            ray.init(**kwargs)
     except Exception as e:  # pylint: disable=broad-except
-        where = "start a local Ray" if kwargs["address"] == "local" else f"reach {address}"
+        where = (
+            "start a local Ray"
+            if kwargs["address"] == "local"
+            else f"reach the Ray cluster at {address}"
+        )
         raise WorkerError(f"cannot {where}: {_first_line(e)}") from None
     return True
+
+
+def _probe(address, timeout=5.0):
+    """Fails at once for a cluster address nothing listens on: ray.init would retry
+    for minutes. "auto" is left to Ray (it reads the address of a running cluster)."""
+    import socket  # pylint: disable=import-outside-toplevel
+
+    if address == "auto":
+        return
+    host_port = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = host_port.rpartition(":")
+    if not host:
+        host, port = host_port, "6379"  # Ray's default head port.
+    try:
+        port = int(port)
+    except ValueError:
+        raise WorkerError(
+            f"--ray_address={address!r} is not 'auto' or host:port (e.g. 10.0.0.5:6379)"
+        ) from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise WorkerError(
+            f"cannot reach a Ray cluster at {host}:{port} ({e.strerror or e}); start one with "
+            f"'ray start --head' there, or leave --ray_address out for a local Ray"
+        ) from None
 
 
 def stop_ray():
@@ -362,8 +396,7 @@ class WorkerPool:
 
 
 def _death_reason(error):
-    """One line saying why a worker ended, e.g. 'worker process died (killed, out of memory?)'."""
-    text = str(error)
-    if "OutOfMemory" in type(error).__name__ or "memory" in text.lower() and "oom" in text.lower():
-        return "worker process ran out of memory (Ray's memory monitor killed it)"
-    return "worker process died while training this child (killed, or out of memory)"
+    """One line saying why a worker ended."""
+    if isinstance(error, _ray().exceptions.OutOfMemoryError):
+        return "worker process killed by Ray's memory monitor (out of memory)"
+    return "worker process died while training this child (killed, crashed or out of memory)"
