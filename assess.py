@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # As in train.py.
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402
+import run_log  # noqa: E402
 import train  # noqa: E402  (its flags are the flags of every run)
 
 FLAGS = flags.FLAGS
@@ -362,7 +363,7 @@ def main(argv):
         check_folder(FLAGS.out, base)
     except config_lib.ConfigError as e:
         train.fail(str(e))
-    with train._quiet_stderr():  # pylint: disable=protected-access
+    with run_log.quiet_stderr():
         import search  # pylint: disable=import-outside-toplevel
 
     priors = {}

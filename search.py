@@ -586,6 +586,7 @@ def run_search(config, out=print, resume=False, should_stop=None):
     finally:
         if manager.pool is not None:
             manager.pool.close()
+            out(manager.pool.summary())
             manager.pool = None
         if started_ray:
             workers.stop_ray()

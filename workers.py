@@ -99,6 +99,9 @@ def start_ray(address=None, num_cpus=None):
         )
     from run_log import quiet_stderr  # pylint: disable=import-outside-toplevel
 
+    # ray.init installs its own SIGTERM handler (exit at once); the search's own
+    # handlers (save the run, print the resume command) must stay.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with quiet_stderr():
             ray.init(**kwargs)
@@ -109,6 +112,10 @@ def start_ray(address=None, num_cpus=None):
             else f"reach the Ray cluster at {address}"
         )
         raise WorkerError(f"cannot {where}: {_first_line(e)}") from None
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
     return True
 
 
@@ -299,6 +306,10 @@ class WorkerPool:
             f"{self.cpus_per_child:g} CPU and {self.gpus_per_child:g} GPUs per child; "
             f"backend {self.env['KERAS_BACKEND']}"
         )
+
+    def summary(self):
+        """E.g. 'worker processes: 3 started, 1 died'."""
+        return f"worker processes: {self.started} started, {self.died} died"
 
     def _start(self):
         return _Slot(self.actor_class.remote(self.settings, self.dataset_ref, self.env))

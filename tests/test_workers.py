@@ -1,0 +1,237 @@
+"""Children in worker processes (workers.py): same history with 0, 1 or 2 workers,
+workers that die, recycling, signals and resume, Ray that cannot be reached, and the
+PyTorch and JAX backends of Keras.
+
+The in-process searches share one local Ray (`ray_cluster`, started once for the
+module); the train.py subprocesses start their own, as a user's search does.
+"""
+
+import concurrent.futures
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+import manager
+import search
+import state_space
+import workers
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
+TINY = dict(trials=9, children_per_step=3, epochs=1, train_size=300, val_size=100, batch_size=32)
+TINY_FLAGS = [f"--{k}={v}" for k, v in TINY.items()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def deterministic():
+    """As train.py and every worker: TensorFlow's kernels deterministic (process-wide;
+    this module runs last)."""
+    import keras  # pylint: disable=import-outside-toplevel
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        tf.config.experimental.enable_op_determinism()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    started = workers.start_ray(num_cpus=2)
+    yield
+    if started:
+        workers.stop_ray()
+
+
+def rows(run_dir):
+    with open(Path(run_dir) / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def compared(run_dir):
+    return [[r[k] for k in COMPARED] for r in rows(run_dir)]
+
+
+def search_in_process(tmp_path, name, **settings):
+    config = search.SearchConfig(
+        **{**TINY, **settings}, logdir=str(tmp_path), run_name=name, tensorboard=False
+    )
+    lines = []
+    summary = search.run_search(config, out=lines.append)
+    return summary, lines
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory):
+    """The reference: the tiny search with its children in the search process."""
+    logdir = tmp_path_factory.mktemp("in-process")
+    summary, _ = search_in_process(logdir, "w0", workers=0)
+    return logdir / "w0", summary
+
+
+def test_one_and_two_workers_give_the_history_of_the_in_process_search(
+    ray_cluster, in_process, tmp_path
+):
+    reference, reference_summary = in_process
+    # One worker replaced after every 4 children (9 children: 3 processes), and two.
+    for n, recycle, started in ((1, 4, 3), (2, 50, 2)):
+        summary, lines = search_in_process(tmp_path, f"w{n}", workers=n, worker_children=recycle)
+        assert compared(tmp_path / f"w{n}") == compared(reference), f"{n} workers"
+        assert summary["architecture"] == reference_summary["architecture"]
+        assert summary["test_accuracy"] == reference_summary["test_accuracy"]
+        assert any(f"children in {n} worker process" in line for line in lines)
+        assert lines[-1] == f"worker processes: {started} started, 0 died"
+    assert workers._ray().is_initialized()  # Started by the tests: left up for the next.
+
+
+def test_naswot_scoring_in_workers_ranks_as_in_process(ray_cluster, tmp_path):
+    flags = dict(strategy="naswot", naswot_candidates=12, naswot_batch=64, trials=3)
+    search_in_process(tmp_path, "w0", workers=0, **flags)
+    search_in_process(tmp_path, "w1", workers=1, **flags)
+    ranked = [
+        [(r["architecture"], r["naswot_score"]) for r in csv.DictReader(open(tmp_path / n / "naswot.csv"))]
+        for n in ("w0", "w1")
+    ]
+    assert ranked[0] == ranked[1]
+    assert len(ranked[0]) == 12
+    assert compared(tmp_path / "w0") == compared(tmp_path / "w1")
+
+
+def _child_processes():
+    """Worker processes busy with a child (Ray titles them ray::ChildWorker.run)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        if "ray::ChildWorker.run" in " ".join(p.info["cmdline"] or ()):
+            found.append(p)
+    return found
+
+
+def _kill_first_busy_worker(killed, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not killed:
+        for p in _child_processes():
+            try:
+                p.kill()
+                killed.append(p.pid)
+                return
+            except psutil.NoSuchProcess:
+                pass
+        time.sleep(0.01)
+
+
+def test_a_worker_killed_mid_child_fails_that_child_and_the_search_goes_on(
+    ray_cluster, tmp_path
+):
+    killed = []
+    killer = threading.Thread(target=_kill_first_busy_worker, args=(killed,))
+    killer.start()
+    # Children that train for a while, so that the kill lands inside one.
+    summary, lines = search_in_process(tmp_path, "killed", workers=1, epochs=3, trials=6)
+    killer.join()
+    assert killed, "no busy worker was found to kill"
+    history = rows(tmp_path / "killed")
+    assert len(history) == 6  # The search went on to the end.
+    failed = [r for r in history if r["failed"] == "1"]
+    assert len(failed) == 1
+    assert "worker process died while training this child" in failed[0]["reason"]
+    assert any(r["failed"] == "0" and float(r["val_accuracy"]) > 0 for r in history)
+    assert summary["trials"] == 6 and (tmp_path / "killed" / "best_model.keras").exists()
+    assert any("FAILED (worker process died" in line for line in lines)
+
+
+def test_a_pool_asking_for_more_than_the_cluster_has_is_one_clear_error(ray_cluster, tiny_dataset):
+    with pytest.raises(workers.WorkerError, match="--gpus_per_child=1, but the Ray cluster has 0 GPUs"):
+        workers.WorkerPool({}, tiny_dataset, 1, gpus_per_child=1)
+
+
+def train(*args, env=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_sigterm_stops_the_workers_and_resume_with_another_count_continues_exactly(
+    in_process, tmp_path
+):
+    reference, _ = in_process
+    process = subprocess.Popen(
+        [sys.executable, "train.py", *TINY_FLAGS, "--workers=2", f"--logdir={tmp_path}",
+         "--run_name=w2", "--notensorboard"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run_dir = tmp_path / "w2"
+    deadline = time.monotonic() + 240
+    while not (run_dir / "history.csv").exists() or len(rows(run_dir)) < 2:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    family = psutil.Process(process.pid).children(recursive=True)
+    assert any("ChildWorker" in " ".join(p.cmdline()) for p in family)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted by SIGTERM" in err and "--resume" in err
+    gone, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]  # Ray and its workers ended too.
+    resumed = train("--resume", f"--logdir={tmp_path}", "--run_name=w2", "--workers=1")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "children in 1 worker process" in resumed.stdout
+    assert compared(run_dir) == compared(reference)
+
+
+def test_an_unreachable_ray_address_is_one_line_exit_2_and_no_run_folder(tmp_path):
+    done = train(*TINY_FLAGS, "--workers=1", "--ray_address=127.0.0.1:1", f"--logdir={tmp_path}")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "cannot reach a Ray cluster at 127.0.0.1:1" in lines[0]
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def backend_runs(tmp_path_factory):
+    """Two-child searches on the PyTorch backend, with their children in the search
+    process and in a worker, and on JAX in a worker (XLA compiles every child: the
+    slowest), two subprocesses at a time."""
+    logdir = tmp_path_factory.mktemp("backends")
+    flags = [*TINY_FLAGS, "--trials=2", "--children_per_step=2", "--notensorboard"]
+    jobs = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        for name in ("torch0", "torch1", "jax1"):
+            backend, n = name[:-1], int(name[-1])
+            jobs[name] = pool.submit(
+                train, *flags, f"--workers={n}", f"--logdir={logdir}", f"--run_name={name}",
+                env={"KERAS_BACKEND": backend},
+            )
+        return logdir, {name: job.result() for name, job in jobs.items()}
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_children_train_on_the_torch_and_jax_backends_in_and_out_of_process(backend, backend_runs):
+    logdir, runs = backend_runs
+    for n in (0, 1) if backend == "torch" else (1,):
+        done = runs[f"{backend}{n}"]
+        assert done.returncode == 0, done.stderr[-2000:]
+        best = json.loads((logdir / f"{backend}{n}" / "best.json").read_text())
+        assert best["params"] > 0 and 0 <= best["test_accuracy"] <= 1
+    assert f"backend {backend}" in runs[f"{backend}1"].stdout
+    if backend == "torch":
+        assert compared(logdir / "torch0") == compared(logdir / "torch1")
+    assert all(r["failed"] == "0" for r in rows(logdir / f"{backend}1"))
