@@ -118,6 +118,9 @@ class FakeManager:
     def __init__(self):
         self.scorer = FakeScorer()
 
+    def score_all(self, architectures):
+        return (self.scorer.score(a) for a in architectures)
+
 
 def test_naswot_strategy_proposes_distinct_candidates_best_score_first(tmp_path):
     space = state_space.toy_space(2)  # 36 architectures.

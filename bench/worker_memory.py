@@ -1,0 +1,178 @@
+"""Memory and time per child of a long macro search: children in the search process
+against children in worker processes (workers.py), and throughput with 1 and 2 workers.
+
+  python bench/worker_memory.py                                   # the README's numbers
+  python bench/worker_memory.py --children 300 --in_process 100 --throughput 60
+
+Each search is a real `train.py` process (random strategy, so that every child is a
+new architecture and the controller costs nothing; macro space, 1 epoch, 8 channels,
+1,500 training images, batch 32: children dominated by their fixed cost, as in
+REFERENCES §10). Every second the script sums the resident memory of the search
+process and all its descendants (Ray's processes and the workers included) and
+notes how many children history.csv holds. Reported per run:
+  - memory after the 20th child, the most after it, and the growth (target < 300 MB
+    with workers);
+  - seconds per child (wall time between history rows) over the first and the last
+    50 children;
+  - children per minute; the 2-worker run trains the first children of the 1-worker
+    run again (same seed), and both rates over those children are compared.
+Writes bench/results/worker_memory.md and worker_memory.csv (the samples).
+"""
+
+import argparse
+import csv
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import psutil
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHILD = [
+    "--space=macro",
+    "--strategy=random",
+    "--epochs=1",
+    "--filters=8",
+    "--train_size=1500",
+    "--batch_size=32",
+    "--children_per_step=10",
+    "--notensorboard",
+]
+
+
+def tree_rss_mb(process):
+    total = 0
+    try:
+        family = [process] + process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0.0
+    for p in family:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def history(run_dir):
+    path = run_dir / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("elapsed_seconds")]
+
+
+def run(name, children, workers, logdir, samples):
+    """One search; returns its summary dict. Appends (name, t, children, MB) samples."""
+    args = [sys.executable, "train.py", *CHILD, f"--trials={children}", f"--workers={workers}"]
+    args += [f"--logdir={logdir}", f"--run_name={name}", "--final_epochs=1"]
+    print(" ".join(args[1:]), flush=True)
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ps = psutil.Process(process.pid)
+    start = time.monotonic()
+    run_dir = logdir / name
+    while process.poll() is None:
+        n = len(history(run_dir))
+        mb = tree_rss_mb(ps)
+        samples.append((name, round(time.monotonic() - start, 1), n, round(mb, 1)))
+        if n >= children:
+            break
+        time.sleep(1.0)
+    _, err = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"{name} failed: {err.decode()[-2000:]}")
+    rows = history(run_dir)
+    elapsed = np.array([float(r["elapsed_seconds"]) for r in rows])
+    per_child = np.diff(np.concatenate([[0.0], elapsed]))
+    mine = [s for s in samples if s[0] == name]
+    at_20 = next((mb for _, _, n, mb in mine if n >= 20), None)
+    after = [mb for _, _, n, mb in mine if n >= 20]
+    k = min(50, len(rows) // 2)
+    return {
+        "run": name,
+        "workers": workers,
+        "children": len(rows),
+        "mb_at_20": at_20,
+        "mb_max_after_20": max(after) if after else None,
+        "growth_mb": (max(after) - at_20) if after else None,
+        "mb_per_child": (mine[-1][3] - at_20) / max(1, len(rows) - 20) if after else None,
+        "first_s": float(np.mean(per_child[:k])),
+        "last_s": float(np.mean(per_child[-k:])),
+        "k": k,
+        "per_minute": 60 * len(rows) / float(elapsed[-1]),
+        "failed": sum(r["failed"] == "1" for r in rows),
+    }
+
+
+def rate_of_first(run_dir, n):
+    """Children per minute over the first `n` children of a run."""
+    rows = history(run_dir)[:n]
+    return 60 * len(rows) / float(rows[-1]["elapsed_seconds"])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=300, help="children of the worker run")
+    parser.add_argument(
+        "--in_process", type=int, default=100, help="children of the in-process run (0: none)"
+    )
+    parser.add_argument(
+        "--throughput", type=int, default=60, help="children of the 2-worker run (0: none)"
+    )
+    args = parser.parse_args()
+    logdir = pathlib.Path(tempfile.mkdtemp(prefix="nas-workers-"))
+    samples, results = [], []
+    if args.in_process:
+        results.append(run("in-process", args.in_process, 0, logdir, samples))
+    results.append(run("1-worker", args.children, 1, logdir, samples))
+    if args.throughput:
+        results.append(run("2-workers", args.throughput, 2, logdir, samples))
+        results[-1]["one_worker_same_children"] = rate_of_first(
+            logdir / "1-worker", args.throughput
+        )
+
+    out = ROOT / "bench" / "results"
+    with open(out / "worker_memory.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "seconds", "children", "resident_mb"])
+        w.writerows(samples)
+    command = "python bench/worker_memory.py " + " ".join(sys.argv[1:])
+    lines = [
+        "# Memory and time per child: children in the search process vs in workers",
+        "",
+        f"`{command.strip()}` on {os.cpu_count()} CPUs; each run a `train.py` macro search "
+        f"(`{' '.join(CHILD)}`), memory summed over the search process and all its "
+        "descendants (Ray, workers), sampled every second; worker settings are the defaults "
+        "(`--worker_children=50 --worker_growth_mb=250`).",
+        "",
+        "| run | workers | children | MB after child 20 | most MB after child 20 | growth (target < 300) "
+        "| MB per child after 20 | s/child first k | s/child last k | k | children/min | failed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['run']} | {r['workers']} | {r['children']} | {r['mb_at_20']:.0f} | "
+            f"{r['mb_max_after_20']:.0f} | {r['growth_mb']:+.0f} | {r['mb_per_child']:+.1f} | "
+            f"{r['first_s']:.2f} | {r['last_s']:.2f} | {r['k']} | {r['per_minute']:.1f} | "
+            f"{r['failed']} |"
+        )
+    for r in results:
+        if "one_worker_same_children" in r:
+            lines += [
+                "",
+                f"Throughput over the same first {r['children']} children: "
+                f"{r['one_worker_same_children']:.1f} children/min with 1 worker, "
+                f"{r['per_minute']:.1f} with 2 workers "
+                f"({r['per_minute'] / r['one_worker_same_children']:.2f}x).",
+            ]
+    text = "\n".join(lines) + "\n"
+    (out / "worker_memory.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
