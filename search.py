@@ -615,7 +615,6 @@ def make_pool(config, dataset, manager, out=print):
         gpus_per_child=gpus,
         worker_children=config.worker_children,
         worker_growth_mb=config.worker_growth_mb,
-        out=out,
     )
     out(
         f"children in {config.workers} worker process{'es' if config.workers > 1 else ''} "

@@ -350,6 +350,7 @@ def main(argv):
             config = resume_config(config)
     except config_lib.ConfigError as e:
         fail(str(e))
+    _check_backend()
     with quiet_stderr():
         import keras  # pylint: disable=import-outside-toplevel
 
@@ -441,6 +442,26 @@ def _interrupt(signum, frame):
     del frame
     _received.append(signum)
     raise KeyboardInterrupt
+
+
+# The optional backends: the module Keras imports for each, and how to install it.
+_BACKENDS = {
+    "torch": ("torch", "pip install torch==2.13.0 (the CPU build; requirements-test.txt)"),
+    "jax": ("jax", "pip install jax==0.10.2 jaxlib==0.10.2 (requirements-test.txt)"),
+}
+
+
+def _check_backend():
+    """KERAS_BACKEND names an optional backend that is not installed: one line."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend in _BACKENDS and importlib.util.find_spec(_BACKENDS[backend][0]) is None:
+        fail(f"KERAS_BACKEND={backend} needs {_BACKENDS[backend][0]}, which is not installed: "
+             f"{_BACKENDS[backend][1]}")
+    if backend not in ("tensorflow", *_BACKENDS):
+        fail(f"KERAS_BACKEND={backend!r}: the backends supported here are tensorflow (the "
+             f"default), torch and jax")
 
 
 def _make_deterministic():

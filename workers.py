@@ -27,6 +27,7 @@ import collections
 import dataclasses
 import logging
 import os
+import re
 import signal
 import time
 
@@ -248,7 +249,6 @@ class WorkerPool:
       worker_children: children per worker process before it is replaced.
       worker_growth_mb: a worker whose resident memory has grown this much above
         its size after its first child is replaced.
-      out: where the pool's lines go (a worker that died, say).
     """
 
     def __init__(
@@ -261,7 +261,6 @@ class WorkerPool:
         gpus_per_child=0.0,
         worker_children=DEFAULT_CHILDREN,
         worker_growth_mb=DEFAULT_GROWTH_MB,
-        out=print,
     ):
         ray = _ray()
         self.ray = ray
@@ -279,11 +278,16 @@ class WorkerPool:
         self.workers = workers
         self.worker_children = worker_children
         self.worker_growth_mb = worker_growth_mb
-        self.out = out
         self.settings = dict(settings)
-        self.env = {"KERAS_BACKEND": _backend()}
+        self.env = {
+            "KERAS_BACKEND": _backend(),
+            # Children that share a GPU (--gpus_per_child=0.5): neither TensorFlow nor
+            # JAX may take the whole GPU's memory up front, as both do by default.
+            "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+            "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        }
         if not gpus_per_child:
-            self.env["CUDA_VISIBLE_DEVICES"] = ""
+            self.env["CUDA_VISIBLE_DEVICES"] = ""  # Ray leaves a CPU task every GPU.
         dataset = dataclasses.replace(
             dataset, x_test=dataset.x_test[:0], y_test=dataset.y_test[:0]
         )
@@ -408,6 +412,15 @@ class WorkerPool:
 
 def _death_reason(error):
     """One line saying why a worker ended."""
-    if isinstance(error, _ray().exceptions.OutOfMemoryError):
+    # Ray's memory monitor raises OutOfMemoryError for tasks; for an actor it says so in
+    # the ActorDiedError's text ("... OUT_OF_MEMORY ...").
+    if isinstance(error, _ray().exceptions.OutOfMemoryError) or "OUT_OF_MEMORY" in str(error):
         return "worker process killed by Ray's memory monitor (out of memory)"
+    text = str(error)
+    if "creation task" in text:  # ChildWorker.__init__ raised: no worker can start.
+        raised = [line.strip() for line in text.splitlines() if _RAISED.match(line.strip())]
+        return "worker process could not start: " + (raised[-1][:200] if raised else text[:200])
     return "worker process died while training this child (killed, crashed or out of memory)"
+
+
+_RAISED = re.compile(r"^[A-Za-z_.]*(Error|Exception)\b.*:")

@@ -85,6 +85,11 @@ def run(name, children, workers, logdir, samples):
     _, err = process.communicate()
     if process.returncode != 0:
         raise SystemExit(f"{name} failed: {err.decode()[-2000:]}")
+    return summarize(name, workers, run_dir, samples)
+
+
+def summarize(name, workers, run_dir, samples):
+    """The table row of one run, from its history.csv and its memory samples."""
     rows = history(run_dir)
     elapsed = np.array([float(r["elapsed_seconds"]) for r in rows])
     per_child = np.diff(np.concatenate([[0.0], elapsed]))
@@ -92,14 +97,24 @@ def run(name, children, workers, logdir, samples):
     at_20 = next((mb for _, _, n, mb in mine if n >= 20), None)
     after = [mb for _, _, n, mb in mine if n >= 20]
     k = min(50, len(rows) // 2)
+    # The trend: least-squares MB per child over the samples after child 20 (the
+    # sawtooth of recycled workers averages out; in process it is the growth).
+    late = [(n, mb) for _, _, n, mb in mine if n >= 20]
+    slope = float(np.polyfit([n for n, _ in late], [mb for _, mb in late], 1)[0]) if late else None
+    medians = [
+        float(np.median([mb for n, mb in late if lo <= n < lo + 50]))
+        for lo in range(20, len(rows), 50)
+        if any(lo <= n < lo + 50 for n, _ in late)
+    ]
     return {
+        "medians": medians,
         "run": name,
         "workers": workers,
         "children": len(rows),
         "mb_at_20": at_20,
         "mb_max_after_20": max(after) if after else None,
         "growth_mb": (max(after) - at_20) if after else None,
-        "mb_per_child": (mine[-1][3] - at_20) / max(1, len(rows) - 20) if after else None,
+        "mb_per_child": slope,
         "first_s": float(np.mean(per_child[:k])),
         "last_s": float(np.mean(per_child[-k:])),
         "k": k,
@@ -123,24 +138,44 @@ def main():
     parser.add_argument(
         "--throughput", type=int, default=60, help="children of the 2-worker run (0: none)"
     )
+    parser.add_argument(
+        "--report",
+        metavar="LOGDIR",
+        help="only write the tables again from an earlier run's LOGDIR and worker_memory.csv",
+    )
     args = parser.parse_args()
-    logdir = pathlib.Path(tempfile.mkdtemp(prefix="nas-workers-"))
-    samples, results = [], []
-    if args.in_process:
-        results.append(run("in-process", args.in_process, 0, logdir, samples))
-    results.append(run("1-worker", args.children, 1, logdir, samples))
+    out = ROOT / "bench" / "results"
+    plan = [("in-process", 0, args.in_process), ("1-worker", 1, args.children)]
+    plan += [("2-workers", 2, args.throughput)]
+    plan = [p for p in plan if p[2]]
+    results = []
+    if args.report:
+        logdir = pathlib.Path(args.report)
+        with open(out / "worker_memory.csv", newline="") as f:
+            samples = [
+                (r["run"], float(r["seconds"]), int(r["children"]), float(r["resident_mb"]))
+                for r in csv.DictReader(f)
+            ]
+        for name, workers, _ in plan:
+            results.append(summarize(name, workers, logdir / name, samples))
+    else:
+        logdir = pathlib.Path(tempfile.mkdtemp(prefix="nas-workers-"))
+        samples = []
+        for name, workers, children in plan:
+            results.append(run(name, children, workers, logdir, samples))
     if args.throughput:
-        results.append(run("2-workers", args.throughput, 2, logdir, samples))
         results[-1]["one_worker_same_children"] = rate_of_first(
             logdir / "1-worker", args.throughput
         )
 
-    out = ROOT / "bench" / "results"
-    with open(out / "worker_memory.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["run", "seconds", "children", "resident_mb"])
-        w.writerows(samples)
-    command = "python bench/worker_memory.py " + " ".join(sys.argv[1:])
+    if not args.report:
+        with open(out / "worker_memory.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["run", "seconds", "children", "resident_mb"])
+            w.writerows(samples)
+    command = "python bench/worker_memory.py " + " ".join(
+        a for a in sys.argv[1:] if not a.startswith("--report")
+    )
     lines = [
         "# Memory and time per child: children in the search process vs in workers",
         "",
@@ -150,7 +185,8 @@ def main():
         "(`--worker_children=50 --worker_growth_mb=250`).",
         "",
         "| run | workers | children | MB after child 20 | most MB after child 20 | growth (target < 300) "
-        "| MB per child after 20 | s/child first k | s/child last k | k | children/min | failed |",
+        "| trend after child 20, MB per child | s/child first k | s/child last k | k | children/min "
+        "| failed |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
@@ -160,6 +196,10 @@ def main():
             f"{r['first_s']:.2f} | {r['last_s']:.2f} | {r['k']} | {r['per_minute']:.1f} | "
             f"{r['failed']} |"
         )
+    lines += ["", "Median MB over each 50 children from child 20 on (the sawtooth of recycled workers "
+              "removed; in process, the growth):", ""]
+    for r in results:
+        lines.append(f"- {r['run']}: " + ", ".join(f"{m:.0f}" for m in r["medians"]))
     for r in results:
         if "one_worker_same_children" in r:
             lines += [

@@ -42,3 +42,36 @@ def test_a_run_made_with_the_old_reward_flag_reads_back_as_its_evaluation(
     saved["reward"] = reward
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert config.read_config(tmp_path).evaluation == evaluation
+
+
+@pytest.mark.parametrize(
+    "changes, workers",
+    [
+        (dict(), 0),  # The default search: 64 trials, in the search process.
+        (dict(trials=100), 0),
+        (dict(trials=101), 1),  # Long searches: one worker process, flat memory.
+        (dict(trials=101, strategy="naswot"), 1),
+        (dict(space="macro", evaluation="shared", trials=10_000), 0),  # One supernet, no children.
+        (dict(trials=5, workers=3), 3),
+        (dict(trials=500, workers=0), 0),
+    ],
+)
+def test_workers_default_to_one_process_for_long_searches_only(changes, workers):
+    assert config.SearchConfig(**changes).resolved().workers == workers
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(workers=-1), "--workers must be an integer >= 0"),
+        (dict(workers=1.5), "--workers must be an integer >= 0"),
+        (dict(space="macro", evaluation="shared", workers=2), "use --workers=0"),
+        (dict(workers=1, cpus_per_child=0), "--cpus_per_child must be > 0"),
+        (dict(workers=1, gpus_per_child=-1), "--gpus_per_child must be >= 0"),
+        (dict(worker_children=0), "--worker_children must be an integer >= 1"),
+        (dict(worker_growth_mb=0), "--worker_growth_mb must be an integer >= 1"),
+    ],
+)
+def test_bad_worker_settings_are_one_clear_error(changes, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.SearchConfig(**changes).resolved()

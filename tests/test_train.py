@@ -157,6 +157,15 @@ BAD = [
         False,
     ),
     ("naswot-batch-big", ["--evaluation=naswot", "--naswot_batch=301"], "--naswot_batch", False),
+    ("workers-negative", ["--workers=-1"], "--workers must be an integer >= 0", True),
+    (
+        "workers-shared",
+        ["--space=macro", "--evaluation=shared", "--workers=2"],
+        "use --workers=0",
+        True,
+    ),
+    # A local Ray starts, then the pool cannot place a worker: one line, nothing written.
+    ("gpus-none", ["--workers=1", "--gpus_per_child=1"], "the Ray cluster has 0 GPUs", False),
     # Offline and not prepared: one line on how to prepare it (download stays off).
     (
         "data-not-prepared",

@@ -153,6 +153,17 @@ def test_a_pool_asking_for_more_than_the_cluster_has_is_one_clear_error(ray_clus
         workers.WorkerPool({}, tiny_dataset, 1, gpus_per_child=1)
 
 
+def test_a_worker_that_cannot_start_says_why(ray_cluster, tiny_dataset):
+    space = state_space.toy_space(2)
+    pool = workers.WorkerPool({"space": space, "template": "nope"}, tiny_dataset, 1)
+    try:
+        (result,) = pool.map([("evaluate", space.sample(np.random.default_rng(0)), 0)])
+    finally:
+        pool.close()
+    assert isinstance(result, workers.WorkerDied)
+    assert result.reason.startswith("worker process could not start: ValueError: unknown template")
+
+
 def train(*args, env=None, timeout=300):
     return subprocess.run(
         [sys.executable, "train.py", *args],
