@@ -371,17 +371,6 @@ class NetworkManager:
         self.naswot_batch = naswot_batch
         self.shared = shared
         self._scorer = None
-        self._settings = dict(
-            template=template,
-            template_args=self.template_args,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            evaluation=evaluation,
-            naswot_batch=naswot_batch,
-            space=space,
-        )
         # A `workers.WorkerPool`: when set, children are trained (or NASWOT-scored)
         # in its worker processes, a step's children at once; None: in this process.
         self.pool = None
@@ -389,9 +378,18 @@ class NetworkManager:
     def worker_settings(self):
         """The keyword arguments that rebuild this manager's child training in a
         worker process (`workers.ChildWorker`); no cache there, the search keeps it."""
-        settings = dict(self._settings)
-        space = settings.pop("space")
-        return {"space": space, **settings, "cache": False}
+        return dict(
+            space=self.space,
+            template=self.template,
+            template_args=self.template_args,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+            evaluation=self.evaluation,
+            naswot_batch=self.naswot_batch,
+            cache=False,
+        )
 
     # ---------------------------------------------------------------- children
 
@@ -476,7 +474,7 @@ class NetworkManager:
             return
         jobs = [("score", a, 0) for a in architectures]
         for value in self.pool.map(jobs):
-            if isinstance(value, _worker_died()):
+            if _is_worker_death(value):
                 value = naswot.Score(naswot.MIN_SCORE, failed=True, reason=value.reason)
             yield value
 
@@ -615,10 +613,8 @@ class NetworkManager:
             if i < len(done):
                 yield done[i]
             elif i in todo:
-                result = next(evaluated)
-                if isinstance(result, _worker_died()):
-                    result = ChildResult(architecture, 0.0, failed=True, reason=result.reason)
-                elif self.use_cache and not result.failed:
+                result = _child_result(next(evaluated), architecture)
+                if self.use_cache and not result.failed:
                     self.cache[architecture] = dataclasses.replace(result)
                 yield result
             else:
@@ -633,9 +629,8 @@ class NetworkManager:
         if self.evaluation == "shared":  # Not cached: see __init__.
             return self.score_shared(architecture, position)
         if self.pool is not None:
-            (result,) = self.pool.map([("evaluate", architecture, position)])
-            if isinstance(result, _worker_died()):
-                result = ChildResult(architecture, 0.0, failed=True, reason=result.reason)
+            (value,) = self.pool.map([("evaluate", architecture, position)])
+            result = _child_result(value, architecture)
         else:
             result = self.evaluate(architecture)
         if self.use_cache and not result.failed:
@@ -643,10 +638,27 @@ class NetworkManager:
         return result
 
 
-def _worker_died():
+def _is_worker_death(value):
     import workers  # pylint: disable=import-outside-toplevel  (no Ray or TF at import)
 
-    return workers.WorkerDied
+    return isinstance(value, workers.WorkerDied)
+
+
+def _child_result(value, architecture):
+    """A pool's answer for one child: its ChildResult, or a failed one if its worker died."""
+    if _is_worker_death(value):
+        return ChildResult(architecture, 0.0, failed=True, reason=value.reason)
+    return value
+
+
+def make_deterministic():
+    """The same seed gives the same children on CPU: TensorFlow's kernels must be
+    deterministic too (the other backends are on CPU). Per process: the search and
+    every worker call it."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        tf.config.experimental.enable_op_determinism()
 
 
 def accuracy_of(model, x, y, batch_size=1000):

@@ -360,7 +360,7 @@ def main(argv):
         import search
 
         keras.ops.zeros(())  # Start the backend's runtime (its device log lines) in here too.
-    _make_deterministic()
+    manager.make_deterministic()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     try:
@@ -462,17 +462,6 @@ def _check_backend():
     if backend not in ("tensorflow", *_BACKENDS):
         fail(f"KERAS_BACKEND={backend!r}: the backends supported here are tensorflow (the "
              f"default), torch and jax")
-
-
-def _make_deterministic():
-    """The same seed gives the same run on CPU: TensorFlow's kernels must be
-    deterministic too (the other backends are on CPU)."""
-    import keras  # pylint: disable=import-outside-toplevel
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-        tf.config.experimental.enable_op_determinism()
 
 
 if __name__ == "__main__":

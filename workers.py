@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import signal
-import time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 # What a cluster's workers get of this folder (runtime_env working_dir): the code.
@@ -187,15 +186,10 @@ class ChildWorker:
         os.environ.update(env)  # Before Keras is imported: backend, visible GPUs.
         import gc  # pylint: disable=import-outside-toplevel
 
-        import keras  # pylint: disable=import-outside-toplevel
-
         import manager  # pylint: disable=import-outside-toplevel
         import poisoning  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
 
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-            tf.config.experimental.enable_op_determinism()  # Per process (REFERENCES §10).
+        manager.make_deterministic()  # Per process (REFERENCES §10).
         self.manager = manager.NetworkManager(dataset, **settings)
         gc.collect()
         gc.freeze()  # As the search does: cheaper collections after every child.
@@ -329,9 +323,10 @@ class WorkerPool:
         if kill:
             self.ray.kill(old.actor, no_restart=True)
 
-    def _last_child(self, slot):
-        """True when `slot`'s next child is its last one (count or memory)."""
-        if slot.children + 1 >= self.worker_children:
+    def _worn_out(self, slot, children_ahead=0):
+        """True when `slot`'s worker is due for replacement after `children_ahead` more
+        children: by its count of children, or by its memory growth."""
+        if slot.children + children_ahead >= self.worker_children:
             return True
         return slot.first_mb is not None and slot.last_mb - slot.first_mb >= self.worker_growth_mb
 
@@ -359,7 +354,7 @@ class WorkerPool:
                     if queue and s not in busy:
                         index, job = queue.popleft()
                         slot = self.slots[s]
-                        if self._last_child(slot) and not self.spares:
+                        if self._worn_out(slot, children_ahead=1) and not self.spares:
                             self.spares.append(self._start())  # Warms up meanwhile.
                             self.started += 1
                         running[slot.actor.run.remote(*job)] = (index, s)
@@ -387,9 +382,7 @@ class WorkerPool:
                     slot.last_mb = mb
                     if slot.first_mb is None:
                         slot.first_mb = mb
-                    if slot.children >= self.worker_children or (
-                        slot.last_mb - slot.first_mb >= self.worker_growth_mb
-                    ):
+                    if self._worn_out(slot):
                         self._replace(s)
         finally:
             # Interrupted (Ctrl-C, too many failures): children in flight are
