@@ -17,6 +17,7 @@ takes the same form. Running the same command again resumes a partly finished
 grid: finished runs are read back, an interrupted one continues where it stopped.
 """
 
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -24,6 +25,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # As in train.py.
 
@@ -40,6 +42,12 @@ flags.DEFINE_string("out", os.path.join("logs", "assess"), "Folder of the assess
 flags.DEFINE_list("strategies", ["controller", "random"], "Strategies to compare.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every setting and strategy runs with each.")
 flags.DEFINE_boolean("clean", True, "Include the clean (unpoisoned) space in the grid.")
+flags.DEFINE_integer(
+    "jobs",
+    1,
+    "Runs at once, each its own train.py process. Above 1 the runs share the machine: "
+    "accuracies and poison rates are as with 1 (same trial budget), wall times are not.",
+)
 
 # train.py flags that the grid sets for each run.
 _GRID_FLAGS = {
@@ -205,20 +213,21 @@ class Interrupted(Exception):
 
 
 _received = []
-_child = []  # The train.py process of the run in progress, if any.
+_child = []  # The train.py processes of the runs in progress.
 
 
 def _forward(signum, frame):
     """Ctrl-C or SIGTERM: passed to the run in progress, which saves and stops."""
     del frame
     _received.append(signum)
-    for proc in _child:
+    for proc in list(_child):
         if proc.poll() is None:
             proc.send_signal(signum)
 
 
-def run_grid(runs, out, priors, echo=print):
-    """Runs (or resumes, or reads back) every run; rewrites the reports after each.
+def run_grid(runs, out, priors, echo=print, jobs=1):
+    """Runs (or resumes, or reads back) every run, `jobs` at once; rewrites the
+    reports, in the grid's order, after each.
 
     Each run is its own `train.py` process: TensorFlow keeps some memory of every
     child it trains (about 38 MB per macro child measured), which a process per run
@@ -233,25 +242,42 @@ def run_grid(runs, out, priors, echo=print):
       The rows of results.csv.
 
     Raises:
-      Interrupted: on SIGINT / SIGTERM, after the run in progress saved its state.
-      RunFailed: a run stopped with an error.
+      Interrupted: on SIGINT / SIGTERM, after the runs in progress saved their state.
+      RunFailed: a run stopped with an error (the runs in progress finish first; no
+        new one starts).
     """
-    rows = []
-    for i, (setting, config) in enumerate(runs, 1):
-        if _received:
-            raise Interrupted(_received[-1])
+    rows = [None] * len(runs)
+    errors = []
+    lock = threading.Lock()
+
+    def one(i):
+        if _received or errors:
+            return
+        setting, config = runs[i]
         run_dir = os.path.join(config.logdir, config.run_name)
-        label = f"[{i}/{len(runs)} {config.run_name}]"
+        label = f"[{i + 1}/{len(runs)} {config.run_name}]"
         state = _phase(run_dir)
-        if state == "finished":
-            best = _read_best(run_dir)
-            echo(f"{label} finished earlier: test accuracy {best['test_accuracy']:.4f}")
-        else:
-            echo(f"{label} {'resuming' if state else 'starting'}")
-            _run_train(config, resume=bool(state), echo=lambda line, p=label: echo(f"{p} {line}"))
-            best = _read_best(run_dir)
-        rows.append(_row(setting, config, os.path.relpath(run_dir, out), best))
-        write_reports(out, rows, runs, priors)
+        try:
+            if state == "finished":
+                best = _read_best(run_dir)
+                echo(f"{label} finished earlier: test accuracy {best['test_accuracy']:.4f}")
+            else:
+                echo(f"{label} {'resuming' if state else 'starting'}")
+                _run_train(config, bool(state), lambda line, p=label: echo(f"{p} {line}"))
+                best = _read_best(run_dir)
+        except (Interrupted, RunFailed) as e:
+            errors.append(e)
+            return
+        with lock:
+            rows[i] = _row(setting, config, os.path.relpath(run_dir, out), best)
+            write_reports(out, [r for r in rows if r is not None], runs, priors)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, range(len(runs))))
+    if _received:
+        raise Interrupted(_received[-1])
+    if errors:
+        raise next((e for e in errors if isinstance(e, Interrupted)), errors[0])
     return rows
 
 
@@ -358,6 +384,8 @@ def write_reports(out, rows, runs, priors):
 def main(argv):
     if len(argv) > 1:
         train.fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
+    if FLAGS.jobs < 1:
+        train.fail(f"--jobs must be an integer >= 1, got {FLAGS.jobs}")
     try:
         base, runs = grid_from_flags()
         check_folder(FLAGS.out, base)
@@ -378,7 +406,7 @@ def main(argv):
         signal.signal(signum, _forward)
     print(f"assessment in {FLAGS.out}: {len(runs)} runs of {base.trials} children each")
     try:
-        run_grid(runs, FLAGS.out, priors)
+        run_grid(runs, FLAGS.out, priors, jobs=FLAGS.jobs)
     except RunFailed as e:
         train.fail(str(e), status=e.status)
     except Interrupted as e:

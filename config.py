@@ -8,10 +8,12 @@ import dataclasses
 import json
 import os
 
+import budget
 import data
 
 SPACES = ("toy", "macro")
-STRATEGIES = ("controller", "random", "evolution", "naswot")
+STRATEGIES = ("controller", "random", "evolution", "naswot", "tpe", "budget_controller")
+EARLY_STOP = ("none", "median")
 EVALUATIONS = ("train", "shared", "naswot")
 REWARD_MODES = ("inference", "training")
 SHARED_BN = ("moving", "batch")
@@ -55,7 +57,8 @@ class SearchConfig:
     remove_ops: str = ""
     # Search.
     strategy: str = "controller"
-    trials: int = 64
+    trials: int = 64  # None: no limit, with a time_budget.
+    time_budget: float = None  # Seconds of search (train.py reads 45m, 2h, ...); None: no limit.
     children_per_step: int = 8
     seed: int = 0
     # How a proposed architecture gets its fitness: trained from scratch (validation
@@ -66,8 +69,15 @@ class SearchConfig:
     # Regularized evolution (Real et al. 2019; REFERENCES §6).
     population_size: int = 20
     sample_size: int = 5
+    # TPE (Optuna's TPESampler; tpe.py): random children before the model takes over.
+    tpe_startup: int = 10
+    # Budget-aware controller (strategies.BudgetControllerStrategy): uniform mix at the
+    # start of the budget, falling to 0 at its end; logits multiplied by up to
+    # budget_sharpen at its end.
+    budget_explore: float = 0.5
+    budget_sharpen: float = 2.0
     # NASWOT (Mellor et al. 2021; REFERENCES §5).
-    naswot_candidates: int = None  # None: 10 x trials.
+    naswot_candidates: int = None  # None: 10 x trials (1,000 without a trial limit).
     naswot_batch: int = 128
     # Weight sharing (--evaluation=shared; ENAS, REFERENCES §3, §9): a pass of the
     # training split trains the supernet, then `shared_steps_per_epoch` strategy
@@ -89,6 +99,11 @@ class SearchConfig:
     final_epochs: int = None  # None: same as epochs.
     cache: bool = True
     max_failures: int = 5
+    # Early stopping of weak children (early_stopping.py): "median" stops a child whose
+    # validation accuracy after an epoch is below the median of the run's complete
+    # children at that epoch, once early_stop_after children are complete.
+    early_stop: str = "none"
+    early_stop_after: int = 5
     # Reward.
     acc_beta: float = 0.8
     clip_rewards: float = 0.0
@@ -144,9 +159,33 @@ class SearchConfig:
         )
         if c.num_layers is None:
             c.num_layers = 4 if c.space == "toy" else 6
+        if c.time_budget is not None:
+            try:
+                c.time_budget = budget.parse_duration(c.time_budget)
+            except ValueError as e:
+                raise ConfigError(f"--time_budget: {e}") from None
+        _check(
+            c.trials is not None or c.time_budget is not None,
+            "--trials must be an integer >= 1 (it may be left out only with --time_budget)",
+        )
+        _check(
+            c.early_stop in EARLY_STOP,
+            f"--early_stop must be one of {list(EARLY_STOP)}, got {c.early_stop!r}",
+        )
+        _check(
+            c.early_stop == "none" or (c.evaluation == "train" and c.epochs >= 2),
+            f"--early_stop={c.early_stop} stops trained children between epochs: it needs "
+            f"--evaluation=train and --epochs >= 2 (got --evaluation={c.evaluation}, "
+            f"--epochs={c.epochs})",
+        )
+        _check(
+            0 <= c.budget_explore < 1,
+            f"--budget_explore must be in [0, 1), got {c.budget_explore}",
+        )
+        _check(c.budget_sharpen > 0, f"--budget_sharpen must be > 0, got {c.budget_sharpen}")
         for name in (
             "num_layers",
-            "trials",
+            *(["trials"] if c.trials is not None else []),
             "children_per_step",
             "epochs",
             "batch_size",
@@ -159,6 +198,8 @@ class SearchConfig:
             "eval_batch",
             "shared_lr_t0",
             "derive_candidates",
+            "early_stop_after",
+            "tpe_startup",
         ):
             value = getattr(c, name)
             _check(
@@ -189,9 +230,9 @@ class SearchConfig:
         )
         _check(c.naswot_batch >= 2, f"--naswot_batch must be >= 2, got {c.naswot_batch}")
         if c.naswot_candidates is None:
-            c.naswot_candidates = 10 * c.trials
+            c.naswot_candidates = 10 * c.trials if c.trials else 1000
         _check(
-            isinstance(c.naswot_candidates, int) and c.naswot_candidates >= c.trials,
+            isinstance(c.naswot_candidates, int) and c.naswot_candidates >= (c.trials or 1),
             f"--naswot_candidates must be an integer >= --trials={c.trials} (the top --trials "
             f"candidates are trained), got {c.naswot_candidates!r}",
         )
@@ -241,8 +282,9 @@ def _resolve_workers(c):
     scores more than AUTO_WORKER_TRIALS children (its memory stays flat) and 0 (in
     this process, no Ray start) for shorter ones and for shared weights."""
     trains = c.evaluation != "shared"
-    if c.workers is None:
-        return 1 if trains and c.trials > AUTO_WORKER_TRIALS else 0
+    if c.workers is None:  # A search limited by time alone may train any number.
+        long = c.trials is None or c.trials > AUTO_WORKER_TRIALS
+        return 1 if trains and long else 0
     _check(
         isinstance(c.workers, int) and not isinstance(c.workers, bool) and c.workers >= 0,
         f"--workers must be an integer >= 0 (0 = children in the search process), "

@@ -230,12 +230,23 @@ class _Scorer(keras.Model):
 
 
 class _Sampler(keras.Model):
-    """Gumbel-max sampling: given Gumbel noise, returns the sampled choice indices."""
+    """Gumbel-max sampling: given Gumbel noise, returns the sampled choice indices.
 
-    def __init__(self, policy, offsets, **kwargs):
+    With `scheduled`, the uniform mix and a factor on the logits are variables
+    (`mix`, `sharpen`) that may change between calls without tracing again (the
+    budget-aware controller's schedule); otherwise the policy's fixed `exploration`.
+    """
+
+    def __init__(self, policy, offsets, scheduled=False, **kwargs):
         super().__init__(**kwargs)
         self.policy = policy
         self.offsets = offsets
+        self.scheduled = scheduled
+        if scheduled:
+            self.mix = self.add_weight(shape=(), initializer="zeros", trainable=False, name="mix")
+            self.sharpen = self.add_weight(
+                shape=(), initializer="ones", trainable=False, name="sharpen"
+            )
 
     def build(self, input_shape):
         self.built = True
@@ -245,6 +256,10 @@ class _Sampler(keras.Model):
 
         def choose(d, logits):
             start, stop = self.offsets[d], self.offsets[d + 1]
+            if self.scheduled:
+                log_p = ops.log_softmax(logits * self.sharpen, axis=-1)
+                log_p = ops.log((1.0 - self.mix) * ops.exp(log_p) + self.mix / (stop - start))
+                return ops.cast(ops.argmax(log_p + noise[:, start:stop], axis=-1), "int32")
             log_p = ops.log_softmax(logits, axis=-1)
             if policy.exploration > 0:
                 mixed = (1.0 - policy.exploration) * ops.exp(log_p) + policy.exploration / (
@@ -326,6 +341,7 @@ class Controller:
         self._offsets = [0] + list(np.cumsum(sizes))
         self._scorer = _Scorer(self._policy, name="controller_scorer")
         self._sampler = _Sampler(self._policy, self._offsets, name="controller_sampler")
+        self._scheduled_sampler = None  # Made by the first sample() with a schedule.
         # Column of each skip bit's "on" probability in the scorer's outputs.
         self._skip_columns = np.array(
             [2 + self._offsets[d] + 1 for d, x in enumerate(space.decisions) if x.kind == "skip"],
@@ -344,8 +360,14 @@ class Controller:
 
     # ------------------------------------------------------------------ policy
 
-    def sample(self, n):
+    def sample(self, n, exploration=None, sharpen=None):
         """Draws n architectures from the current policy (never the argmax).
+
+        Args:
+            exploration, sharpen: a schedule for this draw (the budget-aware
+                controller): each decision samples from (1 - exploration) *
+                softmax(sharpen * logits) + exploration * uniform. None: the
+                policy's own `exploration` and no sharpening.
 
         Returns:
             A list of n architectures (tuples of values).
@@ -353,7 +375,16 @@ class Controller:
         if n < 1:
             raise ControllerError(f"sample(n) needs n >= 1, got {n}")
         noise = self.rng.gumbel(size=(n, self._offsets[-1])).astype("float32")
-        indices = np.asarray(self._sampler.predict_on_batch(noise))
+        sampler = self._sampler
+        if exploration is not None or sharpen is not None:
+            if self._scheduled_sampler is None:
+                self._scheduled_sampler = _Sampler(
+                    self._policy, self._offsets, scheduled=True, name="scheduled_sampler"
+                )
+            sampler = self._scheduled_sampler
+            sampler.mix.assign(self.hparams["exploration"] if exploration is None else exploration)
+            sampler.sharpen.assign(1.0 if sharpen is None else sharpen)
+        indices = np.asarray(sampler.predict_on_batch(noise))
         return [self.space.decode(row) for row in indices]
 
     def _score(self, architectures):

@@ -24,6 +24,7 @@ import zlib
 import keras
 import numpy as np
 
+import early_stopping
 import naswot
 
 # Children train for a few epochs only: with Keras's default momentum of 0.99 the
@@ -273,6 +274,12 @@ class ChildResult:
       cached: answered from the cache, not retrained.
       failed: the child could not be built or trained; `reason` says why.
       score: the NASWOT score of the untrained child, when it was computed.
+      curve: validation accuracy after each epoch trained (with early stopping on).
+      stopped_epoch: the epoch after which early stopping stopped the child (0: it
+        trained every epoch); `accuracy` is then its accuracy at that epoch.
+      stop_gain: what a stopped child's fitness adds to its accuracy: the median
+        gain of the run's complete children from that epoch to the last
+        (early_stopping.py).
     """
 
     architecture: tuple
@@ -286,12 +293,16 @@ class ChildResult:
     failed: bool = False
     reason: str = ""
     score: float = None
+    curve: list = None
+    stopped_epoch: int = 0
+    stop_gain: float = 0.0
 
     @property
     def fitness(self):
-        """What the search maximizes: the validation accuracy or, for a child that was
-        scored and not trained, its NASWOT score."""
-        return self.score if self.accuracy is None else self.accuracy
+        """What the search maximizes: the validation accuracy (for a child stopped
+        early, plus its `stop_gain`) or, for a child that was scored and not trained,
+        its NASWOT score."""
+        return self.score if self.accuracy is None else self.accuracy + self.stop_gain
 
 
 class NetworkManager:
@@ -318,6 +329,8 @@ class NetworkManager:
         called for the final pick.
       naswot_batch: images in the NASWOT minibatch (drawn from the training split).
       shared: the `weight_sharing.SharedEvaluator` of `evaluation="shared"`.
+      early_stop: measure every child after each epoch, and stop it when it is below
+        `stop_thresholds` (set by the search before each step; early_stopping.py).
     """
 
     def __init__(
@@ -338,6 +351,7 @@ class NetworkManager:
         evaluation="train",
         naswot_batch=naswot.BATCH_SIZE,
         shared=None,
+        early_stop=False,
     ):
         if isinstance(template, str):
             if template not in TEMPLATES:
@@ -370,6 +384,9 @@ class NetworkManager:
         self.evaluation = evaluation
         self.naswot_batch = naswot_batch
         self.shared = shared
+        self.early_stop = bool(early_stop) and evaluation == "train"
+        # `early_stopping.MedianRule.thresholds()` of the step in flight, or None.
+        self.stop_thresholds = None
         self._scorer = None
         # A `workers.WorkerPool`: when set, children are trained (or NASWOT-scored)
         # in its worker processes, a step's children at once; None: in this process.
@@ -389,6 +406,7 @@ class NetworkManager:
             evaluation=self.evaluation,
             naswot_batch=self.naswot_batch,
             cache=False,
+            early_stop=self.early_stop,
         )
 
     # ---------------------------------------------------------------- children
@@ -418,8 +436,12 @@ class NetworkManager:
         retrained architecture trains exactly as it did the first time."""
         return (self.seed * 1_000_003 + zlib.crc32(repr(architecture).encode())) % (2**31 - 1)
 
-    def train(self, architecture, epochs=None):
+    def train(self, architecture, epochs=None, watch=None):
         """Builds and trains one child on the training split.
+
+        Args:
+          watch: an `early_stopping.WatchChild` that measures the child after each
+            epoch and may stop it.
 
         Returns:
           (model, train_seconds). Raises whatever building or training raises; a
@@ -428,6 +450,7 @@ class NetworkManager:
         keras.utils.set_random_seed(self.child_seed(architecture))
         model = self.build(architecture)
         d = self.dataset
+        epochs = epochs or self.epochs
         start = time.perf_counter()
         with warnings.catch_warnings():
             # Layers cut off by a zero or dropout-1.0 op get no gradient; that is the
@@ -436,14 +459,16 @@ class NetworkManager:
             history = model.fit(
                 d.x_train,
                 d.y_train,
-                epochs=epochs or self.epochs,
+                epochs=epochs,
                 batch_size=self.batch_size,
                 verbose=0,
-                callbacks=[keras.callbacks.TerminateOnNaN()],
+                callbacks=[keras.callbacks.TerminateOnNaN()] + ([watch] if watch else []),
             )
         train_seconds = time.perf_counter() - start
         losses = history.history.get("loss", [])
-        if len(losses) < (epochs or self.epochs) or not np.all(np.isfinite(losses)):
+        if watch is not None and watch.stopped_epoch:
+            epochs = watch.stopped_epoch
+        if len(losses) < epochs or not np.all(np.isfinite(losses)):
             raise FloatingPointError("loss became NaN or infinite")
         return model, train_seconds
 
@@ -514,16 +539,28 @@ class NetworkManager:
         if self.evaluation == "shared":
             return self.score_shared(architecture, position)
         start = time.perf_counter()
-        model = None
+        model = watch = None
+        if self.early_stop:
+            watch = early_stopping.WatchChild(
+                lambda m: accuracy_of(m, self.dataset.x_val, self.dataset.y_val),
+                self.stop_thresholds,
+                self.epochs,
+            )
         try:
-            model, train_seconds = self.train(architecture)
-            accuracy = accuracy_of(model, self.dataset.x_val, self.dataset.y_val)
+            model, train_seconds = self.train(architecture, watch=watch)
+            if watch is not None:
+                accuracy = watch.curve[-1]  # Measured after the last epoch trained.
+            else:
+                accuracy = accuracy_of(model, self.dataset.x_val, self.dataset.y_val)
             result = ChildResult(
                 architecture,
                 float(accuracy),
                 params=model.count_params(),
                 train_seconds=train_seconds,
             )
+            if watch is not None:
+                result.curve = list(watch.curve)
+                result.stopped_epoch, result.stop_gain = watch.stopped_epoch, watch.gain
         except Exception as e:  # pylint: disable=broad-except
             # Build errors, NaN losses and resource exhaustion fail this child only.
             result = ChildResult(architecture, 0.0, failed=True, reason=_reason(e))
@@ -607,7 +644,9 @@ class NetworkManager:
                 todo.append(i)
                 if self.use_cache:
                     seen.add(architectures[i])
-        evaluated = self.pool.map([("evaluate", architectures[i], i) for i in todo])
+        evaluated = self.pool.map(
+            [("evaluate", architectures[i], i, self.stop_thresholds) for i in todo]
+        )
         todo = set(todo)
         for i, architecture in enumerate(architectures):
             if i < len(done):
@@ -629,7 +668,7 @@ class NetworkManager:
         if self.evaluation == "shared":  # Not cached: see __init__.
             return self.score_shared(architecture, position)
         if self.pool is not None:
-            (value,) = self.pool.map([("evaluate", architecture, position)])
+            (value,) = self.pool.map([("evaluate", architecture, position, self.stop_thresholds)])
             result = _child_result(value, architecture)
         else:
             result = self.evaluate(architecture)

@@ -59,15 +59,28 @@ class RunLog:
         written after it (by a process killed before it saved its state) are dropped.
       epoch_column: add an `epoch` column after `step` (shared weights: the
         supernet epochs trained when the row's architecture was scored).
+      stop_column: add a last `stopped_epoch` column (early stopping: the epoch a
+        child was stopped after; 0 for a child trained every epoch).
     """
 
-    def __init__(self, directory, space, tensorboard=True, keep_rows=None, epoch_column=False):
+    def __init__(
+        self,
+        directory,
+        space,
+        tensorboard=True,
+        keep_rows=None,
+        epoch_column=False,
+        stop_column=False,
+    ):
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.space = space
         self.epoch_column = epoch_column
         fields = list(HISTORY_FIELDS) + (["epoch"] if epoch_column else [])
         self.columns = fields + [d.key for d in space.decisions] + list(RESULT_FIELDS)
+        # Early stopping (early_stopping.py): the epoch a child stopped after, 0 if none.
+        self.stop_column = stop_column
+        self.columns += ["stopped_epoch"] if stop_column else []
         path = self.path("history.csv")
         if keep_rows is not None and os.path.exists(path):
             _truncate_csv(path, keep_rows)
@@ -101,7 +114,7 @@ class RunLog:
             int(result.cached),
             int(result.failed),
             result.reason,
-        ]
+        ] + ([result.stopped_epoch] if self.stop_column else [])
         self._csv.writerow(row)
         if sync:
             self.sync()

@@ -11,7 +11,6 @@ of the training split every `shared_steps_per_epoch` steps (weight_sharing.py).
 Library code: it never reads command-line flags.
 """
 
-import csv
 import dataclasses
 import gc
 import json
@@ -27,12 +26,14 @@ try:
 except ImportError:  # Windows: run folders are not locked there.
     fcntl = None
 
-import controller as controller_lib
+import budget as budget_lib
 import data
+import early_stopping
 from config import EXECUTION_FIELDS, ConfigError, SearchConfig, read_config
 import manager as manager_lib
 import poisoning
 import state_space
+from strategies import make_strategy
 import supernet as supernet_lib
 import weight_sharing
 import workers
@@ -61,227 +62,6 @@ def make_space(config):
         except ValueError as e:
             raise ConfigError(f"--poison: {e}") from None
     return space, template
-
-
-class RandomStrategy:
-    """Uniform sampling from the space: the baseline every controller must beat."""
-
-    def __init__(self, space, seed):
-        self.space = space
-        self.rng = np.random.default_rng(seed)
-
-    def propose(self, n):
-        return self.space.sample(self.rng, n)
-
-    def learn(self, architectures, results):
-        return {}
-
-    def get_state(self):
-        return {"rng": self.rng.bit_generator.state}
-
-    def set_state(self, state):
-        self.rng.bit_generator.state = state["rng"]
-
-    def save(self, directory):
-        """Random search keeps nothing beyond its generator state."""
-
-    def load(self, directory):
-        """Nothing to load; see `save`."""
-
-
-class EvolutionStrategy:
-    """Regularized evolution (Real et al., 2019; REFERENCES §6).
-
-    The first `population_size` children are uniform samples. After that, each child
-    is a mutation of a parent: the fittest of `sample_size` members drawn at random
-    from the population; the mutation changes exactly one decision to another of its
-    values. Every child joins the population and the oldest member leaves, however
-    fit it is ("aging"). The children of one step are proposed together, from the
-    population as it stood before the step.
-    """
-
-    def __init__(self, space, seed, population_size=20, sample_size=5):
-        if not 1 <= sample_size <= population_size:
-            raise ValueError(
-                f"sample_size must be in [1, population_size={population_size}], "
-                f"got {sample_size}"
-            )
-        self.space = space
-        self.population_size = population_size
-        self.sample_size = sample_size
-        self.rng = np.random.default_rng(seed)
-        self.population = []  # [architecture, fitness], oldest first.
-        self.mutable = [i for i, d in enumerate(space.decisions) if len(d.choices) > 1]
-
-    def propose(self, n):
-        children = []
-        for _ in range(n):
-            if len(self.population) + len(children) < self.population_size:
-                children.append(self.space.sample(self.rng))
-            else:
-                children.append(self.mutate(self.parent()))
-        return children
-
-    def parent(self):
-        """The fittest of `sample_size` distinct members drawn uniformly (ties: the older)."""
-        drawn = sorted(self.rng.choice(len(self.population), self.sample_size, replace=False))
-        best = max(drawn, key=lambda i: self.population[i][1])
-        return tuple(self.population[best][0])
-
-    def mutate(self, architecture):
-        """`architecture` with one decision, drawn uniformly, set to another value."""
-        if not self.mutable:
-            return tuple(architecture)  # A space of one architecture.
-        indices = list(self.space.encode(architecture))
-        d = self.mutable[self.rng.integers(len(self.mutable))]
-        other = self.rng.integers(len(self.space.decisions[d].choices) - 1)
-        indices[d] = int(other + (other >= indices[d]))
-        return self.space.decode(indices)
-
-    def learn(self, architectures, results):
-        for architecture, result in zip(architectures, results):
-            self.population.append([list(architecture), result.fitness])
-        del self.population[: max(0, len(self.population) - self.population_size)]
-        fitness = [f for _, f in self.population]
-        return {
-            "evolution/population_best": max(fitness),
-            "evolution/population_mean": float(np.mean(fitness)),
-        }
-
-    def get_state(self):
-        return {"rng": self.rng.bit_generator.state, "population": self.population}
-
-    def set_state(self, state):
-        self.rng.bit_generator.state = state["rng"]
-        self.population = [[list(a), f] for a, f in state["population"]]
-
-    def save(self, directory):
-        """The population lives in state.json."""
-
-    def load(self, directory):
-        """Nothing to load; see `save`."""
-
-
-class NaswotStrategy:
-    """NASWOT search (Mellor et al., 2021; REFERENCES §5): score `candidates`
-    distinct random architectures untrained, then propose them best score first, so
-    that the search's `trials` trains the top of the ranking.
-
-    Scoring happens on the first `propose`; the ranking is kept in the run state and
-    written to `naswot.csv` in the run folder (a search interrupted while scoring
-    scores again when resumed).
-    """
-
-    def __init__(self, space, seed, candidates, manager, run_dir, out=print):
-        self.space = space
-        self.rng = np.random.default_rng(seed)
-        self.candidates = candidates
-        self.manager = manager
-        self.run_dir = run_dir
-        self.out = out
-        self.ranking = None  # [architecture, score], best first.
-        self.position = 0
-        self.scores = {}
-
-    def propose(self, n):
-        if self.ranking is None:
-            self._score_candidates()
-        chosen = self.ranking[self.position : self.position + n]
-        self.position += len(chosen)
-        return [tuple(a) for a, _ in chosen]
-
-    def _score_candidates(self):
-        architectures, seen = [], set()
-        # Distinct architectures; `candidates` <= the size of the space (run_search).
-        while len(architectures) < self.candidates:
-            a = self.space.sample(self.rng)
-            if a not in seen:
-                seen.add(a)
-                architectures.append(a)
-        self.out(f"scoring {self.candidates} untrained architectures (NASWOT) ...")
-        started = time.perf_counter()
-        scored = []
-        for i, (a, score) in enumerate(zip(architectures, self.manager.score_all(architectures))):
-            scored.append((a, score))
-            if (i + 1) % 100 == 0 or i + 1 == len(architectures):
-                rate = (i + 1) / (time.perf_counter() - started)
-                self.out(f"scored {i + 1}/{len(architectures)} ({rate:.1f} architectures/s)")
-        # Best first; sorted() is stable, so equal scores keep their sampling order.
-        order = sorted(range(len(scored)), key=lambda i: -scored[i][1].score)
-        _write_naswot_csv(os.path.join(self.run_dir, "naswot.csv"), self.space, scored, order)
-        self.ranking = [[list(scored[i][0]), scored[i][1].score] for i in order]
-        self.scores = {tuple(a): s for a, s in self.ranking}
-
-    def learn(self, architectures, results):
-        return {}
-
-    def get_state(self):
-        return {"ranking": self.ranking, "position": self.position}
-
-    def set_state(self, state):
-        self.ranking, self.position = state["ranking"], state["position"]
-        self.scores = {tuple(a): s for a, s in self.ranking or ()}
-
-    def save(self, directory):
-        """The ranking lives in state.json."""
-
-    def load(self, directory):
-        """Nothing to load; see `save`."""
-
-
-NASWOT_FIELDS = ("rank", "sampled", "architecture", "naswot_score", "relu_units", "params")
-NASWOT_FIELDS += ("seconds", "failed", "reason")
-
-
-def _write_naswot_csv(path, space, scored, order):
-    """naswot.csv: every scored candidate, best first (`sampled`: its sampling order)."""
-    with open(path + ".tmp", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(NASWOT_FIELDS)
-        for rank, i in enumerate(order, 1):
-            a, s = scored[i]
-            w.writerow(
-                [rank, i + 1, space.format(a), f"{s.score:.4f}", s.relu_units, s.params]
-                + [f"{s.seconds:.3f}", int(s.failed), s.reason]
-            )
-    os.replace(path + ".tmp", path)
-
-
-class ControllerStrategy:
-    """The RL controller: sample from the policy, REINFORCE on the rewards."""
-
-    def __init__(self, space, seed, hparams):
-        self.space = space
-        self.controller = controller_lib.Controller(space, seed=seed, **hparams)
-
-    def propose(self, n):
-        return self.controller.sample(n)
-
-    def learn(self, architectures, results):
-        # One forward pass gives the update's statistics and the logged probabilities.
-        stats = self.controller.update(architectures, [r.reward for r in results])
-        scalars = {"controller/loss": stats["loss"], "controller/entropy": stats["entropy"]}
-        if stats["skip_rate"] is not None:
-            scalars["controller/skip_rate"] = stats["skip_rate"]
-        for decision, probs in zip(self.space.decisions, stats["probabilities"]):
-            for choice, p in zip(decision.choices, probs):
-                scalars[f"probs/{decision.key}/{choice}"] = p
-        return scalars
-
-    def get_state(self):
-        return self.controller.get_state()
-
-    def set_state(self, state):
-        self.controller.set_state(state)
-
-    def save(self, directory):
-        """Weights and optimizer state (the generator state lives in state.json)."""
-        self.controller.save(directory)
-
-    def load(self, directory):
-        self.controller = controller_lib.Controller.load(
-            directory, self.space, hparams=self.controller.hparams
-        )
 
 
 # ---------------------------------------------------------------------- run state
@@ -326,10 +106,13 @@ class _Run:
     writes leaves the previous, consistent pair.
     """
 
-    def __init__(self, run_dir, strategy, manager):
+    def __init__(self, run_dir, strategy, manager, budget, stop_rule=None):
         self.run_dir = run_dir
         self.strategy = strategy
         self.manager = manager
+        self.budget = budget  # budget.Budget: trials and seconds.
+        self.stop_rule = stop_rule  # early_stopping.MedianRule, or None.
+        self.stopped_by = None  # What ended the search: "trials", "time_budget", "strategy".
         self.shared = manager.shared  # The SharedEvaluator, or None.
         self.supernet_checkpoint = None
         self.step = 0
@@ -359,6 +142,7 @@ class _Run:
             "accuracies": self.accuracies,
             "poisoned": self.poisoned,
             "elapsed": self.elapsed(),
+            "stopped_by": self.stopped_by,
             "strategy": {"checkpoint": self.checkpoint, "state": self.strategy.get_state()},
             "manager": {
                 "baseline": self.manager.baseline.get_state(),
@@ -367,6 +151,8 @@ class _Run:
             },
             "pending": self.pending,
         }
+        if self.stop_rule is not None:
+            state["early_stop"] = self.stop_rule.get_state()
         if self.shared is not None:
             state["shared"] = {
                 "checkpoint": self.supernet_checkpoint,
@@ -399,6 +185,9 @@ class _Run:
         self.accuracies = list(state["accuracies"])
         self.poisoned = list(state.get("poisoned", ()))
         self.elapsed_before = float(state.get("elapsed", 0.0))
+        self.stopped_by = state.get("stopped_by")
+        if self.stop_rule is not None:
+            self.stop_rule.set_state(state.get("early_stop", {"curves": []}))
         self.clock = time.perf_counter()
         self.checkpoint = state["strategy"]["checkpoint"]
         if self.checkpoint:
@@ -473,18 +262,8 @@ def make_manager(config, dataset, space, template, shared=None):
         evaluation=config.evaluation,
         naswot_batch=config.naswot_batch,
         shared=shared,
+        early_stop=config.early_stop != "none",
     )
-
-
-def make_strategy(config, space, manager, run_dir, out=print):
-    """The strategy named by `config.strategy`."""
-    if config.strategy == "controller":
-        return ControllerStrategy(space, config.seed, config.controller)
-    if config.strategy == "evolution":
-        return EvolutionStrategy(space, config.seed, config.population_size, config.sample_size)
-    if config.strategy == "naswot":
-        return NaswotStrategy(space, config.seed, config.naswot_candidates, manager, run_dir, out)
-    return RandomStrategy(space, config.seed)
 
 
 def run_search(config, out=print, resume=False, should_stop=None):
@@ -509,7 +288,7 @@ def run_search(config, out=print, resume=False, should_stop=None):
       The dict written to best.json.
 
     Raises:
-      ConfigError, data.DataError, controller_lib.ControllerError: bad settings or
+      ConfigError, data.DataError, controller.ControllerError: bad settings or
         a run folder that cannot be resumed (nothing in it is changed then).
       manager_lib.SearchError: too many failed children in a row.
     """
@@ -564,7 +343,8 @@ def run_search(config, out=print, resume=False, should_stop=None):
             manager.scorer  # pylint: disable=pointless-statement
         except ValueError as e:
             raise ConfigError(f"--naswot_batch: {e}; lower --naswot_batch") from None
-    strategy = make_strategy(config, space, manager, run_dir, out)
+    budget = budget_lib.Budget(config.trials, config.time_budget)
+    strategy = make_strategy(config, space, manager, run_dir, out, progress=budget.fraction)
     started_ray = False
     try:
         if config.workers:  # Before the run folder exists: a Ray that fails leaves none.
@@ -577,7 +357,7 @@ def run_search(config, out=print, resume=False, should_stop=None):
         lock = _lock(run_dir)
         try:
             return _run_locked(
-                config, run_dir, state, dataset, space, strategy, manager, out, should_stop
+                config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop
             )
         finally:
             lock.close()
@@ -646,10 +426,15 @@ def _lock(run_dir):
     return handle
 
 
-def _run_locked(config, run_dir, state, dataset, space, strategy, manager, out, should_stop):
+def _run_locked(
+    config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop
+):
     if state is not None:
         state = _read_state(run_dir)  # Read again under the lock.
-    run = _Run(run_dir, strategy, manager)
+    stop_rule = None
+    if config.early_stop == "median":
+        stop_rule = early_stopping.MedianRule(config.epochs, config.early_stop_after)
+    run = _Run(run_dir, strategy, manager, budget, stop_rule)
     if state is not None:
         run.restore(state)
     else:
@@ -673,8 +458,13 @@ def _run_locked(config, run_dir, state, dataset, space, strategy, manager, out, 
         out(f"resuming {run_dir} at trial {run.trial + 1}, step {run.step}")
     else:
         out(
-            f"strategy {config.strategy}: {config.trials} children, "
+            f"strategy {config.strategy}: {_budget_words(config)}, "
             f"{config.children_per_step} per step; run folder {run_dir}"
+        )
+    if stop_rule is not None:
+        out(
+            f"early stopping: a child below the median of the complete children after an "
+            f"epoch stops (once {config.early_stop_after} are complete)"
         )
     if run.shared is not None:
         out(
@@ -689,6 +479,7 @@ def _run_locked(config, run_dir, state, dataset, space, strategy, manager, out, 
         tensorboard=config.tensorboard,
         keep_rows=run.trial,
         epoch_column=run.shared is not None,
+        stop_column=stop_rule is not None,
     )
     started = time.perf_counter()
     started_trial = run.trial
@@ -716,17 +507,23 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
     any commit continues exactly as an uninterrupted one; at most the steps since
     the last commit are done again.
     """
-    strategy, manager, shared = run.strategy, run.manager, run.shared
-    steps = -(-config.trials // config.children_per_step)
+    strategy, manager, shared, budget = run.strategy, run.manager, run.shared, run.budget
     last_commit = time.perf_counter()
-    while run.trial < config.trials:
+    while True:
         if run.pending is None:
+            budget.observe(run.trial, run.elapsed())
+            run.stopped_by = budget.exhausted(run.step)
+            if run.stopped_by:
+                break
             if shared is not None and shared.epochs <= run.step // config.shared_steps_per_epoch:
                 _train_supernet(run, log, out)
                 last_commit = time.perf_counter()
-            n = min(config.children_per_step, config.trials - run.trial)
+            n = int(min(config.children_per_step, budget.children_left()))
             failures = manager.consecutive_failures
             architectures = strategy.propose(n)
+            if not architectures:  # NASWOT's ranking is used up.
+                run.stopped_by = "strategy"
+                break
             run.pending = {
                 "architectures": [list(a) for a in architectures],
                 "done": [],
@@ -740,6 +537,8 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
         manager.consecutive_failures = run.pending["consecutive_failures"]
         if shared is not None:
             shared.step = run.step
+        if run.stop_rule is not None:  # Every child of the step meets the same record.
+            manager.stop_thresholds = run.stop_rule.thresholds()
         step_started = time.perf_counter()
 
         def progress(result):
@@ -750,8 +549,9 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                     result.score = scores.get(tuple(result.architecture))
                 run.accuracies.append(result.fitness)  # The NASWOT score with --evaluation=naswot.
                 run.poisoned.append(space.poisoned_layers(result.architecture))
-                if not result.failed and (run.best is None or result.fitness > run.best.fitness):
-                    run.best = result
+                complete = not result.failed and not result.stopped_epoch
+                if complete and (run.best is None or result.fitness > run.best.fitness):
+                    run.best = result  # A child stopped early is never the pick.
                 log.write_trial(
                     run.trial,
                     run.step,
@@ -781,25 +581,32 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                 "children/cached": sum(r.cached for r in results),
             }
         )
+        if run.stop_rule is not None:
+            scalars["children/stopped_early"] = sum(bool(r.stopped_epoch) for r in results)
         if space.poisoned:
             rates = [space.poisoned_layers(a) / space.num_layers for a in architectures]
             scalars["poison/rate"] = float(np.mean(rates))
             scalars["poison/prior"] = space.poison_prior()
         with deferred_signals():
             log.write_scalars(run.step, scalars)
+            if run.stop_rule is not None:
+                for result in results:  # In the step's order: the same record with N workers.
+                    run.stop_rule.add(result)
             run.step += 1
             run.pending = None
             now = time.perf_counter()
-            if shared is None or now - last_commit >= COMMIT_SECONDS or run.trial >= config.trials:
+            if shared is None or now - last_commit >= COMMIT_SECONDS:
                 log.sync()
                 run.save_checkpoint()
                 last_commit = now
         if shared is not None:
-            out(_step_line(config, run, steps, results, scalars, step_started, started, started_trial))
-    if run.best is not None:
-        run.elapsed_before = run.elapsed()
-        run.phase = "final"
-        run.save()
+            out(_step_line(config, run, results, scalars, step_started, started, started_trial))
+    with deferred_signals():
+        if run.best is not None:
+            run.elapsed_before = run.elapsed()
+            run.phase = "final"
+        log.sync()
+        run.save_checkpoint()  # With shared weights the last steps may be uncommitted.
 
 
 def _train_supernet(run, log, out):
@@ -829,8 +636,28 @@ COMMIT_SECONDS = 5.0  # Shared weights: at most this much search is lost to a ki
 
 
 def _eta(config, run, started, started_trial):
-    trials_here = max(run.trial - started_trial, 1)
-    return _duration((time.perf_counter() - started) / trials_here * (config.trials - run.trial))
+    """Time left: by the trial budget at this process's pace, or the time budget's
+    remainder, whichever ends first."""
+    left = []
+    if config.trials:
+        trials_here = max(run.trial - started_trial, 1)
+        left.append((time.perf_counter() - started) / trials_here * (config.trials - run.trial))
+    if config.time_budget:
+        left.append(max(0.0, config.time_budget - run.elapsed()))
+    return _duration(min(left))
+
+
+def _budget_words(config):
+    """`64 children`, `up to 64 children in 45m00s` or `children for 45m00s`."""
+    if config.time_budget is None:
+        return f"{config.trials} children"
+    if config.trials is None:
+        return f"children for {_duration(config.time_budget)} (time budget)"
+    return f"up to {config.trials} children in {_duration(config.time_budget)} (time budget)"
+
+
+def _of(config):
+    return f"/{config.trials}" if config.trials else ""
 
 
 def _trial_line(config, run, space, result, started, started_trial):
@@ -838,6 +665,11 @@ def _trial_line(config, run, space, result, started, started_trial):
     status = "cached" if result.cached else f"{result.seconds:.1f}s"
     if result.failed:
         status = f"FAILED ({result.reason})"
+    elif result.stopped_epoch:
+        status += (
+            f" | stopped after epoch {result.stopped_epoch}/{config.epochs} "
+            f"(fitness {result.fitness:.4f})"
+        )
     if space.poisoned:
         status += f" | poisoned {run.poisoned[-1]}/{space.num_layers}"
     if result.accuracy is None:
@@ -846,16 +678,17 @@ def _trial_line(config, run, space, result, started, started_trial):
         value = f"acc {result.accuracy:.4f}"
         value += "" if result.score is None else f" (naswot {result.score:.2f})"
     return (
-        f"trial {run.trial}/{config.trials} step {run.step} | "
+        f"trial {run.trial}{_of(config)} step {run.step} | "
         f"{space.format(result.architecture)} | {value} "
         f"reward {result.reward:+.4f} | {status} | ETA {_eta(config, run, started, started_trial)}"
     )
 
 
-def _step_line(config, run, steps, results, scalars, step_started, started, started_trial):
+def _step_line(config, run, results, scalars, step_started, started, started_trial):
     """The progress line of one step of shared-weight scoring."""
+    steps = f"/{-(-config.trials // config.children_per_step)}" if config.trials else ""
     line = (
-        f"step {run.step}/{steps} epoch {run.shared.epochs} | trials {run.trial}/{config.trials} | "
+        f"step {run.step}{steps} epoch {run.shared.epochs} | trials {run.trial}{_of(config)} | "
         f"acc mean {scalars['accuracy/mean']:.4f} best {scalars['accuracy/best']:.4f} | "
         f"reward {scalars['reward/mean']:+.4f} baseline {scalars['reward/baseline']:.4f}"
     )
@@ -882,8 +715,12 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
     )
     if run.shared is not None:
         name = "minibatch accuracy with shared weights"
+    ended = {
+        "time_budget": f" (the time budget of {_duration(config.time_budget or 0)} is spent)",
+        "strategy": " (the strategy had no more architectures to propose)",
+    }.get(run.stopped_by, "")
     out(
-        f"search done in {_duration(search_seconds)}; best {name} "
+        f"search done in {_duration(search_seconds)}{ended}; best {name} "
         f"{best.fitness:.4f}: {space.format(best.architecture)}"
     )
     out(f"mean {name}: first quarter of the trials {first:.4f}, last quarter {last:.4f}")
@@ -932,6 +769,8 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         **poison,
         **shared,
         "search_seconds": round(search_seconds, 3),
+        "time_budget_seconds": config.time_budget,
+        "stopped_by": run.stopped_by,
         "final_seconds": round(time.perf_counter() - started, 3),
     }
     with deferred_signals():
@@ -981,10 +820,4 @@ def _derive(config, run, space, out):
     return result, entries
 
 
-def _duration(seconds):
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+_duration = budget_lib.format_duration

@@ -86,8 +86,9 @@ flags.DEFINE_enum(
     "controller",
     list(config_lib.STRATEGIES),
     "How children are chosen: the RL controller; uniform random sampling; regularized "
-    "evolution; or naswot (score --naswot_candidates untrained random architectures, train "
-    "the top --trials).",
+    "evolution; naswot (score --naswot_candidates untrained random architectures, train "
+    "the top --trials); tpe (Bayesian optimization, Optuna's TPE sampler); or "
+    "budget_controller (the controller, exploring early in the budget and exploiting late).",
 )
 flags.DEFINE_enum(
     "evaluation",
@@ -110,7 +111,33 @@ flags.DEFINE_integer(
     "NASWOT strategy: untrained random architectures to score (default 10 x --trials).",
 )
 flags.DEFINE_integer("naswot_batch", 128, "NASWOT: images in the scoring minibatch.")
-flags.DEFINE_integer("trials", 64, "Child architectures in total (cached repeats count).")
+flags.DEFINE_integer(
+    "trials",
+    64,
+    "Child architectures in total (cached repeats count); with --time_budget and no --trials, "
+    "no limit but the time.",
+)
+flags.DEFINE_string(
+    "time_budget",
+    None,
+    "Wall-clock budget of the search (90s, 45m, 2h, 1h30m): no step starts that is expected "
+    "to end after it; the step in flight finishes; the final retraining is not counted.",
+)
+flags.DEFINE_integer(
+    "tpe_startup", 10, "TPE: random children before the TPE model proposes (Optuna's default)."
+)
+flags.DEFINE_float(
+    "budget_explore",
+    0.5,
+    "Budget-aware controller: uniform probability mixed into each decision at the start of "
+    "the budget, falling linearly to 0 at its end.",
+)
+flags.DEFINE_float(
+    "budget_sharpen",
+    2.0,
+    "Budget-aware controller: sampling logits are multiplied by a factor rising linearly from "
+    "1 at the start of the budget to this at its end (1 = never sharpen).",
+)
 flags.DEFINE_integer("children_per_step", 8, "Children per controller update (m in the paper: 8).")
 flags.DEFINE_integer(
     "seed", 0, "Seeds the data split, the controller, the sampler and every child."
@@ -166,6 +193,19 @@ flags.DEFINE_boolean(
     "cache", True, "Answer a repeated architecture from the cache instead of retraining it."
 )
 flags.DEFINE_integer("max_failures", 5, "Stop after this many failed children in a row.")
+flags.DEFINE_enum(
+    "early_stop",
+    "none",
+    list(config_lib.EARLY_STOP),
+    "Early stopping of weak children: median stops a child whose validation accuracy after an "
+    "epoch is below the median of the run's complete children at that epoch (needs --epochs "
+    ">= 2).",
+)
+flags.DEFINE_integer(
+    "early_stop_after",
+    5,
+    "Early stopping: complete children (trained every epoch) needed before any child is stopped.",
+)
 
 # Reward.
 flags.DEFINE_float("acc_beta", 0.8, "Decay of the accuracy moving average used as the baseline.")
@@ -254,7 +294,12 @@ def config_from_flags():
         poison_instances=FLAGS.poison_instances,
         remove_ops=FLAGS.remove_ops,
         strategy=FLAGS.strategy,
-        trials=FLAGS.trials,
+        # A time budget without --trials: no limit on the number of children.
+        trials=None if FLAGS.time_budget and not FLAGS["trials"].present else FLAGS.trials,
+        time_budget=FLAGS.time_budget,
+        tpe_startup=FLAGS.tpe_startup,
+        budget_explore=FLAGS.budget_explore,
+        budget_sharpen=FLAGS.budget_sharpen,
         children_per_step=FLAGS.children_per_step,
         seed=FLAGS.seed,
         evaluation=FLAGS.evaluation,
@@ -278,6 +323,8 @@ def config_from_flags():
         final_epochs=FLAGS.final_epochs,
         cache=FLAGS.cache,
         max_failures=FLAGS.max_failures,
+        early_stop=FLAGS.early_stop,
+        early_stop_after=FLAGS.early_stop_after,
         acc_beta=FLAGS.acc_beta,
         clip_rewards=FLAGS.clip_rewards,
         controller=dict(

@@ -198,8 +198,9 @@ class ChildWorker:
         """(pid, backend, resident MB): what the pool logs when a worker starts."""
         return os.getpid(), _backend(), resident_mb()
 
-    def run(self, kind, architecture, position):
-        """Evaluates (`kind="evaluate"`) or NASWOT-scores (`"score"`) one child.
+    def run(self, kind, architecture, position, stop_thresholds=None):
+        """Evaluates (`kind="evaluate"`) or NASWOT-scores (`"score"`) one child;
+        `stop_thresholds`: the search's early-stopping thresholds for its step.
 
         Returns:
           (ChildResult or naswot.Score, resident MB after the child).
@@ -207,6 +208,7 @@ class ChildWorker:
         if kind == "score":
             result = self.manager.scorer.score(architecture)
         else:
+            self.manager.stop_thresholds = stop_thresholds
             result = self.manager.evaluate(architecture, position)
         return result, resident_mb()
 
@@ -331,7 +333,8 @@ class WorkerPool:
         return slot.first_mb is not None and slot.last_mb - slot.first_mb >= self.worker_growth_mb
 
     def map(self, jobs):
-        """Evaluates `jobs` (tuples `(kind, architecture, position)`) in parallel.
+        """Evaluates `jobs` in parallel: tuples of `ChildWorker.run`'s arguments,
+        `(kind, architecture, position[, stop_thresholds])`.
 
         Yields:
           One result per job, in the order of `jobs`: the worker's return value, or

@@ -50,8 +50,8 @@ def results(out):
 def grid(tmp_path_factory):
     """The poisoned half of a grid first, then the whole grid in the same folder."""
     out = tmp_path_factory.mktemp("assess")
-    half = assess(f"--out={out}", "--clean=false")
-    whole = assess(f"--out={out}")
+    half = assess(f"--out={out}", "--clean=false", "--jobs=2")
+    whole = assess(f"--out={out}", "--jobs=2")
     return out, half, whole
 
 
@@ -159,6 +159,7 @@ def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path):
         (["--poison=nope"], "unknown poison op 'nope'"),
         (["--space=toy"], "needs a space with an op decision"),
         (["--trials=0"], "--trials must be an integer >= 1"),
+        (["--jobs=0"], "--jobs must be an integer >= 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
@@ -235,7 +236,7 @@ def test_a_grid_in_shared_mode_scores_with_shared_weights(tmp_path):
     """The controller against random search with weight sharing (ENAS vs RSWS)."""
     shared = ["--evaluation=shared", "--trials=8", "--children_per_step=4"]
     shared += ["--shared_steps_per_epoch=1", "--eval_batch=16", "--derive_candidates=3"]
-    proc = assess(f"--out={tmp_path}", "--clean=false", *shared)
+    proc = assess(f"--out={tmp_path}", "--clean=false", "--jobs=2", *shared)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = results(tmp_path)
     assert [(r["setting"], r["strategy"]) for r in rows] == [

@@ -9,6 +9,7 @@ import pytest
 import manager
 import naswot
 import search
+import strategies
 import state_space
 
 
@@ -22,7 +23,7 @@ def differing(space, a, b):
 
 def test_evolution_starts_with_population_size_random_children():
     space = state_space.macro_space(4)
-    evo = search.EvolutionStrategy(space, seed=0, population_size=5, sample_size=2)
+    evo = strategies.EvolutionStrategy(space, seed=0, population_size=5, sample_size=2)
     sampler = np.random.default_rng(0)
     first = evo.propose(3) + evo.propose(2)  # Two steps, nothing learned yet: all random.
     assert first == space.sample(sampler, 5)
@@ -36,7 +37,7 @@ def test_evolution_starts_with_population_size_random_children():
 @pytest.mark.parametrize("seed", range(5))
 def test_mutation_changes_exactly_one_decision_to_another_allowed_value(seed):
     space = state_space.macro_space(5)
-    evo = search.EvolutionStrategy(space, seed=seed, population_size=4, sample_size=2)
+    evo = strategies.EvolutionStrategy(space, seed=seed, population_size=4, sample_size=2)
     rng = np.random.default_rng(seed)
     changed = set()
     for parent in space.sample(rng, 200):
@@ -51,7 +52,7 @@ def test_mutation_changes_exactly_one_decision_to_another_allowed_value(seed):
 
 def test_mutation_skips_decisions_with_a_single_value():
     space = state_space.StateSpace(3).add_state("kernel", [3]).add_state("filters", [8, 16])
-    evo = search.EvolutionStrategy(space, seed=0, population_size=2, sample_size=1)
+    evo = strategies.EvolutionStrategy(space, seed=0, population_size=2, sample_size=1)
     for _ in range(20):
         child = evo.mutate((3, 8, 3, 8, 3, 8))
         assert len(differing(space, (3, 8, 3, 8, 3, 8), child)) == 1
@@ -59,7 +60,7 @@ def test_mutation_skips_decisions_with_a_single_value():
 
 def test_evolution_removes_the_oldest_member_not_the_worst():
     space = state_space.toy_space(4)
-    evo = search.EvolutionStrategy(space, seed=0, population_size=3, sample_size=3)
+    evo = strategies.EvolutionStrategy(space, seed=0, population_size=3, sample_size=3)
     archs = space.sample(np.random.default_rng(1), 5)
     # The oldest member is the fittest: it still leaves first (aging).
     evo.learn(archs[:3], results_for(archs[:3], [0.9, 0.1, 0.2]))
@@ -74,11 +75,11 @@ def test_parent_is_the_fittest_of_the_sample():
     space = state_space.toy_space(4)
     archs = space.sample(np.random.default_rng(2), 6)
     # sample_size == population_size: the sample is the whole population.
-    evo = search.EvolutionStrategy(space, seed=0, population_size=6, sample_size=6)
+    evo = strategies.EvolutionStrategy(space, seed=0, population_size=6, sample_size=6)
     evo.learn(archs, results_for(archs, [0.1, 0.5, 0.3, 0.7, 0.2, 0.6]))
     assert evo.parent() == archs[3]
     # A smaller sample: the parent is the fittest of the members drawn.
-    evo = search.EvolutionStrategy(space, seed=5, population_size=6, sample_size=2)
+    evo = strategies.EvolutionStrategy(space, seed=5, population_size=6, sample_size=2)
     evo.learn(archs, results_for(archs, [0.1, 0.5, 0.3, 0.7, 0.2, 0.6]))
     rng = np.random.default_rng(5)
     for _ in range(30):
@@ -89,18 +90,18 @@ def test_parent_is_the_fittest_of_the_sample():
 
 def test_evolution_state_round_trips_through_json():
     space = state_space.macro_space(3)
-    evo = search.EvolutionStrategy(space, seed=0, population_size=3, sample_size=2)
+    evo = strategies.EvolutionStrategy(space, seed=0, population_size=3, sample_size=2)
     archs = evo.propose(3)
     evo.learn(archs, results_for(archs, [0.3, 0.2, 0.1]))
     state = json.loads(json.dumps(evo.get_state()))
-    again = search.EvolutionStrategy(space, seed=9, population_size=3, sample_size=2)
+    again = strategies.EvolutionStrategy(space, seed=9, population_size=3, sample_size=2)
     again.set_state(state)
     assert again.propose(4) == evo.propose(4)
 
 
 def test_evolution_rejects_a_sample_larger_than_the_population():
     with pytest.raises(ValueError, match="sample_size"):
-        search.EvolutionStrategy(state_space.toy_space(2), 0, population_size=2, sample_size=3)
+        strategies.EvolutionStrategy(state_space.toy_space(2), 0, population_size=2, sample_size=3)
 
 
 class FakeScorer:
@@ -125,7 +126,7 @@ class FakeManager:
 def test_naswot_strategy_proposes_distinct_candidates_best_score_first(tmp_path):
     space = state_space.toy_space(2)  # 36 architectures.
     fake = FakeManager()
-    strategy = search.NaswotStrategy(space, 0, 30, fake, str(tmp_path), out=lambda line: None)
+    strategy = strategies.NaswotStrategy(space, 0, 30, fake, str(tmp_path), out=lambda line: None)
     first = strategy.propose(4)
     assert len(fake.scorer.calls) == 30 and len(set(fake.scorer.calls)) == 30
     ranked = sorted(fake.scorer.calls, key=lambda a: -sum(a[1::2]))  # Stable, like the strategy.
@@ -138,14 +139,23 @@ def test_naswot_strategy_proposes_distinct_candidates_best_score_first(tmp_path)
     assert [r["architecture"] for r in rows] == [space.format(a) for a in ranked]
     assert [float(r["naswot_score"]) for r in rows] == [sum(a[1::2]) for a in ranked]
     # The state carries the ranking: a resumed strategy goes on without scoring again.
-    again = search.NaswotStrategy(space, 0, 30, FakeManager(), str(tmp_path), out=print)
+    again = strategies.NaswotStrategy(space, 0, 30, FakeManager(), str(tmp_path), out=print)
     again.set_state(json.loads(json.dumps(strategy.get_state())))
     assert again.propose(5) == ranked[7:12]
     assert again.manager.scorer.calls == []
 
 
-@pytest.mark.parametrize("strategy", ["evolution", "naswot"])
-def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strategy):
+@pytest.mark.parametrize(
+    "strategy, changes",
+    [
+        ("evolution", {}),
+        ("naswot", {}),
+        ("tpe", {"tpe_startup": 2}),
+        ("budget_controller", {}),
+        ("random", {"early_stop": "median", "early_stop_after": 2, "epochs": 2}),
+    ],
+)
+def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strategy, changes):
     import config as config_lib
 
     def config(name):
@@ -153,7 +163,7 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
             strategy=strategy,
             trials=6,
             children_per_step=2,
-            epochs=1,
+            epochs=changes.get("epochs", 1),
             train_size=100,
             val_size=50,
             batch_size=50,
@@ -164,6 +174,7 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
             logdir=str(tmp_path),
             run_name=name,
             tensorboard=False,
+            **{k: v for k, v in changes.items() if k != "epochs"},
         )
 
     search.run_search(config("full"), out=lambda line: None)
@@ -181,10 +192,50 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
     def history(name):
         with open(tmp_path / name / "history.csv", newline="") as f:
             rows = list(csv.DictReader(f))
-        return [(r["architecture"], r["val_accuracy"], r["naswot_score"]) for r in rows]
+        return [
+            (r["architecture"], r["val_accuracy"], r["naswot_score"], r.get("stopped_epoch"))
+            for r in rows
+        ]
 
     assert len(history("full")) == 6
     assert history("cut") == history("full")
     best = [json.loads((tmp_path / n / "best.json").read_text()) for n in ("full", "cut")]
     assert best[0]["architecture"] == best[1]["architecture"]
     assert best[0]["test_accuracy"] == best[1]["test_accuracy"]
+
+
+def test_the_budget_aware_controller_explores_early_and_sharpens_late():
+    space = state_space.toy_space(3)
+    spent = [0.0]
+    strategy = strategies.BudgetControllerStrategy(
+        space, 0, {}, progress=lambda: spent[0], explore=0.6, sharpen=3.0
+    )
+    assert strategy.schedule_at(0.0) == (0.6, 1.0)
+    assert strategy.schedule_at(0.5) == pytest.approx((0.3, 2.0))
+    assert strategy.schedule_at(1.0) == (0.0, 3.0)
+    # Teach the policy one architecture, then sample it at the start and at the end.
+    target = space.sample(np.random.default_rng(1))
+    others = [space.sample(np.random.default_rng(i)) for i in range(2, 9)]
+    for _ in range(60):
+        strategy.controller.update([target] + others, [1.0] + [-0.15] * len(others))
+
+    def hits(n=400):
+        return sum(a == target for a in strategy.propose(n)) / n
+
+    early = hits()
+    spent[0] = 1.0
+    late = hits()
+    policy = np.prod(
+        [p[space.decisions[d].choices.index(v)]
+         for d, (p, v) in enumerate(zip(strategy.controller.probabilities([target]), target))]
+    )
+    assert early < policy < late, (early, policy, late)
+    scalars = strategy.learn([target], [manager.ChildResult(target, 1.0)])
+    assert scalars["budget/fraction"] == 1.0 and scalars["budget/sharpen"] == 3.0
+
+
+def test_a_controller_without_a_schedule_samples_as_before():
+    space = state_space.toy_space(3)
+    a = strategies.ControllerStrategy(space, 4, {})
+    b = strategies.ControllerStrategy(space, 4, {})
+    assert a.propose(20) == b.controller.sample(20, exploration=None, sharpen=None)

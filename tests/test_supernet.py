@@ -1,12 +1,8 @@
-"""The supernet and its evaluator: extraction, branches, clipping, keys, resume, JAX.
+"""The supernet and its evaluator: extraction, branches, clipping, keys, resume (on
+JAX: tests/test_backends.py).
 
 Tiny spaces (3 layers, 4 channels) on 8x8 images, so that every test runs in seconds.
 """
-
-import os
-import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,7 +14,6 @@ import state_space
 import supernet
 import weight_sharing
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 POISON = "dropout1.0,stretched3x3,noise2,tconv3x3,identity,zero"
 
 
@@ -256,44 +251,6 @@ def test_bad_evaluator_settings_are_named(tiny_dataset, kwargs, message):
         weight_sharing.SharedEvaluator(
             tiny_dataset, state_space.macro_space(2), **{"batch_size": 32, "eval_batch": 16, **kwargs}
         )
-
-
-JAX_CHECK = """
-import numpy as np, keras
-assert keras.backend.backend() == "jax"
-import data, poisoning, state_space, weight_sharing
-rng = np.random.default_rng(0)
-x = rng.uniform(size=(64, 8, 8, 1)).astype("float32"); y = rng.integers(0, 4, 64).astype("int32")
-ds = data.Dataset("tiny", x[:48], y[:48], x[48:], y[48:], x[48:], y[48:], num_classes=4)
-space = poisoning.poison(state_space.macro_space(3), "dropout1.0,noise2,stretched3x3", instances=2)
-for mode in ("inference", "training"):
-    ev = weight_sharing.SharedEvaluator(ds, space, filters=4, batch_size=16, eval_batch=16,
-                                        reward_mode=mode, bn_mode="batch" if mode == "training" else "moving")
-    ev.train_epoch(lambda n: space.sample(rng, n))
-    assert ev.epochs == 1 and 0 <= ev.score(space.sample(rng), 0) <= 1
-net = ev.net
-for a in space.sample(rng, 4):
-    rows = np.repeat(net.encode([a]), 16, 0)
-    net.bn_mode = "moving"
-    got = keras.ops.convert_to_numpy(net([x[:16], rows], training=False))
-    want = keras.ops.convert_to_numpy(net.extract(a)(x[:16], training=False))
-    assert np.abs(got - want).max() < 2e-5, np.abs(got - want).max()
-print("jax ok")
-"""
-
-
-def test_the_supernet_trains_scores_and_extracts_on_jax():
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-c", JAX_CHECK],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0 and "jax ok" in proc.stdout, proc.stderr[-3000:]
 
 
 def test_a_supernet_loss_that_becomes_nan_stops_training(tiny_dataset):

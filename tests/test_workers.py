@@ -1,14 +1,12 @@
 """Children in worker processes (workers.py): same history with 0, 1 or 2 workers,
-workers that die, recycling, signals and resume, Ray that cannot be reached, and the
-PyTorch and JAX backends of Keras.
+workers that die, recycling, signals and resume, Ray that cannot be reached. The
+PyTorch and JAX backends, in and out of workers: tests/test_backends.py.
 
 The in-process searches share one local Ray (`ray_cluster`, started once for the
 module); the train.py subprocesses start their own, as a user's search does.
 """
 
-import concurrent.futures
 import csv
-import json
 import os
 import signal
 import subprocess
@@ -22,7 +20,6 @@ import psutil
 import pytest
 
 import data
-import manager
 import search
 import state_space
 import workers
@@ -211,9 +208,13 @@ def test_sigterm_stops_the_workers_and_resume_with_another_count_continues_exact
     assert "interrupted by SIGTERM" in err and "--resume" in err
     gone, alive = psutil.wait_procs(family, timeout=30)
     assert not alive, [p.cmdline() for p in alive]  # Ray and its workers ended too.
-    resumed = train("--resume", f"--logdir={tmp_path}", "--run_name=w2", "--workers=1")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "children in 1 worker process" in resumed.stdout
+    # Resumed here, on the module's Ray (a train.py resume would start its own).
+    config = search.SearchConfig(
+        **TINY, logdir=str(tmp_path), run_name="w2", tensorboard=False, workers=1
+    )
+    lines = []
+    search.run_search(config, out=lines.append, resume=True)
+    assert any("children in 1 worker process" in line for line in lines)
     assert compared(run_dir) == compared(reference)
 
 
@@ -224,37 +225,3 @@ def test_an_unreachable_ray_address_is_one_line_exit_2_and_no_run_folder(tmp_pat
     assert len(lines) == 1, done.stderr
     assert "cannot reach a Ray cluster at 127.0.0.1:1" in lines[0]
     assert not any(tmp_path.iterdir())
-
-
-@pytest.fixture(scope="module")
-def backend_runs(tmp_path_factory):
-    """Two-child searches on the PyTorch backend, with their children in the search
-    process and in a worker, and on JAX in a worker (XLA compiles every child: the
-    slowest), two subprocesses at a time."""
-    logdir = tmp_path_factory.mktemp("backends")
-    flags = [*TINY_FLAGS, "--trials=2", "--children_per_step=2", "--notensorboard"]
-    jobs = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        for name in ("torch0", "torch1", "jax1"):
-            backend, n = name[:-1], int(name[-1])
-            # JAX: one child (XLA compiles each child and the final retraining).
-            jobs[name] = pool.submit(
-                train, *flags, f"--workers={n}", f"--logdir={logdir}", f"--run_name={name}",
-                *(["--trials=1", "--children_per_step=1"] if backend == "jax" else []),
-                env={"KERAS_BACKEND": backend},
-            )
-        return logdir, {name: job.result() for name, job in jobs.items()}
-
-
-@pytest.mark.parametrize("backend", ["torch", "jax"])
-def test_children_train_on_the_torch_and_jax_backends_in_and_out_of_process(backend, backend_runs):
-    logdir, runs = backend_runs
-    for n in (0, 1) if backend == "torch" else (1,):
-        done = runs[f"{backend}{n}"]
-        assert done.returncode == 0, done.stderr[-2000:]
-        best = json.loads((logdir / f"{backend}{n}" / "best.json").read_text())
-        assert best["params"] > 0 and 0 <= best["test_accuracy"] <= 1
-    assert f"backend {backend}" in runs[f"{backend}1"].stdout
-    if backend == "torch":
-        assert compared(logdir / "torch0") == compared(logdir / "torch1")
-    assert all(r["failed"] == "0" for r in rows(logdir / f"{backend}1"))

@@ -1,0 +1,319 @@
+"""Search strategies: how the loop's children are proposed and what is learned from them.
+
+Every strategy has the same small protocol, which `search.py`'s loop calls:
+
+  propose(n)                  -> n architectures (tuples of values) for the next step
+  learn(architectures, results) -> dict of scalars to log (results: `manager.ChildResult`)
+  get_state() / set_state(s)  JSON-serializable state kept in the run's state.json
+  save(directory) / load(directory)  anything too large for state.json (weights)
+
+A strategy that wants to know how much of the search budget is spent takes a
+`progress` function (`budget.Budget.fraction`), as `BudgetControllerStrategy` does.
+`make_strategy` builds the one a `SearchConfig` names.
+"""
+
+import csv
+import os
+import time
+
+import numpy as np
+
+import controller as controller_lib
+from config import ConfigError
+
+
+class RandomStrategy:
+    """Uniform sampling from the space: the baseline every controller must beat."""
+
+    def __init__(self, space, seed):
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+
+    def propose(self, n):
+        return self.space.sample(self.rng, n)
+
+    def learn(self, architectures, results):
+        return {}
+
+    def get_state(self):
+        return {"rng": self.rng.bit_generator.state}
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state["rng"]
+
+    def save(self, directory):
+        """Random search keeps nothing beyond its generator state."""
+
+    def load(self, directory):
+        """Nothing to load; see `save`."""
+
+
+class EvolutionStrategy:
+    """Regularized evolution (Real et al., 2019; REFERENCES §6).
+
+    The first `population_size` children are uniform samples. After that, each child
+    is a mutation of a parent: the fittest of `sample_size` members drawn at random
+    from the population; the mutation changes exactly one decision to another of its
+    values. Every child joins the population and the oldest member leaves, however
+    fit it is ("aging"). The children of one step are proposed together, from the
+    population as it stood before the step.
+    """
+
+    def __init__(self, space, seed, population_size=20, sample_size=5):
+        if not 1 <= sample_size <= population_size:
+            raise ValueError(
+                f"sample_size must be in [1, population_size={population_size}], "
+                f"got {sample_size}"
+            )
+        self.space = space
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.rng = np.random.default_rng(seed)
+        self.population = []  # [architecture, fitness], oldest first.
+        self.mutable = [i for i, d in enumerate(space.decisions) if len(d.choices) > 1]
+
+    def propose(self, n):
+        children = []
+        for _ in range(n):
+            if len(self.population) + len(children) < self.population_size:
+                children.append(self.space.sample(self.rng))
+            else:
+                children.append(self.mutate(self.parent()))
+        return children
+
+    def parent(self):
+        """The fittest of `sample_size` distinct members drawn uniformly (ties: the older)."""
+        drawn = sorted(self.rng.choice(len(self.population), self.sample_size, replace=False))
+        best = max(drawn, key=lambda i: self.population[i][1])
+        return tuple(self.population[best][0])
+
+    def mutate(self, architecture):
+        """`architecture` with one decision, drawn uniformly, set to another value."""
+        if not self.mutable:
+            return tuple(architecture)  # A space of one architecture.
+        indices = list(self.space.encode(architecture))
+        d = self.mutable[self.rng.integers(len(self.mutable))]
+        other = self.rng.integers(len(self.space.decisions[d].choices) - 1)
+        indices[d] = int(other + (other >= indices[d]))
+        return self.space.decode(indices)
+
+    def learn(self, architectures, results):
+        for architecture, result in zip(architectures, results):
+            self.population.append([list(architecture), result.fitness])
+        del self.population[: max(0, len(self.population) - self.population_size)]
+        fitness = [f for _, f in self.population]
+        return {
+            "evolution/population_best": max(fitness),
+            "evolution/population_mean": float(np.mean(fitness)),
+        }
+
+    def get_state(self):
+        return {"rng": self.rng.bit_generator.state, "population": self.population}
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.population = [[list(a), f] for a, f in state["population"]]
+
+    def save(self, directory):
+        """The population lives in state.json."""
+
+    def load(self, directory):
+        """Nothing to load; see `save`."""
+
+
+class NaswotStrategy:
+    """NASWOT search (Mellor et al., 2021; REFERENCES §5): score `candidates`
+    distinct random architectures untrained, then propose them best score first, so
+    that the search's `trials` trains the top of the ranking.
+
+    Scoring happens on the first `propose`; the ranking is kept in the run state and
+    written to `naswot.csv` in the run folder (a search interrupted while scoring
+    scores again when resumed).
+    """
+
+    def __init__(self, space, seed, candidates, manager, run_dir, out=print):
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+        self.candidates = candidates
+        self.manager = manager
+        self.run_dir = run_dir
+        self.out = out
+        self.ranking = None  # [architecture, score], best first.
+        self.position = 0
+        self.scores = {}
+
+    def propose(self, n):
+        if self.ranking is None:
+            self._score_candidates()
+        chosen = self.ranking[self.position : self.position + n]
+        self.position += len(chosen)
+        return [tuple(a) for a, _ in chosen]
+
+    def _score_candidates(self):
+        architectures, seen = [], set()
+        # Distinct architectures; `candidates` <= the size of the space (run_search).
+        while len(architectures) < self.candidates:
+            a = self.space.sample(self.rng)
+            if a not in seen:
+                seen.add(a)
+                architectures.append(a)
+        self.out(f"scoring {self.candidates} untrained architectures (NASWOT) ...")
+        started = time.perf_counter()
+        scored = []
+        for i, (a, score) in enumerate(zip(architectures, self.manager.score_all(architectures))):
+            scored.append((a, score))
+            if (i + 1) % 100 == 0 or i + 1 == len(architectures):
+                rate = (i + 1) / (time.perf_counter() - started)
+                self.out(f"scored {i + 1}/{len(architectures)} ({rate:.1f} architectures/s)")
+        # Best first; sorted() is stable, so equal scores keep their sampling order.
+        order = sorted(range(len(scored)), key=lambda i: -scored[i][1].score)
+        _write_naswot_csv(os.path.join(self.run_dir, "naswot.csv"), self.space, scored, order)
+        self.ranking = [[list(scored[i][0]), scored[i][1].score] for i in order]
+        self.scores = {tuple(a): s for a, s in self.ranking}
+
+    def learn(self, architectures, results):
+        return {}
+
+    def get_state(self):
+        return {"ranking": self.ranking, "position": self.position}
+
+    def set_state(self, state):
+        self.ranking, self.position = state["ranking"], state["position"]
+        self.scores = {tuple(a): s for a, s in self.ranking or ()}
+
+    def save(self, directory):
+        """The ranking lives in state.json."""
+
+    def load(self, directory):
+        """Nothing to load; see `save`."""
+
+
+NASWOT_FIELDS = ("rank", "sampled", "architecture", "naswot_score", "relu_units", "params")
+NASWOT_FIELDS += ("seconds", "failed", "reason")
+
+
+def _write_naswot_csv(path, space, scored, order):
+    """naswot.csv: every scored candidate, best first (`sampled`: its sampling order)."""
+    with open(path + ".tmp", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(NASWOT_FIELDS)
+        for rank, i in enumerate(order, 1):
+            a, s = scored[i]
+            w.writerow(
+                [rank, i + 1, space.format(a), f"{s.score:.4f}", s.relu_units, s.params]
+                + [f"{s.seconds:.3f}", int(s.failed), s.reason]
+            )
+    os.replace(path + ".tmp", path)
+
+
+class ControllerStrategy:
+    """The RL controller: sample from the policy, REINFORCE on the rewards."""
+
+    def __init__(self, space, seed, hparams):
+        self.space = space
+        self.controller = controller_lib.Controller(space, seed=seed, **hparams)
+
+    def propose(self, n):
+        return self.controller.sample(n)
+
+    def learn(self, architectures, results):
+        # One forward pass gives the update's statistics and the logged probabilities.
+        stats = self.controller.update(architectures, [r.reward for r in results])
+        scalars = {"controller/loss": stats["loss"], "controller/entropy": stats["entropy"]}
+        if stats["skip_rate"] is not None:
+            scalars["controller/skip_rate"] = stats["skip_rate"]
+        for decision, probs in zip(self.space.decisions, stats["probabilities"]):
+            for choice, p in zip(decision.choices, probs):
+                scalars[f"probs/{decision.key}/{choice}"] = p
+        return scalars
+
+    def get_state(self):
+        return self.controller.get_state()
+
+    def set_state(self, state):
+        self.controller.set_state(state)
+
+    def save(self, directory):
+        """Weights and optimizer state (the generator state lives in state.json)."""
+        self.controller.save(directory)
+
+    def load(self, directory):
+        self.controller = controller_lib.Controller.load(
+            directory, self.space, hparams=self.controller.hparams
+        )
+
+
+class BudgetControllerStrategy(ControllerStrategy):
+    """The budget-aware controller: this project's design after NASIB (REFERENCES §11).
+
+    The controller and its REINFORCE update are the plain controller's; what changes
+    is how it samples as the budget is spent. At the spent fraction f of the budget
+    (`budget.Budget.fraction`: the larger of trials done / trials and seconds spent /
+    time budget), each decision samples from
+
+        (1 - explore * (1 - f)) * softmax((1 + (sharpen - 1) * f) * logits)
+            + explore * (1 - f) * uniform
+
+    so the search starts with `explore` of uniform mass on every decision (wide
+    exploration while the policy knows little), the mix falls linearly to 0, and the
+    policy's own preferences are sharpened up to `sharpen` times by the end of the
+    budget (exploitation). The update uses the policy's own log-probabilities of the
+    sampled architectures, as the plain controller's `--exploration` does: off-policy
+    while f < 1, to the extent of the mix and the sharpening. With a trial budget f
+    depends on trials only and runs repeat exactly; with a time budget it depends on
+    the wall clock too.
+    """
+
+    def __init__(self, space, seed, hparams, progress, explore=0.5, sharpen=2.0):
+        super().__init__(space, seed, hparams)
+        self.progress = progress
+        self.explore = explore
+        self.sharpen = sharpen
+        self.schedule = (explore, 1.0, 0.0)
+
+    def schedule_at(self, fraction):
+        """(uniform mix, logit factor) at the spent fraction of the budget."""
+        return self.explore * (1.0 - fraction), 1.0 + (self.sharpen - 1.0) * fraction
+
+    def propose(self, n):
+        fraction = self.progress()
+        mix, sharpen = self.schedule_at(fraction)
+        self.schedule = (mix, sharpen, fraction)
+        return self.controller.sample(n, exploration=mix, sharpen=sharpen)
+
+    def learn(self, architectures, results):
+        scalars = super().learn(architectures, results)
+        mix, sharpen, fraction = self.schedule
+        scalars.update(
+            {"budget/fraction": fraction, "budget/exploration": mix, "budget/sharpen": sharpen}
+        )
+        return scalars
+
+
+def make_strategy(config, space, manager, run_dir, out=print, progress=None):
+    """The strategy named by `config.strategy`; `progress()` is the spent fraction of
+    the search budget (`budget.Budget.fraction`), which the budget-aware controller
+    follows."""
+    if config.strategy == "controller":
+        return ControllerStrategy(space, config.seed, config.controller)
+    if config.strategy == "budget_controller":
+        return BudgetControllerStrategy(
+            space,
+            config.seed,
+            config.controller,
+            progress or (lambda: 0.0),
+            config.budget_explore,
+            config.budget_sharpen,
+        )
+    if config.strategy == "tpe":
+        try:
+            import tpe  # pylint: disable=import-outside-toplevel  (Optuna, only here)
+
+            return tpe.TpeStrategy(space, config.seed, run_dir, startup=config.tpe_startup)
+        except ImportError as e:
+            raise ConfigError(str(e)) from None
+    if config.strategy == "evolution":
+        return EvolutionStrategy(space, config.seed, config.population_size, config.sample_size)
+    if config.strategy == "naswot":
+        return NaswotStrategy(space, config.seed, config.naswot_candidates, manager, run_dir, out)
+    return RandomStrategy(space, config.seed)

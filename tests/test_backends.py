@@ -1,0 +1,109 @@
+"""The PyTorch and JAX backends of Keras: children trained in and out of worker
+processes (workers.py), and the supernet trained, scored and extracted on JAX.
+
+Each check is a subprocess with KERAS_BACKEND set (a process has one backend), and
+each pays its backend's start and, on JAX, XLA's compilations: the module starts all
+four at once, two at a time (`runs`), and the tests read the results.
+"""
+
+import concurrent.futures
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
+TINY_FLAGS = [
+    "--epochs=1", "--train_size=300", "--val_size=100", "--batch_size=32",
+    "--trials=2", "--children_per_step=2", "--notensorboard",
+]
+
+JAX_CHECK = """
+import numpy as np, keras
+assert keras.backend.backend() == "jax"
+import data, poisoning, state_space, weight_sharing
+rng = np.random.default_rng(0)
+x = rng.uniform(size=(64, 8, 8, 1)).astype("float32"); y = rng.integers(0, 4, 64).astype("int32")
+ds = data.Dataset("tiny", x[:48], y[:48], x[48:], y[48:], x[48:], y[48:], num_classes=4)
+space = poisoning.poison(state_space.macro_space(3), "dropout1.0,noise2,stretched3x3", instances=2)
+for mode in ("inference", "training"):
+    ev = weight_sharing.SharedEvaluator(ds, space, filters=4, batch_size=16, eval_batch=16,
+                                        reward_mode=mode, bn_mode="batch" if mode == "training" else "moving")
+    ev.train_epoch(lambda n: space.sample(rng, n))
+    assert ev.epochs == 1 and 0 <= ev.score(space.sample(rng), 0) <= 1
+net = ev.net
+for a in space.sample(rng, 4):
+    rows = np.repeat(net.encode([a]), 16, 0)
+    net.bn_mode = "moving"
+    got = keras.ops.convert_to_numpy(net([x[:16], rows], training=False))
+    want = keras.ops.convert_to_numpy(net.extract(a)(x[:16], training=False))
+    assert np.abs(got - want).max() < 2e-5, np.abs(got - want).max()
+print("jax ok")
+"""
+
+
+def _run(args, backend):
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env={**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two-child searches on PyTorch with their children in the search process and in
+    a worker; a one-child search on JAX in a worker (XLA compiles every child and the
+    final retraining: the slowest); the JAX supernet check."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    logdir = tmp_path_factory.mktemp("backends")
+    jobs = {
+        "jax1": (["train.py", *TINY_FLAGS, "--trials=1", "--children_per_step=1"], "jax"),
+        "jax-supernet": (["-c", JAX_CHECK], "jax"),
+        "torch0": (["train.py", *TINY_FLAGS], "torch"),
+        "torch1": (["train.py", *TINY_FLAGS], "torch"),
+    }
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {}
+        for name, (args, backend) in jobs.items():
+            if args[0] == "train.py":
+                args = args + [f"--workers={name[-1]}", f"--logdir={logdir}", f"--run_name={name}"]
+            futures[name] = pool.submit(_run, args, backend)
+        return logdir, {name: future.result() for name, future in futures.items()}
+
+
+def rows(run_dir):
+    with open(run_dir / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def compared(run_dir):
+    return [{k: r[k] for k in COMPARED} for r in rows(run_dir)]
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_children_train_on_the_torch_and_jax_backends_in_and_out_of_process(backend, runs):
+    logdir, done = runs
+    for n in (0, 1) if backend == "torch" else (1,):
+        proc = done[f"{backend}{n}"]
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        best = json.loads((logdir / f"{backend}{n}" / "best.json").read_text())
+        assert best["params"] > 0 and 0 <= best["test_accuracy"] <= 1
+    assert f"backend {backend}" in done[f"{backend}1"].stdout
+    if backend == "torch":
+        assert compared(logdir / "torch0") == compared(logdir / "torch1")
+    assert all(r["failed"] == "0" for r in rows(logdir / f"{backend}1"))
+
+
+def test_the_supernet_trains_scores_and_extracts_on_jax(runs):
+    proc = runs[1]["jax-supernet"]
+    assert proc.returncode == 0 and "jax ok" in proc.stdout, proc.stderr[-3000:]
