@@ -1,15 +1,20 @@
-"""Controller, random, evolution and NASWOT against Keras Tuner, on the same work.
+"""Every strategy here against Keras Tuner, at equal trials or at equal wall time.
 
   python bench/compare.py                         # toy space, 32 children, seeds 0,1,2
   python bench/compare.py --space=macro --filters=12 --trials=24 --seeds=0,1
   python bench/compare.py --methods=random,kt_random --seeds=0,1,2,3,4
+  python bench/compare.py --time_budget=90        # equal wall time: 90 s of search per run
 
 Every method searches the same space on the same data (mnist5k: --train_size
 training images, 500 validation images split off with the run's seed, the 1,000
 test images) with the same child training (--epochs, --batch_size, Adam 3e-3) and
-the same number of trained children (--trials):
+the same number of trained children (--trials), or, with --time_budget, the same
+wall time of search (each run stops proposing when its next step, or trial, is
+expected to end after the budget; no trial limit):
 
-  controller, random, evolution, naswot   train.py --strategy=... (this project)
+  controller, random, evolution, naswot,  train.py --strategy=... (this project)
+  tpe, budget_controller
+  random_es                               random search with --early_stop=median
   kt_random, kt_bayesian, kt_hyperband    Keras Tuner 1.4 RandomSearch,
                                           BayesianOptimization and Hyperband on a
                                           HyperModel of the same space: one
@@ -53,7 +58,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-OURS = ("controller", "random", "evolution", "naswot")
+OURS = ("controller", "random", "evolution", "naswot", "tpe", "budget_controller", "random_es")
+STRATEGY = {"random_es": "random"}  # Method -> --strategy, where they differ.
+EXTRA_FLAGS = {"random_es": ["--early_stop=median"]}
 KERAS_TUNER = ("kt_random", "kt_bayesian", "kt_hyperband")
 METHODS = OURS + KERAS_TUNER
 LABELS = {
@@ -61,6 +68,9 @@ LABELS = {
     "random": "random search",
     "evolution": "regularized evolution",
     "naswot": "NASWOT (score, train top)",
+    "tpe": "TPE (Optuna)",
+    "budget_controller": "budget-aware controller",
+    "random_es": "random search, median early stopping",
     "kt_random": "Keras Tuner RandomSearch",
     "kt_bayesian": "Keras Tuner BayesianOptimization",
     "kt_hyperband": "Keras Tuner Hyperband",
@@ -76,6 +86,12 @@ def parse_args(argv=None):
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--train_size", type=int, default=2000)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument(
+        "--time_budget",
+        type=float,
+        default=None,
+        help="Seconds of search per run (equal wall time); default: equal trials.",
+    )
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--children_per_step", type=int, default=4, help="Controller updates.")
     p.add_argument("--population_size", type=int, default=8, help="Evolution population.")
@@ -97,18 +113,21 @@ def parse_args(argv=None):
     for name in ("trials", "epochs", "batch_size", "train_size", "filters"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    args.logdir = pathlib.Path(args.logdir or ROOT / "logs" / f"compare-{args.space}")
+    if args.time_budget is not None and args.time_budget <= 0:
+        p.error(f"--time_budget must be > 0 seconds, got {args.time_budget}")
+    suffix = f"-time{args.time_budget:g}" if args.time_budget else ""
+    args.logdir = pathlib.Path(args.logdir or ROOT / "logs" / f"compare-{args.space}{suffix}")
     return args
 
 
 def common_flags(args, seed):
-    return [
+    budget = [f"--time_budget={args.time_budget}"] if args.time_budget else [f"--trials={args.trials}"]
+    return budget + [
         "--dataset=mnist5k",
         f"--train_size={args.train_size}",
         "--val_size=500",
         f"--space={args.space}",
         f"--filters={args.filters}",
-        f"--trials={args.trials}",
         f"--epochs={args.epochs}",
         f"--final_epochs={args.epochs}",
         f"--batch_size={args.batch_size}",
@@ -124,8 +143,9 @@ def run_ours(args, method, seed):
     name = f"{method}-seed{seed}"
     run_dir = args.logdir / name
     if not (run_dir / "best.json").exists():
-        flags = common_flags(args, seed) + [
-            f"--strategy={method}",
+        flags = common_flags(args, seed) + EXTRA_FLAGS.get(method, []) + [
+            f"--strategy={STRATEGY.get(method, method)}",
+            "--workers=0",  # In process, as Keras Tuner runs (a worker costs ~5 s to start).
             f"--children_per_step={args.children_per_step}",
             f"--population_size={args.population_size}",
             f"--sample_size={args.sample_size}",
@@ -151,7 +171,10 @@ def run_ours(args, method, seed):
         "wall_seconds": best["search_seconds"],
         "trials": len(rows),
         "trained": sum(1 for r in rows if r["cached"] == "0" and r["failed"] == "0"),
-        "epochs_trained": args.epochs * sum(1 for r in rows if r["cached"] == "0"),
+        "epochs_trained": sum(
+            int(r.get("stopped_epoch") or 0) or args.epochs for r in rows if r["cached"] == "0"
+        ),
+        "stopped_early": sum(1 for r in rows if (r.get("stopped_epoch") or "0") != "0"),
         "architecture": best["architecture_str"],
     }, timeline
 
@@ -229,7 +252,12 @@ def keras_tuner_worker(args):
             def on_trial_end(self, trial):
                 super().on_trial_end(trial)
                 score = self.oracle.get_trial(trial.trial_id).score
-                timeline.append((time.perf_counter() - started, float(score or 0.0)))
+                elapsed = time.perf_counter() - started
+                timeline.append((elapsed, float(score or 0.0)))
+                # Equal wall time: no trial starts that is expected (at the mean trial
+                # time so far) to end after the budget, as train.py's rule for steps.
+                if args.time_budget and elapsed * (1 + 1 / len(timeline)) > args.time_budget:
+                    self.oracle.max_trials = len(self.oracle.trials)
 
         return Timed
 
@@ -243,17 +271,20 @@ def keras_tuner_worker(args):
         project_name="kt",
         overwrite=True,
     )
+    max_trials = 100_000 if args.time_budget else args.trials  # Stopped by time (Timed).
     if method == "kt_random":
-        tuner = timed(kt.RandomSearch)(HyperModel(), max_trials=args.trials, **common)
+        tuner = timed(kt.RandomSearch)(HyperModel(), max_trials=max_trials, **common)
     elif method == "kt_bayesian":
         tuner = timed(kt.BayesianOptimization)(
             HyperModel(),
-            max_trials=args.trials,
+            max_trials=max_trials,
             num_initial_points=max(2, args.trials // 4),
             **common,
         )
     else:
         iterations = max(1, round(args.trials / hyperband_trials_per_iteration(args.epochs)))
+        if args.time_budget:
+            iterations = 1000  # Stopped by time (Timed).
         tuner = timed(kt.Hyperband)(
             HyperModel(),
             max_epochs=args.epochs,
@@ -292,6 +323,7 @@ def keras_tuner_worker(args):
         "trials": len(trials),
         "trained": len(trials),
         "epochs_trained": int(epochs_trained),
+        "stopped_early": 0,
         "architecture": space.format(best_arch),
         "timeline": timeline,
     }
@@ -313,7 +345,7 @@ def mean_std(values, fmt):
 def report(args, results, timelines):
     out = pathlib.Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"compare_{args.space}"
+    tag = f"compare_{args.space}" + (f"_time{args.time_budget:g}" if args.time_budget else "")
     with open(out / f"{tag}.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(results[0]))
         w.writeheader()
@@ -321,20 +353,26 @@ def report(args, results, timelines):
     by_method = {m: [r for r in results if r["method"] == m] for m in args.methods}
     reference = by_method.get("kt_random")
     ref_wall = np.mean([r["wall_seconds"] for r in reference]) if reference else None
+    budget = (
+        f"{args.time_budget:g} s of search per run (equal wall time; no trial limit)"
+        if args.time_budget
+        else f"{args.trials} children per run"
+    )
     lines = [
-        f"# Search strategies against Keras Tuner ({args.space} space)",
+        f"# Search strategies against Keras Tuner ({args.space} space"
+        + (f", {args.time_budget:g} s each)" if args.time_budget else ")"),
         "",
         f"`python bench/compare.py {' '.join(a for a in sys.argv[1:])}`".replace(" `", "`"),
         "",
         f"mnist5k: {args.train_size} training, 500 validation, 1,000 test images; "
-        f"{args.trials} children per run, {args.epochs} epochs each, batch {args.batch_size}"
+        f"{budget}, {args.epochs} epochs each, batch {args.batch_size}"
         + (f", width {args.filters}" if args.space == "macro" else "")
         + f"; seeds {', '.join(map(str, args.seeds))} (mean ± std over seeds); "
         f"{platform.machine()}, {os.cpu_count()} cores, one run at a time.",
         "",
         "| method | best val acc | test acc of pick | search wall time (s) | s per trained "
-        "child | wall vs KT RandomSearch | trials (epochs) |",
-        "|---|---|---|---|---|---|---|",
+        "child | wall vs KT RandomSearch | trials (epochs) | stopped early |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m, rows in by_method.items():
         if not rows:
@@ -347,11 +385,51 @@ def report(args, results, timelines):
             f"{mean_std([r['test_accuracy'] for r in rows], '.3f')} | {mean_std(walls, '.0f')} | "
             f"{mean_std(per_child, '.2f')} | {relative} | "
             f"{np.mean([r['trials'] for r in rows]):.0f} "
-            f"({np.mean([r['epochs_trained'] for r in rows]):.0f}) |"
+            f"({np.mean([r['epochs_trained'] for r in rows]):.0f}) | "
+            f"{np.mean([r.get('stopped_early', 0) for r in rows]):.0f} |"
         )
+    lines += leaders(args, timelines)
     (out / f"{tag}.md").write_text("\n".join(lines) + "\n")
     plot(out / f"{tag}.png", args, timelines)
     print("\n".join(lines))
+
+
+def best_by(timeline, t):
+    """Best validation accuracy a run had reached by `t` seconds (0 before its first)."""
+    reached = [a for s, a in timeline if s <= t]
+    return max(reached) if reached else 0.0
+
+
+def leaders(args, timelines):
+    """Who leads when: median over seeds of the best validation accuracy reached by a
+    quarter, a half and all of the wall time (the budget, or the longest run)."""
+    end = args.time_budget or max(
+        (t for m in timelines.values() for tl in m.values() for t, _ in tl), default=1.0
+    )
+    marks = [end / 4, end / 2, end]
+    lines = [
+        "",
+        "Best validation accuracy reached by each point of the wall time (median over seeds, "
+        "min-max in brackets); the leader of each column in bold:",
+        "",
+        "| method | " + " | ".join(f"by {t:.0f} s" for t in marks) + " |",
+        "|---|" + "---|" * len(marks),
+    ]
+    table = {}
+    for m in args.methods:
+        runs = list(timelines.get(m, {}).values())
+        if runs:
+            table[m] = [[best_by(tl, t) for tl in runs] for t in marks]
+    medians = {m: [float(np.median(v)) for v in cols] for m, cols in table.items()}
+    for m, cols in table.items():
+        cells = []
+        for j, values in enumerate(cols):
+            cell = f"{np.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+            if medians[m][j] == max(med[j] for med in medians.values()):
+                cell = f"**{cell}**"
+            cells.append(cell)
+        lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(path, args, timelines):
@@ -384,7 +462,8 @@ def plot(path, args, timelines):
             )
     ax.set_xlabel("search wall time (s)")
     ax.set_ylabel("best validation accuracy so far (thick: median over seeds)")
-    ax.set_title(f"{args.space} space, {args.trials} children, seeds {args.seeds}")
+    budget = f"{args.time_budget:g} s each" if args.time_budget else f"{args.trials} children"
+    ax.set_title(f"{args.space} space, {budget}, seeds {args.seeds}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -1,9 +1,21 @@
-"""Shared test setup: the repository root on sys.path, quiet TensorFlow, seeds, tiny data."""
+"""Shared test setup: the repository root on sys.path, quiet TensorFlow, seeds, tiny data,
+and the background pool that runs the suite's slow subprocesses beside the other tests.
 
+Background subprocesses: a test module that defines `background_jobs(folder)` (a dict
+name -> function of no arguments) gets those functions started on one shared pool of
+`BACKGROUND_PROCESSES` threads as soon as the suite is collected, and reads their
+results with `start_background(module)`. Each job is a subprocess (train.py, or a
+check on another backend) that pays TensorFlow's, PyTorch's or JAX's start-up: in the
+background they use the second core while the in-process tests use the first.
+"""
+
+import concurrent.futures
 import os
 import pathlib
 import random
+import shutil
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -40,3 +52,39 @@ def tiny_dataset():
     x_val, y_val = make(32)
     x_test, y_test = make(32)
     return data.Dataset("tiny", x_train, y_train, x_val, y_val, x_test, y_test, num_classes=4)
+
+
+BACKGROUND_PROCESSES = 3
+_background = {"pool": None, "root": None}
+
+
+def start_background(module):
+    """Submits `module.background_jobs(folder)` to the shared pool, once; returns the
+    dict name -> Future (called by the suite at collection, and by the module's
+    fixture, which also makes it work for a module run on its own)."""
+    if getattr(module, "_background_futures", None) is None:
+        if _background["pool"] is None:
+            _background["pool"] = concurrent.futures.ThreadPoolExecutor(BACKGROUND_PROCESSES)
+            _background["root"] = tempfile.mkdtemp(prefix="nas-tests-")
+        folder = pathlib.Path(_background["root"]) / module.__name__.rpartition(".")[2]
+        folder.mkdir()
+        jobs = module.background_jobs(folder)
+        module._background_futures = {
+            name: _background["pool"].submit(job) for name, job in jobs.items()
+        }
+    return module._background_futures
+
+
+def pytest_collection_finish(session):
+    started = set()
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if hasattr(module, "background_jobs") and module not in started:
+            started.add(module)
+            start_background(module)
+
+
+def pytest_sessionfinish(session):
+    if _background["pool"] is not None:
+        _background["pool"].shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(_background["root"], ignore_errors=True)

@@ -2,11 +2,10 @@
 processes (workers.py), and the supernet trained, scored and extracted on JAX.
 
 Each check is a subprocess with KERAS_BACKEND set (a process has one backend), and
-each pays its backend's start and, on JAX, XLA's compilations: the module starts all
-four at once, two at a time (`runs`), and the tests read the results.
+each pays its backend's start and, on JAX, XLA's compilations: they run in the
+background from the start of the suite (conftest.py), and the tests read the results.
 """
 
-import concurrent.futures
 import csv
 import json
 import os
@@ -15,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import start_background
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
@@ -58,27 +58,32 @@ def _run(args, backend):
     )
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def background_jobs(logdir):
     """Two-child searches on PyTorch with their children in the search process and in
     a worker; a one-child search on JAX in a worker (XLA compiles every child and the
-    final retraining: the slowest); the JAX supernet check."""
-    pytest.importorskip("torch")
-    pytest.importorskip("jax")
-    logdir = tmp_path_factory.mktemp("backends")
+    final retraining: the slowest); the JAX supernet check. Started with the suite
+    (conftest.py), the JAX ones first."""
     jobs = {
         "jax1": (["train.py", *TINY_FLAGS, "--trials=1", "--children_per_step=1"], "jax"),
         "jax-supernet": (["-c", JAX_CHECK], "jax"),
         "torch0": (["train.py", *TINY_FLAGS], "torch"),
         "torch1": (["train.py", *TINY_FLAGS], "torch"),
     }
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {}
-        for name, (args, backend) in jobs.items():
-            if args[0] == "train.py":
-                args = args + [f"--workers={name[-1]}", f"--logdir={logdir}", f"--run_name={name}"]
-            futures[name] = pool.submit(_run, args, backend)
-        return logdir, {name: future.result() for name, future in futures.items()}
+    started = {}
+    for name, (args, backend) in jobs.items():
+        if args[0] == "train.py":
+            args = args + [f"--workers={name[-1]}", f"--logdir={logdir}", f"--run_name={name}"]
+        started[name] = lambda a=args, b=backend: _run(a, b)
+    started["logdir"] = lambda: logdir
+    return started
+
+
+@pytest.fixture(scope="module")
+def runs():
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    futures = start_background(sys.modules[__name__])
+    return futures["logdir"].result(), {k: f.result() for k, f in futures.items() if k != "logdir"}
 
 
 def rows(run_dir):

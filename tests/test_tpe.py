@@ -2,6 +2,7 @@
 folder, and a resume that asks for what an uninterrupted search would."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -76,3 +77,14 @@ def test_a_step_told_before_a_crash_is_not_told_twice(tmp_path):
     again.learn(architectures, results)  # The resumed step tells again: no error.
     complete = again.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert [t.value for t in complete] == [fitness(a) for a in architectures]
+
+
+def test_without_optuna_the_strategy_is_one_line_naming_the_install(monkeypatch, tmp_path):
+    import config as config_lib
+    import strategies
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # As if it were not installed.
+    monkeypatch.delitem(sys.modules, "tpe")
+    config = config_lib.SearchConfig(strategy="tpe").resolved()
+    with pytest.raises(config_lib.ConfigError, match=r"needs Optuna.*pip install optuna==5.0.0"):
+        strategies.make_strategy(config, state_space.toy_space(2), None, str(tmp_path))

@@ -1,12 +1,11 @@
 """End-to-end tests of train.py, run as a subprocess like a user would run it.
 
-Every subprocess pays TensorFlow's start-up (~5 s), so the module starts all of them
-at once on a small thread pool (`processes` fixture) and the tests read the results:
+Every subprocess pays TensorFlow's start-up (~5 s), so the suite starts all of them
+in the background as soon as it is collected (conftest.py) and the tests read the results:
 three tiny searches (controller twice with the same seed, random once) and the table
 of bad command lines.
 """
 
-import concurrent.futures
 import csv
 import json
 import re
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import start_background
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,13 +176,13 @@ BAD = [
 ]
 
 
-@pytest.fixture(scope="module")
-def processes(tmp_path_factory):
-    """Starts every subprocess of this module; name -> Future of (CompletedProcess, logdir)."""
-    searches = tmp_path_factory.mktemp("searches")
-    bad_logdir = tmp_path_factory.mktemp("bad")
+def background_jobs(folder):
+    """Every subprocess of this module, started with the suite (conftest.py): name ->
+    function returning (CompletedProcess, run folder)."""
+    searches = folder / "searches"
+    bad_logdir = folder / "bad"
     taken = bad_logdir / "taken"
-    taken.mkdir()
+    taken.mkdir(parents=True)
     (taken / "history.csv").write_text("trial,step\n")
     jobs = {
         "a": (TINY + ["--logdir", str(searches), "--run_name=a"], searches / "a"),
@@ -209,13 +209,13 @@ def processes(tmp_path_factory):
         jobs[name][0].extend(["--logdir", str(searches)])
     for name, args, _, _ in BAD:
         jobs["bad-" + name] = (TINY + [f"--logdir={bad_logdir}"] + args, bad_logdir)
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=3)
-    futures = {
-        name: pool.submit(lambda a=args, d=folder: (_run(a), d))
-        for name, (args, folder) in jobs.items()
-    }
-    yield futures
-    pool.shutdown(wait=True, cancel_futures=True)
+    return {name: lambda a=args, d=where: (_run(a), d) for name, (args, where) in jobs.items()}
+
+
+@pytest.fixture(scope="module")
+def processes():
+    """name -> Future of (CompletedProcess, run folder)."""
+    return start_background(sys.modules[__name__])
 
 
 def read_history(run_dir):

@@ -7,6 +7,7 @@ module); the train.py subprocesses start their own, as a user's search does.
 """
 
 import csv
+import dataclasses
 import os
 import signal
 import subprocess
@@ -114,11 +115,15 @@ def test_naswot_scoring_in_workers_ranks_as_in_process(ray_cluster, tmp_path):
 
 
 def _child_processes():
-    """Worker processes busy with a child (Ray titles them ray::ChildWorker.run)."""
+    """Worker processes of this test process's Ray busy with a child (Ray titles them
+    ray::ChildWorker.run); not those of searches running beside the tests."""
     found = []
-    for p in psutil.process_iter(["cmdline"]):
-        if "ray::ChildWorker.run" in " ".join(p.info["cmdline"] or ()):
-            found.append(p)
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "ray::ChildWorker.run" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:
+            pass
     return found
 
 
@@ -209,9 +214,7 @@ def test_sigterm_stops_the_workers_and_resume_with_another_count_continues_exact
     gone, alive = psutil.wait_procs(family, timeout=30)
     assert not alive, [p.cmdline() for p in alive]  # Ray and its workers ended too.
     # Resumed here, on the module's Ray (a train.py resume would start its own).
-    config = search.SearchConfig(
-        **TINY, logdir=str(tmp_path), run_name="w2", tensorboard=False, workers=1
-    )
+    config = dataclasses.replace(search.read_config(run_dir), logdir=str(tmp_path), workers=1)
     lines = []
     search.run_search(config, out=lines.append, resume=True)
     assert any("children in 1 worker process" in line for line in lines)
