@@ -141,6 +141,12 @@ class SearchConfig:
             f"--strategy=naswot ranks by the NASWOT score and trains the top --trials",
         )
         _check(
+            not (c.strategy == "tpe" and c.evaluation == "shared"),
+            "--strategy=tpe is for --evaluation=train or naswot: with shared weights the "
+            "supernet trains on hundreds of the strategy's proposals per pass, which TPE would "
+            "count as trials never told",
+        )
+        _check(
             not (c.evaluation == "shared" and c.space != "macro"),
             f"--evaluation=shared needs --space=macro: the {c.space} space's template has no "
             f"supernet yet (weight sharing holds the ENAS macro space and its poisonings)",

@@ -633,6 +633,7 @@ def _train_supernet(run, log, out):
 
 
 COMMIT_SECONDS = 5.0  # Shared weights: at most this much search is lost to a kill -9.
+_duration = budget_lib.format_duration
 
 
 def _eta(config, run, started, started_trial):
@@ -819,5 +820,3 @@ def _derive(config, run, space, out):
     }
     return result, entries
 
-
-_duration = budget_lib.format_duration

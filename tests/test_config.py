@@ -21,6 +21,7 @@ import config
         (dict(space="macro", shared_lr=0.01, shared_lr_min=0.1), "--shared_lr_min"),
         (dict(space="macro", shared_grad_clip=0.0), "--shared_grad_clip"),
         (dict(space="macro", shared_l2=-1.0), "--shared_l2"),
+        (dict(space="macro", strategy="tpe", evaluation="shared"), "--strategy=tpe is for"),
     ],
 )
 def test_bad_shared_settings_are_one_clear_error(changes, message):
