@@ -110,6 +110,3 @@ class Budget:
             if self.elapsed >= self.seconds or self.elapsed + expected > self.seconds:
                 return "time_budget"
         return None
-
-    def seconds_left(self):
-        return None if self.seconds is None else max(0.0, self.seconds - self.elapsed)

@@ -33,6 +33,8 @@ def _optuna():
     except ImportError:
         raise ImportError(f"--strategy=tpe needs Optuna, which is not installed: {INSTALL}") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # No line per told trial.
+    # The journal storage and the multivariate TPE are marked experimental by Optuna.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
 
@@ -67,32 +69,25 @@ class TpeStrategy:
         folder exists by then)."""
         if self._study is None:
             optuna = self.optuna
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                storage = optuna.storages.JournalStorage(
-                    optuna.storages.journal.JournalFileBackend(self.path)
-                )
+            storage = optuna.storages.JournalStorage(
+                optuna.storages.journal.JournalFileBackend(self.path)
+            )
             self._study = optuna.create_study(
                 study_name=STUDY, storage=storage, direction="maximize", load_if_exists=True
             )
         return self._study
 
     def _sampler(self):
-        optuna = self.optuna
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(
-                seed=(self.seed * 1_000_003 + self.asks) % 2**32, n_startup_trials=self.startup
-            )
+        return self.optuna.samplers.TPESampler(
+            seed=(self.seed * 1_000_003 + self.asks) % 2**32, n_startup_trials=self.startup
+        )
 
     def propose(self, n):
         study = self.study
         architectures = []
         for _ in range(n):
             study.sampler = self._sampler()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
-                trial = study.ask(self.distributions)
+            trial = study.ask(self.distributions)
             self.asks += 1
             self.asked.append(trial.number)
             architectures.append(tuple(trial.params[d.key] for d in self.space.decisions))
