@@ -18,6 +18,7 @@ grid: finished runs are read back, an interrupted one continues where it stopped
 """
 
 import concurrent.futures
+import csv
 import dataclasses
 import json
 import os
@@ -42,6 +43,13 @@ flags.DEFINE_string("out", os.path.join("logs", "assess"), "Folder of the assess
 flags.DEFINE_list("strategies", ["controller", "random"], "Strategies to compare.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every setting and strategy runs with each.")
 flags.DEFINE_boolean("clean", True, "Include the clean (unpoisoned) space in the grid.")
+flags.DEFINE_float(
+    "reach",
+    None,
+    "Also report the trials each run needed until a child's validation accuracy (with "
+    "--evaluation=shared: its shared-weights score) reached this value (results.csv "
+    "trials_to_reach, blank if never; summary.md: runs that reached it and their mean).",
+)
 flags.DEFINE_integer(
     "jobs",
     1,
@@ -73,6 +81,7 @@ RESULT_COLUMNS = (
     "last_quarter_poison_rate",
     "poison_prior",
     "search_seconds",
+    "trials_to_reach",
     "architecture",
     "run_dir",
 )
@@ -354,9 +363,25 @@ def _row(setting, config, run_dir, best):
         "last_quarter_poison_rate": best.get("last_quarter_poison_rate", ""),
         "poison_prior": best.get("poison_prior", ""),
         "search_seconds": best["search_seconds"],
+        "trials_to_reach": trials_to_reach(os.path.join(config.logdir, config.run_name), FLAGS.reach),
         "architecture": best["architecture_str"],
         "run_dir": run_dir,
     }
+
+
+def trials_to_reach(run_dir, reach):
+    """The trial (from 1) of the run's first child whose validation accuracy is at
+    least `reach` (history.csv); "" if none did or `reach` is None."""
+    if reach is None:
+        return ""
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.exists(path):
+        return ""
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("val_accuracy") and float(row["val_accuracy"]) >= reach:
+                return int(row["trial"])
+    return ""
 
 
 # ---------------------------------------------------------------------- reports
@@ -368,7 +393,10 @@ def write_reports(out, rows, runs, priors):
     import reports  # pylint: disable=import-outside-toplevel
 
     reports.write_results(os.path.join(out, "results.csv"), rows, RESULT_COLUMNS)
-    reports.write_summary(os.path.join(out, "summary.md"), rows, len(runs), SUMMARY_COLUMNS)
+    columns = SUMMARY_COLUMNS
+    if FLAGS.reach is not None:
+        columns += (("trials_to_reach", f"trials to reach {FLAGS.reach:g} (runs that did)"),)
+    reports.write_summary(os.path.join(out, "summary.md"), rows, len(runs), columns)
     histories = {}
     for setting, config in runs:
         path = os.path.join(config.logdir, config.run_name, "history.csv")

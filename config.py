@@ -12,7 +12,20 @@ import budget
 import data
 
 SPACES = ("toy", "macro")
-STRATEGIES = ("controller", "random", "evolution", "naswot", "tpe", "budget_controller")
+STRATEGIES = (
+    "controller",
+    "random",
+    "evolution",
+    "naswot",
+    "tpe",
+    "budget_controller",
+    "memory_controller",
+    "embedding",
+)
+CONTROLLERS = ("controller", "budget_controller", "memory_controller")
+# --strategy=memory_controller is the controller with a memory buffer of this many
+# architectures unless --controller_memory says otherwise (Adam & Lorraine: 10,000).
+MEMORY_SIZE = 10_000
 EARLY_STOP = ("none", "median")
 EVALUATIONS = ("train", "shared", "naswot")
 REWARD_MODES = ("inference", "training")
@@ -76,6 +89,13 @@ class SearchConfig:
     # budget_sharpen at its end.
     budget_explore: float = 0.5
     budget_sharpen: float = 2.0
+    # Search in an embedding space (embedding.py): the autoencoder's pre-training
+    # (random architectures, epochs), its latent size (None: one per decision, at most
+    # 24) and the Gaussian policy's Adam learning rate.
+    embedding_pretrain: int = 2000
+    embedding_epochs: int = 60
+    embedding_latent: int = None
+    embedding_lr: float = 0.1
     # NASWOT (Mellor et al. 2021; REFERENCES §5).
     naswot_candidates: int = None  # None: 10 x trials (1,000 without a trial limit).
     naswot_batch: int = 128
@@ -163,6 +183,13 @@ class SearchConfig:
             c.dataset in data.DATASETS,
             f"--dataset must be one of {list(data.DATASETS)}, got {c.dataset!r}",
         )
+        if c.strategy == "memory_controller" and not c.controller.get("memory_size"):
+            c.controller["memory_size"] = MEMORY_SIZE
+        _check(
+            not c.controller.get("memory_size") or c.strategy in CONTROLLERS,
+            f"--controller_memory is a setting of the controller (--strategy="
+            f"{', '.join(CONTROLLERS)}), got --strategy={c.strategy}",
+        )
         if c.num_layers is None:
             c.num_layers = 4 if c.space == "toy" else 6
         if c.time_budget is not None:
@@ -206,6 +233,8 @@ class SearchConfig:
             "derive_candidates",
             "early_stop_after",
             "tpe_startup",
+            "embedding_epochs",
+            *(["embedding_latent"] if c.embedding_latent is not None else []),
         ):
             value = getattr(c, name)
             _check(
@@ -234,6 +263,11 @@ class SearchConfig:
             f"--sample_size={c.sample_size} must be <= --population_size={c.population_size} "
             f"(parents are the best of sample_size members of the population)",
         )
+        _check(
+            isinstance(c.embedding_pretrain, int) and c.embedding_pretrain >= 2,
+            f"--embedding_pretrain must be an integer >= 2, got {c.embedding_pretrain!r}",
+        )
+        _check(c.embedding_lr > 0, f"--embedding_lr must be > 0, got {c.embedding_lr}")
         _check(c.naswot_batch >= 2, f"--naswot_batch must be >= 2, got {c.naswot_batch}")
         if c.naswot_candidates is None:
             c.naswot_candidates = 10 * c.trials if c.trials else 1000

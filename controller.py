@@ -40,6 +40,12 @@ DEFAULTS = dict(
     skip_target=0.4,  # ENAS: 0.4, the skip rate the penalty pulls towards.
     reward_entropy=0.0,  # ENAS: 1e-4. The sample's entropy times this is added to its reward.
     init_range=0.1,  # Weights ~ U(-0.1, 0.1) (ENAS; NAS: 0.08).
+    # Memory buffer (Adam & Lorraine 2019; REFERENCES §12): every update adds a
+    # teacher-forced reconstruction loss on a batch of earlier architectures.
+    memory_size=0,  # Architectures kept (the paper: 10,000); 0 turns the buffer off.
+    memory_batch=100,  # Architectures drawn from the buffer per update (the paper: 100).
+    memory_weight=1.0,  # Weight of the reconstruction loss (the paper: 1).
+    memory_start=0,  # Updates made before the loss is added (the paper: a later epoch).
 )
 
 
@@ -136,18 +142,23 @@ class _Policy(keras.layers.Layer):
             logits = self.tanh_constant * ops.tanh(logits)
         return logits
 
-    def unroll(self, batch_size, choose):
+    def unroll(self, batch_size, choose, final_step=False):
         """Runs the policy over every decision.
 
         Args:
             batch_size: number of architectures processed side by side.
             choose: `choose(d, logits) -> int tensor (batch,)`, the choice for decision d.
+            final_step: run the LSTM once more on the last decision's input (the
+                embedding of the last choice, or the last layer's skip context), so
+                that `hidden` has seen every decision.
 
         Returns:
-            (log_prob, entropy, probs, choices): the summed log-probabilities and
-            entropies of the chosen architectures (batch,), the per-decision choice
-            probabilities concatenated (batch, total choices), and the choices
-            (batch, decisions).
+            (log_prob, entropy, probs, choices, hidden): the summed log-probabilities
+            and entropies of the chosen architectures (batch,), the per-decision
+            choice probabilities concatenated (batch, total choices), the choices
+            (batch, decisions), and the LSTM's output after its last step (batch,
+            lstm_units): with `final_step`, the hidden state after the last
+            decision, which the probe (probe.py) reads.
         """
         inputs = ops.repeat(self.go, batch_size, axis=0)
         zeros = ops.zeros((batch_size, self.lstm_units))
@@ -200,11 +211,14 @@ class _Policy(keras.layers.Layer):
                 inputs = self.skip_input(context)
             anchors.append(output)
             anchors_proj.append(self.attn_prev(output))
+        if final_step:
+            output, _ = self._step(inputs, states)
         return (
             ops.sum(ops.stack(log_probs, 1), 1),
             ops.sum(ops.stack(entropies, 1), 1),
             ops.concatenate(probs, axis=1),
             ops.stack(choices, axis=1),
+            output,
         )
 
 
@@ -221,7 +235,7 @@ class _Scorer(keras.Model):
 
     def call(self, indices):
         indices = ops.cast(indices, "int32")
-        log_prob, entropy, probs, _ = self.policy.unroll(
+        log_prob, entropy, probs, _, _ = self.policy.unroll(
             ops.shape(indices)[0], lambda d, logits: indices[:, d]
         )
         return ops.concatenate(
@@ -268,22 +282,45 @@ class _Sampler(keras.Model):
                 log_p = ops.log(mixed)
             return ops.cast(ops.argmax(log_p + noise[:, start:stop], axis=-1), "int32")
 
-        _, _, _, choices = policy.unroll(ops.shape(noise)[0], choose)
+        _, _, _, choices, _ = policy.unroll(ops.shape(noise)[0], choose)
         return choices
 
 
-def _reinforce_loss(entropy_weight, skip_columns=None, skip_weight=0.0, skip_target=0.4):
-    """-(A * sum log pi) - w * H [+ skip_weight * mean KL(p_skip || skip_target)],
-    averaged over the batch by Keras. `skip_columns` are the columns of `outputs`
-    that hold each skip bit's probability of "on" (ENAS's skip penalty)."""
+class _Hidden(keras.Model):
+    """Teacher forcing: given choice indices, returns the LSTM output after the last
+    step (the hidden state the probe compares)."""
 
-    def loss(advantages, outputs):
-        value = -advantages[:, 0] * outputs[:, 0] - entropy_weight * outputs[:, 1]
+    def __init__(self, policy, **kwargs):
+        super().__init__(**kwargs)
+        self.policy = policy
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, indices):
+        indices = ops.cast(indices, "int32")
+        choose = lambda d, logits: indices[:, d]  # noqa: E731
+        return self.policy.unroll(ops.shape(indices)[0], choose, final_step=True)[4]
+
+
+def _reinforce_loss(entropy_weight, skip_columns=None, skip_weight=0.0, skip_target=0.4):
+    """Per row: s * (-(A * sum log pi) - w * H [+ skip_weight * mean KL(p_skip ||
+    skip_target)]) - r * sum log pi, averaged over the batch by Keras.
+
+    The targets are (A, s, r) per row: a sampled architecture has (advantage, n / n_s,
+    0), an architecture of the memory buffer (0, 0, memory_weight * n / n_m), where n
+    = n_s + n_m rows; so the mean over the batch is the REINFORCE loss of the samples
+    plus memory_weight times the mean reconstruction loss (negative log-likelihood)
+    of the buffer's batch. `skip_columns` are the columns of `outputs` that hold each
+    skip bit's probability of "on" (ENAS's skip penalty)."""
+
+    def loss(targets, outputs):
+        value = -targets[:, 0] * outputs[:, 0] - entropy_weight * outputs[:, 1]
         if skip_weight > 0 and skip_columns is not None and len(skip_columns):
             value = value + skip_weight * ops.mean(
                 _skip_kl(ops.take(outputs, skip_columns, axis=1), skip_target), axis=1
             )
-        return value
+        return targets[:, 1] * value - targets[:, 2] * outputs[:, 0]
 
     return loss
 
@@ -342,6 +379,9 @@ class Controller:
         self._scorer = _Scorer(self._policy, name="controller_scorer")
         self._sampler = _Sampler(self._policy, self._offsets, name="controller_sampler")
         self._scheduled_sampler = None  # Made by the first sample() with a schedule.
+        self._hidden = None  # Made by the first hidden_states().
+        # The memory buffer: encoded architectures of earlier updates, oldest first.
+        self.memory = np.zeros((0, len(sizes)), "int32")
         # Column of each skip bit's "on" probability in the scorer's outputs.
         self._skip_columns = np.array(
             [2 + self._offsets[d] + 1 for d, x in enumerate(space.decisions) if x.kind == "skip"],
@@ -392,7 +432,10 @@ class Controller:
         return indices, np.asarray(self._scorer.predict_on_batch(indices))
 
     def update(self, architectures, advantages):
-        """One REINFORCE step: loss = -mean(A * sum log pi) - entropy_weight * mean(H).
+        """One REINFORCE step: loss = -mean(A * sum log pi) - entropy_weight * mean(H),
+        plus, with a memory buffer, memory_weight * the mean reconstruction loss of
+        `memory_batch` architectures drawn from it (`reconstruction_loss`). The step's
+        architectures join the buffer after the step.
 
         Args:
             architectures: the sampled architectures (tuples of values).
@@ -401,8 +444,9 @@ class Controller:
         Returns:
             dict with `loss`, `entropy` (mean summed entropy), `log_prob` (mean summed
             log-probability), `mean_advantage`, `probabilities` (as `probabilities()`
-            returns them), all measured before the step, and `updates` (the number
-            of updates so far).
+            returns them), `memory_loss` (the reconstruction loss of the buffer's
+            batch, None without one), all measured before the step, and `updates`
+            (the number of updates so far).
         """
         advantages = np.asarray(advantages, dtype="float32").reshape(-1, 1)
         if len(architectures) == 0 or len(architectures) != len(advantages):
@@ -412,20 +456,30 @@ class Controller:
             )
         if not np.all(np.isfinite(advantages)):
             raise ControllerError(f"advantages must be finite, got {advantages.ravel().tolist()}")
-        indices, outputs = self._score(architectures)
-        if self.hparams["reward_entropy"] > 0:
+        h = self.hparams
+        indices = np.array([self.space.encode(a) for a in architectures], dtype="int32")
+        recalled = self._recall()
+        n_s, n_m = len(indices), len(recalled)
+        outputs = np.asarray(self._scorer.predict_on_batch(np.concatenate([indices, recalled])))
+        outputs, memory_outputs = outputs[:n_s], outputs[n_s:]
+        if h["reward_entropy"] > 0:
             # ENAS: reward = accuracy + w * entropy of the sample.
-            advantages = advantages + self.hparams["reward_entropy"] * outputs[:, 1:2]
-        loss = float(
-            np.mean(
-                -advantages[:, 0] * outputs[:, 0] - self.hparams["entropy_weight"] * outputs[:, 1]
-            )
-        )
-        if self.hparams["skip_weight"] > 0 and len(self._skip_columns):
-            kl = _skip_kl(outputs[:, self._skip_columns], self.hparams["skip_target"])
-            loss += self.hparams["skip_weight"] * float(np.mean(keras.ops.convert_to_numpy(kl)))
-        self._scorer.train_on_batch(indices, advantages)
+            advantages = advantages + h["reward_entropy"] * outputs[:, 1:2]
+        loss = float(np.mean(-advantages[:, 0] * outputs[:, 0] - h["entropy_weight"] * outputs[:, 1]))
+        if h["skip_weight"] > 0 and len(self._skip_columns):
+            kl = _skip_kl(outputs[:, self._skip_columns], h["skip_target"])
+            loss += h["skip_weight"] * float(np.mean(keras.ops.convert_to_numpy(kl)))
+        memory_loss = float(np.mean(-memory_outputs[:, 0])) if n_m else None
+        n = n_s + n_m
+        targets = np.zeros((n, 3), "float32")
+        targets[:n_s, 0] = advantages[:, 0]
+        targets[:n_s, 1] = n / n_s
+        if n_m:
+            targets[n_s:, 2] = h["memory_weight"] * n / n_m
+            loss += h["memory_weight"] * memory_loss
+        self._scorer.train_on_batch(np.concatenate([indices, recalled]), targets)
         self.updates += 1
+        self._remember(indices)
         return {
             "loss": loss,
             "entropy": float(np.mean(outputs[:, 1])),
@@ -433,8 +487,39 @@ class Controller:
             "mean_advantage": float(np.mean(advantages)),
             "skip_rate": self._skip_rate(outputs),
             "probabilities": self._mean_probabilities(outputs),
+            "memory_loss": memory_loss,
             "updates": self.updates,
         }
+
+    # ------------------------------------------------------------------ memory
+
+    def _recall(self):
+        """The buffer's batch for this update (drawn without replacement by the
+        sampling generator), empty before `memory_start` updates or without a buffer."""
+        h = self.hparams
+        if not h["memory_size"] or self.updates < h["memory_start"] or not len(self.memory):
+            return np.zeros((0, self.memory.shape[1]), "int32")
+        size = min(h["memory_batch"], len(self.memory))
+        return self.memory[np.sort(self.rng.choice(len(self.memory), size, replace=False))]
+
+    def _remember(self, indices):
+        """Adds encoded architectures to the buffer, dropping the oldest beyond memory_size."""
+        if self.hparams["memory_size"]:
+            self.memory = np.concatenate([self.memory, indices])[-self.hparams["memory_size"] :]
+
+    def reconstruction_loss(self, architectures):
+        """The memory buffer's loss on `architectures`: the mean over them of the
+        teacher-forced negative log-likelihood, summed over every decision (the first
+        included) of -log softmax(logits)[choice], the softmax taken once."""
+        return float(np.mean(-self._score(architectures)[1][:, 0]))
+
+    def hidden_states(self, architectures):
+        """The LSTM's hidden state after the last decision of each architecture,
+        teacher-forced (an array (len(architectures), lstm_units))."""
+        if self._hidden is None:
+            self._hidden = _Hidden(self._policy, name="controller_hidden")
+        indices = np.array([self.space.encode(a) for a in architectures], dtype="int32")
+        return np.asarray(self._hidden.predict_on_batch(indices))
 
     def _skip_rate(self, outputs):
         """Mean probability of a skip bit being on, along the scored architectures."""
@@ -475,7 +560,8 @@ class Controller:
     def save(self, directory):
         """Writes hyperparameters, weights, optimizer state and sampler state.
 
-        Files: `controller.json`, `controller.weights.h5`, `optimizer.npz`. Each is
+        Files: `controller.json`, `controller.weights.h5`, `optimizer.npz`, and
+        `memory.npy` (the memory buffer, encoded) when there is one. Each is
         written to a temporary name first and renamed, so a crash leaves the old
         copy intact.
         """
@@ -493,6 +579,11 @@ class Controller:
         with open(optimizer + ".tmp", "wb") as f:
             np.savez(f, *[np.asarray(v) for v in self._scorer.optimizer.variables])
         os.replace(optimizer + ".tmp", optimizer)
+        if self.hparams["memory_size"]:
+            memory = os.path.join(directory, "memory.npy")
+            with open(memory + ".tmp", "wb") as f:
+                np.save(f, self.memory)
+            os.replace(memory + ".tmp", memory)
         write_json(os.path.join(directory, "controller.json"), meta)
 
     @classmethod
@@ -546,6 +637,11 @@ class Controller:
                 )
             for variable, value in zip(variables, values):
                 variable.assign(value)
+            if controller.hparams["memory_size"]:
+                memory = np.load(os.path.join(directory, "memory.npy"), allow_pickle=False)
+                if memory.ndim != 2 or memory.shape[1] != controller.memory.shape[1]:
+                    raise ValueError(f"memory.npy holds an array of shape {memory.shape}")
+                controller.memory = memory.astype("int32")
             controller.set_state(meta["state"])
         except Exception as e:  # pylint: disable=broad-except
             raise ControllerError(
@@ -559,7 +655,7 @@ def _number(value):
 
 
 def _check_hparams(h):
-    for name in ("lstm_units", "lstm_layers", "embedding_size"):
+    for name in ("lstm_units", "lstm_layers", "embedding_size", "memory_batch"):
         if isinstance(h[name], bool) or not isinstance(h[name], (int, np.integer)) or h[name] < 1:
             raise ControllerError(f"{name} must be an integer >= 1, got {h[name]!r}")
     for name in ("learning_rate", "temperature", "grad_clip", "init_range"):
@@ -576,6 +672,11 @@ def _check_hparams(h):
             raise ControllerError(f"{name} must be >= 0, got {h[name]!r}")
     if not (_number(h["skip_target"]) and 0 < h["skip_target"] < 1):
         raise ControllerError(f"skip_target must be in (0, 1), got {h['skip_target']!r}")
+    for name in ("memory_size", "memory_start"):
+        if isinstance(h[name], bool) or not isinstance(h[name], (int, np.integer)) or h[name] < 0:
+            raise ControllerError(f"{name} must be an integer >= 0, got {h[name]!r}")
+    if not (_number(h["memory_weight"]) and h["memory_weight"] >= 0):
+        raise ControllerError(f"memory_weight must be >= 0, got {h['memory_weight']!r}")
     if not (_number(h["exploration"]) and 0 <= h["exploration"] < 1):
         raise ControllerError(f"exploration must be in [0, 1), got {h['exploration']!r}")
 

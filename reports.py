@@ -48,6 +48,15 @@ def mean_std(values):
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
 
 
+def _reached(values):
+    """'k/n: mean ± std' of the runs that reached the accuracy (blank values did not)."""
+    reached = [float(v) for v in values if v != ""]
+    if not reached:
+        return f"0/{len(values)}"
+    spread = f" ± {np.std(reached, ddof=1):.1f}" if len(reached) > 1 else ""
+    return f"{len(reached)}/{len(values)}: {np.mean(reached):.1f}{spread}"
+
+
 def write_summary(path, rows, total_runs, columns):
     """summary.md: per setting and strategy, mean ± std over seeds; poison verdicts.
 
@@ -72,7 +81,11 @@ def write_summary(path, rows, total_runs, columns):
     ]
     for (setting, strategy), group in groups.items():
         cells = [setting, strategy, ",".join(str(r["seed"]) for r in group)]
-        cells += [mean_std([r[key] for r in group]) for key, _ in columns]
+        cells += [
+            _reached([r[key] for r in group]) if key == "trials_to_reach"
+            else mean_std([r[key] for r in group])
+            for key, _ in columns
+        ]
         prior = group[0].get("poison_prior", "")
         cells.append(f"{float(prior):.3f}" if prior != "" else "")
         lines.append("| " + " | ".join(cells) + " |")

@@ -187,6 +187,20 @@ def deferred_signals():
             signal.raise_signal(signum)
 
 
+def write_tensorboard_scalars(directory, step, scalars):
+    """Writes a dict of tag -> number as TensorBoard scalars at `step` into an event
+    file in `directory` (nothing without TensorFlow)."""
+    writer = _tensorboard_writer(directory)
+    if writer is None:
+        return
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    with writer.as_default(step=step):
+        for tag, value in scalars.items():
+            tf.summary.scalar(tag, float(value))
+    writer.close()
+
+
 def _tensorboard_writer(directory):
     try:
         import tensorflow as tf  # pylint: disable=import-outside-toplevel

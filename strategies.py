@@ -222,6 +222,9 @@ class ControllerStrategy:
         scalars = {"controller/loss": stats["loss"], "controller/entropy": stats["entropy"]}
         if stats["skip_rate"] is not None:
             scalars["controller/skip_rate"] = stats["skip_rate"]
+        if stats["memory_loss"] is not None:
+            scalars["controller/memory_loss"] = stats["memory_loss"]
+            scalars["controller/memory_size"] = len(self.controller.memory)
         for decision, probs in zip(self.space.decisions, stats["probabilities"]):
             for choice, p in zip(decision.choices, probs):
                 scalars[f"probs/{decision.key}/{choice}"] = p
@@ -294,7 +297,7 @@ def make_strategy(config, space, manager, run_dir, out=print, progress=None):
     """The strategy named by `config.strategy`; `progress()` is the spent fraction of
     the search budget (`budget.Budget.fraction`), which the budget-aware controller
     follows."""
-    if config.strategy == "controller":
+    if config.strategy in ("controller", "memory_controller"):
         return ControllerStrategy(space, config.seed, config.controller)
     if config.strategy == "budget_controller":
         return BudgetControllerStrategy(
@@ -311,6 +314,22 @@ def make_strategy(config, space, manager, run_dir, out=print, progress=None):
 
             return tpe.TpeStrategy(space, config.seed, run_dir, startup=config.tpe_startup)
         except ImportError as e:
+            raise ConfigError(str(e)) from None
+    if config.strategy == "embedding":
+        import embedding  # pylint: disable=import-outside-toplevel
+
+        try:
+            return embedding.EmbeddingStrategy(
+                space,
+                config.seed,
+                run_dir,
+                out,
+                latent=config.embedding_latent,
+                pretrain_samples=config.embedding_pretrain,
+                pretrain_epochs=config.embedding_epochs,
+                learning_rate=config.embedding_lr,
+            )
+        except embedding.EmbeddingError as e:
             raise ConfigError(str(e)) from None
     if config.strategy == "evolution":
         return EvolutionStrategy(space, config.seed, config.population_size, config.sample_size)

@@ -87,8 +87,10 @@ flags.DEFINE_enum(
     list(config_lib.STRATEGIES),
     "How children are chosen: the RL controller; uniform random sampling; regularized "
     "evolution; naswot (score --naswot_candidates untrained random architectures, train "
-    "the top --trials); tpe (Bayesian optimization, Optuna's TPE sampler); or "
-    "budget_controller (the controller, exploring early in the budget and exploiting late).",
+    "the top --trials); tpe (Bayesian optimization, Optuna's TPE sampler); "
+    "budget_controller (the controller, exploring early in the budget and exploiting late); "
+    "memory_controller (the controller with a memory buffer, --controller_memory); or "
+    "embedding (a Gaussian policy in the latent space of an architecture autoencoder).",
 )
 flags.DEFINE_enum(
     "evaluation",
@@ -207,6 +209,16 @@ flags.DEFINE_integer(
     "Early stopping: complete children (trained every epoch) needed before any child is stopped.",
 )
 
+# Search in an embedding space (--strategy=embedding; embedding.py).
+flags.DEFINE_integer(
+    "embedding_pretrain", 2000, "Embedding: random architectures the autoencoder is trained on."
+)
+flags.DEFINE_integer("embedding_epochs", 60, "Embedding: epochs of the autoencoder's training.")
+flags.DEFINE_integer(
+    "embedding_latent", None, "Embedding: latent dimensions (default: one per decision, at most 24)."
+)
+flags.DEFINE_float("embedding_lr", 0.1, "Embedding: Adam learning rate of the Gaussian policy.")
+
 # Reward.
 flags.DEFINE_float("acc_beta", 0.8, "Decay of the accuracy moving average used as the baseline.")
 flags.DEFINE_float("clip_rewards", 0.0, "Clip rewards to [-x, x]; 0 turns clipping off.")
@@ -231,6 +243,18 @@ flags.DEFINE_float(
 flags.DEFINE_float("skip_target", 0.4, "Skip rate the skip penalty pulls towards (ENAS: 0.4).")
 flags.DEFINE_float(
     "reward_entropy", 0.0, "The sample's entropy times this is added to its reward (ENAS: 1e-4)."
+)
+flags.DEFINE_integer(
+    "controller_memory",
+    0,
+    "Memory buffer of the controller (Adam & Lorraine 2019): architectures kept; every update "
+    "adds a teacher-forced reconstruction loss on --memory_batch of them. 0: off; "
+    "--strategy=memory_controller: 10000 unless given.",
+)
+flags.DEFINE_integer("memory_batch", 100, "Architectures drawn from the memory buffer per update.")
+flags.DEFINE_float("memory_weight", 1.0, "Weight of the memory buffer's reconstruction loss.")
+flags.DEFINE_integer(
+    "memory_start", 0, "Controller updates made before the reconstruction loss is added."
 )
 
 # Where children run (workers.py). A resumed run may change these.
@@ -325,6 +349,10 @@ def config_from_flags():
         max_failures=FLAGS.max_failures,
         early_stop=FLAGS.early_stop,
         early_stop_after=FLAGS.early_stop_after,
+        embedding_pretrain=FLAGS.embedding_pretrain,
+        embedding_epochs=FLAGS.embedding_epochs,
+        embedding_latent=FLAGS.embedding_latent,
+        embedding_lr=FLAGS.embedding_lr,
         acc_beta=FLAGS.acc_beta,
         clip_rewards=FLAGS.clip_rewards,
         controller=dict(
@@ -340,6 +368,10 @@ def config_from_flags():
             skip_weight=FLAGS.skip_weight,
             skip_target=FLAGS.skip_target,
             reward_entropy=FLAGS.reward_entropy,
+            memory_size=FLAGS.controller_memory,
+            memory_batch=FLAGS.memory_batch,
+            memory_weight=FLAGS.memory_weight,
+            memory_start=FLAGS.memory_start,
         ),
         workers=FLAGS.workers,
         cpus_per_child=FLAGS.cpus_per_child,
@@ -434,7 +466,7 @@ def main(argv):
 
 
 # Flags whose SearchConfig field has another name; the rest match one to one.
-_CONTROLLER_FLAGS = {"controller_lr": "learning_rate"}
+_CONTROLLER_FLAGS = {"controller_lr": "learning_rate", "controller_memory": "memory_size"}
 _RUN_FLAGS = {"resume", "logdir", "run_name"}
 
 

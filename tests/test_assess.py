@@ -51,8 +51,11 @@ def grid(tmp_path_factory):
     """The poisoned half of a grid first, then the whole grid in the same folder."""
     out = tmp_path_factory.mktemp("assess")
     half = assess(f"--out={out}", "--clean=false", "--jobs=2")
-    whole = assess(f"--out={out}", "--jobs=2")
+    whole = assess(f"--out={out}", "--jobs=2", f"--reach={REACH}")
     return out, half, whole
+
+
+REACH = 0.3
 
 
 def test_grid_runs_every_setting_strategy_and_seed_under_one_budget(grid):
@@ -99,6 +102,21 @@ def test_finished_runs_are_read_back_not_rerun(grid):
         assert f"{name}] finished earlier" in whole.stdout
         assert f"{name}] trial" not in whole.stdout
         assert f"clean-{strategy}-seed0] trial 4/4" in whole.stdout
+
+
+def test_trials_to_reach_is_the_first_child_at_the_accuracy(grid):
+    out, _, _ = grid
+    rows = results(out)
+    for row in rows:
+        with open(out / row["run_dir"] / "history.csv", newline="") as f:
+            accuracies = [float(r["val_accuracy"]) for r in csv.DictReader(f)]
+        first = next((i + 1 for i, a in enumerate(accuracies) if a >= REACH), "")
+        assert row["trials_to_reach"] == str(first)
+    summary = (out / "summary.md").read_text()
+    assert f"trials to reach {REACH:g} (runs that did)" in summary
+    reached = sum(r["trials_to_reach"] != "" for r in rows if r["setting"] == "clean" and r["strategy"] == "random")
+    clean_random = next(line for line in summary.splitlines() if line.startswith("| clean | random |"))
+    assert f"| {reached}/1" in clean_random
 
 
 def test_summary_and_plots(grid):

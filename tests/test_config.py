@@ -22,6 +22,10 @@ import config
         (dict(space="macro", shared_grad_clip=0.0), "--shared_grad_clip"),
         (dict(space="macro", shared_l2=-1.0), "--shared_l2"),
         (dict(space="macro", strategy="tpe", evaluation="shared"), "--strategy=tpe is for"),
+        (dict(strategy="random", controller={"memory_size": 50}), "--controller_memory is a setting of the controller"),
+        (dict(strategy="embedding", embedding_pretrain=1), "--embedding_pretrain must be"),
+        (dict(strategy="embedding", embedding_latent=0), "--embedding_latent must be"),
+        (dict(strategy="embedding", embedding_lr=0.0), "--embedding_lr must be"),
     ],
 )
 def test_bad_shared_settings_are_one_clear_error(changes, message):
@@ -76,3 +80,12 @@ def test_workers_default_to_one_process_for_long_searches_only(changes, workers)
 def test_bad_worker_settings_are_one_clear_error(changes, message):
     with pytest.raises(config.ConfigError, match=message):
         config.SearchConfig(**changes).resolved()
+
+
+def test_the_memory_controller_keeps_10000_architectures_unless_told_otherwise():
+    c = config.SearchConfig(strategy="memory_controller").resolved()
+    assert c.controller["memory_size"] == config.MEMORY_SIZE == 10_000
+    c = config.SearchConfig(strategy="memory_controller", controller={"memory_size": 64}).resolved()
+    assert c.controller["memory_size"] == 64
+    c = config.SearchConfig(strategy="controller", controller={"memory_size": 64}).resolved()
+    assert c.controller["memory_size"] == 64  # --controller_memory on the plain controller.

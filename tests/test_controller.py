@@ -244,9 +244,11 @@ def test_update_result_and_loss_is_reinforce():
     for got, want in zip(out["probabilities"], before, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
     assert set(out) == {
-        "loss", "entropy", "log_prob", "mean_advantage", "probabilities", "updates", "skip_rate"
+        "loss", "entropy", "log_prob", "mean_advantage", "probabilities", "updates", "skip_rate",
+        "memory_loss",
     }
     assert out["skip_rate"] is None  # The toy space has no skip bits.
+    assert out["memory_loss"] is None  # No memory buffer.
     for key in ("loss", "entropy", "log_prob", "mean_advantage"):
         assert math.isfinite(out[key])
     assert out["updates"] == c.updates == 1

@@ -151,7 +151,9 @@ def test_naswot_strategy_proposes_distinct_candidates_best_score_first(tmp_path)
         ("evolution", {}),
         ("naswot", {}),
         ("tpe", {"tpe_startup": 2}),
-        ("budget_controller", {}),
+        # The budget-aware controller with a memory buffer: both resume with it.
+        ("budget_controller", {"controller": {"memory_size": 5, "memory_batch": 3}}),
+        ("embedding", {"embedding_pretrain": 200, "embedding_epochs": 5}),
         ("random", {"early_stop": "median", "early_stop_after": 2, "epochs": 2}),
     ],
 )
