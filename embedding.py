@@ -96,23 +96,22 @@ class Autoencoder:
 
     def pretrain(self, rng, samples, epochs, batch_size=64):
         """Trains on `samples` random architectures; returns a dict of its reconstruction
-        accuracy (fraction of decisions, and of whole architectures, decoded right)."""
+        accuracy (fraction of decisions, and of whole architectures, decoded right) on
+        them and on 500 random architectures drawn afterwards (`held_out_*`)."""
         architectures = self.space.sample(rng, samples)
         x = self.one_hot(architectures)
         self.model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=self.loss)
         history = self.model.fit(x, x, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=False)
-        decoded = self.decode(self.encode(architectures))
-        decisions = np.mean(
-            [np.mean(np.array(a, dtype=object) == np.array(b, dtype=object)) for a, b in zip(architectures, decoded)]
-        )
-        whole = np.mean([tuple(a) == tuple(b) for a, b in zip(architectures, decoded)])
-        return {
-            "samples": samples,
-            "epochs": epochs,
-            "final_loss": float(history.history["loss"][-1]),
-            "decisions_reconstructed": float(decisions),
-            "architectures_reconstructed": float(whole),
-        }
+        report = {"samples": samples, "epochs": epochs, "final_loss": float(history.history["loss"][-1])}
+        held_out = self.space.sample(rng, 500)  # Drawn after the training set: mostly new.
+        for prefix, sample in (("", architectures), ("held_out_", held_out)):
+            original = np.array([self.space.encode(a) for a in sample])
+            decoded = np.array([self.space.encode(a) for a in self.decode(self.encode(sample))])
+            report[prefix + "decisions_reconstructed"] = float(np.mean(original == decoded))
+            report[prefix + "architectures_reconstructed"] = float(
+                np.mean(np.all(original == decoded, axis=1))
+            )
+        return report
 
     def encode(self, architectures):
         """(n, latent): the codes of `architectures` (no noise)."""

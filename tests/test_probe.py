@@ -8,7 +8,6 @@ import pytest
 
 import config as config_lib
 import probe
-import search
 import state_space
 
 
@@ -67,30 +66,15 @@ def test_mantel_refuses_vectors_of_different_lengths():
         probe.mantel([1, 2, 3], [1, 2], permutations=9)
 
 
-def test_the_probe_reads_a_controller_run_and_refuses_a_random_one(tmp_path, tiny_dataset, monkeypatch):
-    import data
-
-    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: tiny_dataset)
-    common = dict(
-        trials=4, children_per_step=2, epochs=1, batch_size=32, logdir=str(tmp_path), tensorboard=False
-    )
-    search.run_search(
-        config_lib.SearchConfig(strategy="memory_controller", run_name="memory", **common),
-        out=lambda line: None,
-    )
-    report = probe.probe(str(tmp_path / "memory"), samples=12, permutations=19)
-    assert report["strategy"] == "memory_controller" and report["memory_size"] == 10_000
-    assert report["updates"] == 2
-    assert set(report["sampled"]) == {"hamming", "hamming_cosine"}
-    assert report["children_count"] >= 3 and "fitness" in report["children"]
-    saved = json.loads((tmp_path / "memory" / "probe.json").read_text())
-    assert saved["sampled"]["hamming"]["pairs"] == 12 * 11 // 2
+def test_the_probe_refuses_a_run_without_a_controller(tmp_path):
     random_run = tmp_path / "random"  # A random search's folder, as far as the probe reads it.
     random_run.mkdir()
-    config = config_lib.SearchConfig(strategy="random", run_name="random", **common).resolved()
+    config = config_lib.SearchConfig(strategy="random", run_name="random").resolved()
     (random_run / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
     with pytest.raises(probe.ProbeError, match="--strategy=random run; the probe reads a controller"):
-        probe.probe(str(tmp_path / "random"))
+        probe.probe(str(random_run))
+    with pytest.raises(config_lib.ConfigError, match="no config.json"):
+        probe.probe(str(tmp_path))
 
 
 @pytest.mark.parametrize("space", [state_space.toy_space(2), state_space.macro_space(3)], ids=["toy", "macro"])

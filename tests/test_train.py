@@ -60,14 +60,20 @@ POISONED_RUN = "macro-poisoned-controller-seed0"  # The default run name says it
 DECISION_COLUMNS = [f"layer{i}_{s}" for i in range(4) for s in ("kernel", "filters")]
 
 
-def _run(args):
+def _run(args, script="train.py"):
     return subprocess.run(
-        [sys.executable, "train.py", *args],
+        [sys.executable, script, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def _then_probe(args, run_dir, probes):
+    """A train.py run, then probe.py with each of `probes` (lists of flags): the
+    CompletedProcesses, train.py's first."""
+    return [_run(args)] + [_run([f"--run={run_dir}", *p], "probe.py") for p in probes]
 
 
 # Bad command lines: (id, flags, a word the error must contain, rejected while parsing
@@ -209,7 +215,23 @@ def background_jobs(folder):
         jobs[name][0].extend(["--logdir", str(searches)])
     for name, args, _, _ in BAD:
         jobs["bad-" + name] = (TINY + [f"--logdir={bad_logdir}"] + args, bad_logdir)
-    return {name: lambda a=args, d=where: (_run(a), d) for name, (args, where) in jobs.items()}
+    functions = {name: lambda a=args, d=where: (_run(a), d) for name, (args, where) in jobs.items()}
+    # The controller with a memory buffer, then the probe on its folder as a user runs it
+    # (and with bad flags); the embedding strategy, then the probe refusing its folder.
+    memory = searches / "toy-memory_controller-seed0"
+    memory_args = TINY + ["--strategy=memory_controller", "--memory_batch=3", "--logdir", str(searches)]
+    probes = [["--samples=12", "--permutations=19"], ["--samples=2"]]
+    functions["memory"] = lambda: (_then_probe(memory_args, memory, probes), memory)
+    embedding = searches / "toy-embedding-seed0"
+    embedding_args = TINY + [
+        "--strategy=embedding",
+        "--embedding_pretrain=200",
+        "--embedding_epochs=5",
+        "--logdir",
+        str(searches),
+    ]
+    functions["embedding"] = lambda: (_then_probe(embedding_args, embedding, [[]]), embedding)
+    return functions
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +309,7 @@ def test_end_to_end_controller_search(processes):
     # config.json records every flag of train.py (the controller's in "controller").
     defined = re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', (ROOT / "train.py").read_text())
     assert "trials" in defined and "entropy_weight" in defined
-    renamed = {"controller_lr": "learning_rate"}
+    renamed = {"controller_lr": "learning_rate", "controller_memory": "memory_size"}
     missing = [
         f
         for f in defined
@@ -487,3 +509,33 @@ def test_naswot_reward_trains_only_the_final_pick(processes):
     assert "best NASWOT score" in proc.stdout
     assert re.search(r"^test accuracy \d\.\d{4}", proc.stdout, re.M)
 
+
+
+def test_the_memory_controller_runs_and_the_probe_reads_its_folder(processes):
+    (search, probed, bad), run_dir = processes["memory"].result()
+    rows, config, _ = check_search_ran(search, run_dir)
+    assert config["strategy"] == "memory_controller"
+    assert config["controller"]["memory_size"] == 10_000 and config["controller"]["memory_batch"] == 3
+    state = json.loads((run_dir / "state.json").read_text())
+    memory = np.load(run_dir / state["strategy"]["checkpoint"] / "memory.npy")
+    assert memory.shape == (4, 8)  # The 4 children, encoded, after the second update.
+    assert probed.returncode == 0, probed.stderr[-3000:]
+    assert "sampled: hamming" in probed.stdout and "run's children: fitness" in probed.stdout
+    report = json.loads((run_dir / "probe.json").read_text())
+    assert report["samples"] == 12 and report["permutations"] == 19 and report["updates"] == 2
+    assert report["sampled"]["hamming"]["pairs"] == 66
+    assert 0 < report["sampled"]["hamming"]["p"] <= 1
+    assert list((run_dir / "probe").glob("events.out.tfevents.*"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == "probe.py: --samples must be >= 3, got 2"
+
+
+def test_the_embedding_strategy_runs_and_the_probe_refuses_its_folder(processes):
+    (search, probed), run_dir = processes["embedding"].result()
+    check_search_ran(search, run_dir)
+    report = json.loads((run_dir / "embedding" / "pretrain.json").read_text())
+    assert report["samples"] == 200 and report["epochs"] == 5
+    assert (run_dir / "embedding" / "autoencoder.weights.h5").exists()
+    assert "embedding: autoencoder pre-trained on 200 random architectures" in search.stdout
+    assert probed.returncode == 2 and "Traceback" not in probed.stderr
+    assert "--strategy=embedding run; the probe reads a controller" in probed.stderr
