@@ -16,6 +16,10 @@ distances with
 - the difference in fitness, over the run's children whose validation accuracy (or
   shared-weights score) is known, from history.csv.
 
+As the reference, the same on the run's controller before its first update (same
+settings and seed): an LSTM's final state is a function of its inputs from the start,
+so what training changes is the question, not whether the correlation is above 0.
+
 Pairs of one sample are not independent, so the p-value is a Mantel test: the share
 of `permutations` random relabellings of the architectures whose correlation is at
 least as large. Written to `<run>/probe.json` and as TensorBoard scalars in
@@ -217,6 +221,16 @@ def probe(run_dir, samples=100, permutations=999, seed=0):
             controller.hidden_states(sampled), sampled, space, None, permutations, seed
         ),
     }
+    # The reference: the same probe on the run's controller before its first update
+    # (same settings and seed): an LSTM's state is a function of its inputs from the start.
+    import controller as controller_lib  # pylint: disable=import-outside-toplevel
+
+    untrained = controller_lib.Controller(space, seed=controller.seed, **controller.hparams)
+    untrained.rng = np.random.default_rng(seed)
+    first = untrained.sample(samples)
+    report["untrained"] = correlate(
+        untrained.hidden_states(first), first, space, None, permutations, seed
+    )
     architectures, fitness = known_fitness(run_dir, space, samples)
     if len(architectures) >= 3:
         report["children"] = correlate(
@@ -227,7 +241,7 @@ def probe(run_dir, samples=100, permutations=999, seed=0):
     run_log.write_json(os.path.join(run_dir, "probe.json"), report)
     scalars = {
         f"probe/{group}/{name}": row["spearman"]
-        for group in ("sampled", "children")
+        for group in ("sampled", "untrained", "children")
         for name, row in report.get(group, {}).items()
         if np.isfinite(row["spearman"])
     }
@@ -243,7 +257,8 @@ def format_report(report):
         f"permutations",
         f"{'hidden distance vs':32} {'spearman':>9} {'p':>7} {'pairs':>7}",
     ]
-    for group, title in (("sampled", "sampled"), ("children", "run's children")):
+    groups = (("sampled", "sampled"), ("untrained", "untrained"), ("children", "run's children"))
+    for group, title in groups:
         for name, row in report.get(group, {}).items():
             lines.append(
                 f"{title + ': ' + name:32} {row['spearman']:9.3f} {row['p']:7.3f} {row['pairs']:7d}"

@@ -28,6 +28,8 @@ import probe  # noqa: E402
 ROWS = [
     ("sampled", "hamming", "sampled: Hamming"),
     ("sampled", "paths", "sampled: path sets"),
+    ("untrained", "hamming", "untrained (same seed): Hamming"),
+    ("untrained", "paths", "untrained (same seed): path sets"),
     ("children", "hamming", "children: Hamming"),
     ("children", "paths", "children: path sets"),
     ("children", "fitness", "children: fitness difference"),

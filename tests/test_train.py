@@ -524,6 +524,7 @@ def test_the_memory_controller_runs_and_the_probe_reads_its_folder(processes):
     report = json.loads((run_dir / "probe.json").read_text())
     assert report["samples"] == 12 and report["permutations"] == 19 and report["updates"] == 2
     assert report["sampled"]["hamming"]["pairs"] == 66
+    assert report["untrained"]["hamming"]["pairs"] == 66  # The reference: before any update.
     assert 0 < report["sampled"]["hamming"]["p"] <= 1
     assert list((run_dir / "probe").glob("events.out.tfevents.*"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
