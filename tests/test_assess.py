@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import start_background
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,13 +47,23 @@ def results(out):
         return list(csv.DictReader(f))
 
 
+def background_jobs(folder):
+    """The module's grid, started with the suite on the background pool (conftest.py):
+    the poisoned half of a grid first, then the whole grid in the same folder."""
+    out = folder / "assess"
+
+    def grid():
+        half = assess(f"--out={out}", "--clean=false", "--jobs=2")
+        whole = assess(f"--out={out}", "--jobs=2", f"--reach={REACH}")
+        return out, half, whole
+
+    return {"grid": grid}
+
+
 @pytest.fixture(scope="module")
-def grid(tmp_path_factory):
-    """The poisoned half of a grid first, then the whole grid in the same folder."""
-    out = tmp_path_factory.mktemp("assess")
-    half = assess(f"--out={out}", "--clean=false", "--jobs=2")
-    whole = assess(f"--out={out}", "--jobs=2", f"--reach={REACH}")
-    return out, half, whole
+def grid():
+    """(folder, CompletedProcess of the half grid, of the whole grid)."""
+    return start_background(sys.modules[__name__])["grid"].result()
 
 
 REACH = 0.3

@@ -74,10 +74,10 @@ def test_the_update_adds_the_weighted_reconstruction_loss_of_the_buffers_batch()
 
 
 def test_with_weight_zero_the_update_is_the_plain_controllers():
-    space = state_space.toy_space(2)
+    space = state_space.toy_space(1)
     plain = controller_lib.Controller(space, seed=3)
     memory = controller_lib.Controller(space, seed=3, memory_size=50, memory_batch=4, memory_weight=0.0)
-    for step in range(3):
+    for step in range(2):
         architectures = plain.sample(4)
         memory.rng.bit_generator.state = plain.rng.bit_generator.state
         advantages = [0.3, -0.1, 0.2, -0.4]
@@ -88,7 +88,7 @@ def test_with_weight_zero_the_update_is_the_plain_controllers():
 
 
 def test_the_buffer_keeps_the_newest_and_the_loss_starts_after_memory_start():
-    space = state_space.toy_space(2)
+    space = state_space.toy_space(1)
     c = controller_lib.Controller(space, seed=0, memory_size=5, memory_batch=3, memory_start=2)
     steps = [c.sample(2) for _ in range(4)]
     losses = [c.update(a, [0.1, -0.1])["memory_loss"] for a in steps]
@@ -98,7 +98,7 @@ def test_the_buffer_keeps_the_newest_and_the_loss_starts_after_memory_start():
 
 
 def test_the_buffer_round_trips_through_save_and_load(tmp_path):
-    space = state_space.macro_space(3)
+    space = state_space.macro_space(2)  # Two op decisions and a skip bit.
     c = controller_lib.Controller(space, seed=1, memory_size=20, memory_batch=4)
     for _ in range(3):
         c.update(c.sample(3), [0.2, -0.1, 0.0])
@@ -118,7 +118,7 @@ def test_the_buffer_round_trips_through_save_and_load(tmp_path):
 
 
 def test_a_checkpoint_without_its_buffer_is_refused(tmp_path):
-    space = state_space.toy_space(2)
+    space = state_space.toy_space(1)
     c = controller_lib.Controller(space, seed=0, memory_size=4)
     c.update(c.sample(2), [0.1, -0.1])
     c.save(str(tmp_path))
