@@ -75,25 +75,13 @@ def start_background(module):
     return module._background_futures
 
 
-# Modules whose first test waits for their own background jobs (test_assess.py's grid):
-# their jobs start first, their tests run last, so the wait overlaps the other tests.
-RUN_LAST = ("test_assess",)
-
-
-def _short_name(module):
-    return module.__name__.rpartition(".")[2]
-
-
-def pytest_collection_modifyitems(session, config, items):
-    items.sort(key=lambda item: _short_name(item.module) in RUN_LAST if item.module else False)
-
-
 def pytest_collection_finish(session):
-    modules = {getattr(item, "module", None) for item in session.items}
-    modules = [m for m in modules if hasattr(m, "background_jobs")]
-    # RUN_LAST modules' jobs go to the pool first (stable sort on the module name).
-    for module in sorted(modules, key=lambda m: (_short_name(m) not in RUN_LAST, m.__name__)):
-        start_background(module)
+    started = set()
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if hasattr(module, "background_jobs") and module not in started:
+            started.add(module)
+            start_background(module)
 
 
 def pytest_sessionfinish(session):
