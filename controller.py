@@ -223,11 +223,14 @@ class _Policy(keras.layers.Layer):
 
 
 class _Scorer(keras.Model):
-    """Teacher forcing: given choice indices, returns [log_prob, entropy, probs...]."""
+    """Teacher forcing: given choice indices, returns [log_prob, entropy, probs...];
+    with `hidden`, the LSTM's output after the last decision instead (the hidden
+    state the probe compares)."""
 
-    def __init__(self, policy, **kwargs):
+    def __init__(self, policy, hidden=False, **kwargs):
         super().__init__(**kwargs)
         self.policy = policy
+        self.hidden = hidden
 
     def build(self, input_shape):
         # The policy's layers are built by their first call inside `call`.
@@ -235,9 +238,11 @@ class _Scorer(keras.Model):
 
     def call(self, indices):
         indices = ops.cast(indices, "int32")
-        log_prob, entropy, probs, _, _ = self.policy.unroll(
-            ops.shape(indices)[0], lambda d, logits: indices[:, d]
+        log_prob, entropy, probs, _, hidden = self.policy.unroll(
+            ops.shape(indices)[0], lambda d, logits: indices[:, d], final_step=self.hidden
         )
+        if self.hidden:
+            return hidden
         return ops.concatenate(
             [ops.expand_dims(log_prob, 1), ops.expand_dims(entropy, 1), probs], axis=1
         )
@@ -284,23 +289,6 @@ class _Sampler(keras.Model):
 
         _, _, _, choices, _ = policy.unroll(ops.shape(noise)[0], choose)
         return choices
-
-
-class _Hidden(keras.Model):
-    """Teacher forcing: given choice indices, returns the LSTM output after the last
-    step (the hidden state the probe compares)."""
-
-    def __init__(self, policy, **kwargs):
-        super().__init__(**kwargs)
-        self.policy = policy
-
-    def build(self, input_shape):
-        self.built = True
-
-    def call(self, indices):
-        indices = ops.cast(indices, "int32")
-        choose = lambda d, logits: indices[:, d]  # noqa: E731
-        return self.policy.unroll(ops.shape(indices)[0], choose, final_step=True)[4]
 
 
 def _reinforce_loss(entropy_weight, skip_columns=None, skip_weight=0.0, skip_target=0.4):
@@ -517,7 +505,7 @@ class Controller:
         """The LSTM's hidden state after the last decision of each architecture,
         teacher-forced (an array (len(architectures), lstm_units))."""
         if self._hidden is None:
-            self._hidden = _Hidden(self._policy, name="controller_hidden")
+            self._hidden = _Scorer(self._policy, hidden=True, name="controller_hidden")
         indices = np.array([self.space.encode(a) for a in architectures], dtype="int32")
         return np.asarray(self._hidden.predict_on_batch(indices))
 

@@ -29,15 +29,18 @@ budget_controller, memory_controller), trained or shared-weights evaluation.
 
 import csv
 import itertools
-import json
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
+from scipy.spatial.distance import pdist, squareform  # noqa: E402
+from scipy.stats import rankdata  # noqa: E402
 
 import config as config_lib  # noqa: E402
+import run_log  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run", None, "The run folder of a controller search.")
@@ -57,8 +60,6 @@ class ProbeError(ValueError):
 
 def hamming(space, architectures):
     """Condensed pairwise Hamming distances (decisions that differ)."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    from scipy.spatial.distance import pdist  # pylint: disable=import-outside-toplevel
 
     codes = np.array([space.encode(a) for a in architectures])
     return pdist(codes, metric="hamming") * codes.shape[1]
@@ -81,7 +82,6 @@ def paths(space, architecture):
 
 def path_distance(space, architectures):
     """Condensed pairwise sizes of the symmetric difference of the path sets."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
 
     sets = [paths(space, a) for a in architectures]
     return np.array([len(a ^ b) for a, b in itertools.combinations(sets, 2)], dtype=float)
@@ -94,9 +94,6 @@ def mantel(x, y, permutations=999, seed=0):
     Returns:
       (rho, p); rho is nan when either vector is constant.
     """
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    from scipy.spatial.distance import squareform  # pylint: disable=import-outside-toplevel
-    from scipy.stats import rankdata  # pylint: disable=import-outside-toplevel
 
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) != len(y) or len(x) < 3:
@@ -126,8 +123,6 @@ def correlate(hidden, architectures, space, fitness=None, permutations=999, seed
       against the Euclidean distance of the hidden states, and the same against
       their cosine distance under "<name>_cosine".
     """
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    from scipy.spatial.distance import pdist  # pylint: disable=import-outside-toplevel
 
     hidden = np.asarray(hidden, float)
     distances = {"euclidean": pdist(hidden), "cosine": pdist(hidden, metric="cosine")}
@@ -159,11 +154,7 @@ def load_controller(run_dir):
             f"{run_dir} is a --strategy={config.strategy} run; the probe reads a controller "
             f"(--strategy={', '.join(CONTROLLER_STRATEGIES)})"
         )
-    try:
-        with open(os.path.join(run_dir, search.STATE_FILE)) as f:
-            checkpoint = json.load(f)["strategy"]["checkpoint"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ProbeError(f"cannot read {run_dir}/{search.STATE_FILE}: {e}") from None
+    checkpoint = search._read_state(run_dir)["strategy"]["checkpoint"]  # pylint: disable=protected-access
     if not checkpoint:
         raise ProbeError(f"{run_dir} has no controller checkpoint yet (no step finished)")
     space, _ = search.make_space(config)
@@ -198,10 +189,6 @@ def known_fitness(run_dir, space, limit):
 def probe(run_dir, samples=100, permutations=999, seed=0):
     """Runs the probe on a run folder; returns the report (also written to
     `<run>/probe.json` and TensorBoard scalars in `<run>/probe/`)."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
-
-    import run_log  # pylint: disable=import-outside-toplevel
-
     if samples < 3:
         raise ProbeError(f"--samples must be >= 3, got {samples}")
     if permutations < 1:
@@ -223,9 +210,7 @@ def probe(run_dir, samples=100, permutations=999, seed=0):
     }
     # The reference: the same probe on the run's controller before its first update
     # (same settings and seed): an LSTM's state is a function of its inputs from the start.
-    import controller as controller_lib  # pylint: disable=import-outside-toplevel
-
-    untrained = controller_lib.Controller(space, seed=controller.seed, **controller.hparams)
+    untrained = type(controller)(space, seed=controller.seed, **controller.hparams)
     untrained.rng = np.random.default_rng(seed)
     first = untrained.sample(samples)
     report["untrained"] = correlate(
