@@ -10,8 +10,10 @@ import os
 
 import budget
 import data
+import nb201
+import state_space
 
-SPACES = ("toy", "macro")
+SPACES = ("toy", "macro", "nb201")
 STRATEGIES = (
     "controller",
     "random",
@@ -27,7 +29,7 @@ CONTROLLERS = ("controller", "budget_controller", "memory_controller")
 # architectures unless --controller_memory says otherwise (Adam & Lorraine: 10,000).
 MEMORY_SIZE = 10_000
 EARLY_STOP = ("none", "median")
-EVALUATIONS = ("train", "shared", "naswot")
+EVALUATIONS = ("train", "shared", "naswot", "benchmark")
 REWARD_MODES = ("inference", "training")
 SHARED_BN = ("moving", "batch")
 
@@ -62,8 +64,12 @@ class SearchConfig:
     val_size: int = 500
     # Search space.
     space: str = "toy"
-    num_layers: int = None  # None: 4 for toy, 6 for macro.
+    num_layers: int = None  # None: 4 for toy, 6 for macro (an NB201 cell has 6 edges).
     filters: int = 24  # Width of the macro network (the toy space chooses its own).
+    # The NB201 network trained or scored with --evaluation=train or naswot: channels
+    # of its first stage and cells per stage (the benchmark's: 16 and 5).
+    nb201_channels: int = 16
+    nb201_cells: int = 5
     # Poisoning (poisoning.py): comma-separated op names; "" for none.
     poison: str = ""
     poison_instances: int = 1
@@ -76,9 +82,12 @@ class SearchConfig:
     seed: int = 0
     # How a proposed architecture gets its fitness: trained from scratch (validation
     # accuracy), scored with the weights of one supernet (accuracy on one validation
-    # minibatch; weight_sharing.py), or scored untrained (NASWOT). Only the final
-    # pick is trained with `shared` and `naswot`.
+    # minibatch; weight_sharing.py), scored untrained (NASWOT), or looked up in
+    # NAS-Bench-201's table (`benchmark`, --space=nb201: the 200-epoch test accuracy on
+    # `benchmark_dataset`; nb201.py). Only the final pick is trained with `shared` and
+    # `naswot`; nothing is trained with `benchmark`.
     evaluation: str = "train"
+    benchmark_dataset: str = "cifar10"
     # Regularized evolution (Real et al. 2019; REFERENCES §6).
     population_size: int = 20
     sample_size: int = 5
@@ -156,6 +165,15 @@ class SearchConfig:
             f"--evaluation must be one of {list(EVALUATIONS)}, got {c.evaluation!r}",
         )
         _check(
+            c.evaluation != "benchmark" or c.space == "nb201",
+            f"--evaluation=benchmark needs --space=nb201 (the one space with a table of "
+            f"trained accuracies), got --space={c.space}",
+        )
+        _check(
+            c.benchmark_dataset in nb201.DATASETS,
+            f"--benchmark_dataset must be one of {list(nb201.DATASETS)}, got {c.benchmark_dataset!r}",
+        )
+        _check(
             not (c.strategy == "naswot" and c.evaluation != "train"),
             f"--evaluation={c.evaluation} is for --strategy=controller, random or evolution; "
             f"--strategy=naswot ranks by the NASWOT score and trains the top --trials",
@@ -190,6 +208,11 @@ class SearchConfig:
             f"--controller_memory is a setting of the controller (--strategy="
             f"{', '.join(CONTROLLERS)}), got --strategy={c.strategy}",
         )
+        _check(
+            c.space != "nb201" or c.num_layers in (None, 6),
+            f"--num_layers is for the toy and macro spaces; an NB201 cell has 6 edges "
+            f"(--nb201_cells sets the cells per stage), got --num_layers={c.num_layers}",
+        )
         if c.num_layers is None:
             c.num_layers = 4 if c.space == "toy" else 6
         if c.time_budget is not None:
@@ -223,6 +246,8 @@ class SearchConfig:
             "epochs",
             "batch_size",
             "filters",
+            "nb201_channels",
+            "nb201_cells",
             "max_failures",
             "population_size",
             "sample_size",
@@ -243,6 +268,18 @@ class SearchConfig:
             )
         c.poison = _op_list(c.poison, "poison")
         c.remove_ops = _op_list(c.remove_ops, "remove_ops")
+        if c.evaluation == "benchmark":
+            unknown = [
+                op
+                for op in c.poison.split(",") + c.remove_ops.split(",")
+                if op and op not in state_space.NB201_OPS
+            ]
+            _check(
+                not unknown,
+                f"--evaluation=benchmark looks ops up in NAS-Bench-201's table, which knows "
+                f"{', '.join(state_space.NB201_OPS)}; {unknown[0] if unknown else ''!r} is not one "
+                f"of them (degraded ops train with --evaluation=train)",
+            )
         _check(
             isinstance(c.poison_instances, int)
             and not isinstance(c.poison_instances, bool)
@@ -309,6 +346,8 @@ class SearchConfig:
         if c.run_name is None:
             attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
             evaluation = "" if c.evaluation == "train" else f"-{c.evaluation}"
+            if c.evaluation == "benchmark" and c.benchmark_dataset != "cifar10":
+                evaluation += f"-{c.benchmark_dataset}"
             c.run_name = f"{c.space}{attack}-{c.strategy}{evaluation}-seed{c.seed}"
         _check(
             bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
@@ -321,7 +360,7 @@ def _resolve_workers(c):
     """`--workers`, checked; None (automatic) becomes 1 for a search that trains or
     scores more than AUTO_WORKER_TRIALS children (its memory stays flat) and 0 (in
     this process, no Ray start) for shorter ones and for shared weights."""
-    trains = c.evaluation != "shared"
+    trains = c.evaluation not in ("shared", "benchmark")
     if c.workers is None:  # A search limited by time alone may train any number.
         long = c.trials is None or c.trials > AUTO_WORKER_TRIALS
         return 1 if trains and long else 0
@@ -329,6 +368,12 @@ def _resolve_workers(c):
         isinstance(c.workers, int) and not isinstance(c.workers, bool) and c.workers >= 0,
         f"--workers must be an integer >= 0 (0 = children in the search process), "
         f"got {c.workers!r}",
+    )
+    _check(
+        c.evaluation != "benchmark" or c.workers == 0,
+        f"--workers={c.workers} is for trained or NASWOT-scored children; with "
+        f"--evaluation=benchmark every child is a table lookup in the search process: "
+        f"use --workers=0",
     )
     _check(
         trains or c.workers == 0,

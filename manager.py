@@ -26,6 +26,7 @@ import numpy as np
 
 import early_stopping
 import naswot
+from state_space import INSTANCE_SEPARATOR, op_of
 
 # Children train for a few epochs only: with Keras's default momentum of 0.99 the
 # moving statistics of batch normalization would still sit near their initial values
@@ -148,14 +149,9 @@ def _match(x, like, name):
     return x
 
 
-# A choice `name#i` is the i-th copy of op `name` (multiple-instance poisoning,
-# `poisoning.poison`): the controller tells the copies apart, the builder does not.
-INSTANCE_SEPARATOR = "#"
-
-
-def op_of(choice):
-    """The registered op a choice of an `op` decision builds: `dropout1.0#3` -> `dropout1.0`."""
-    return str(choice).split(INSTANCE_SEPARATOR, 1)[0]
+# `op_of` and INSTANCE_SEPARATOR (from state_space, re-exported here) name the
+# registered op a choice builds: the copies `dropout1.0#1` ... `dropout1.0#k` of
+# multiple-instance poisoning build one op.
 
 
 def _apply_op(choice, x, spec):
@@ -221,8 +217,130 @@ def build_macro(space, architecture, input_shape, num_classes, filters=24, dropo
     return keras.Model(inputs, out, name="macro_child")
 
 
-TEMPLATES = {"toy": build_toy, "macro": build_macro}
-EVALUATIONS = ("train", "shared", "naswot")
+# ---------------------------------------------------------------------- NAS-Bench-201
+
+# The benchmark's networks are PyTorch's: batch normalization with PyTorch's defaults
+# (momentum 0.1 there is 0.9 here; epsilon 1e-5), explicit padding of 1 on every
+# 3x3 convolution (Keras's "same" pads a stride-2 convolution on one side only).
+NB201_BN = dict(momentum=0.9, epsilon=1e-5)
+
+
+@dataclasses.dataclass(frozen=True)
+class EdgeSpec(LayerSpec):
+    """The LayerSpec of one edge of an NB201 cell: its layers are named after the
+    cell and the edge (`cell7_e13_conv`), so 15 cells of 6 edges stay distinct."""
+
+    prefix: str = ""
+
+    def name(self, part):
+        return f"{self.prefix}_{part}"
+
+
+def _relu_conv_bn(x, filters, kernel_size, name, strides=1):
+    """NB201's ReLUConvBN: ReLU, convolution (padding (k - 1) / 2, no bias), BN."""
+    x = keras.layers.ReLU(name=name + "_relu")(x)
+    pad = (kernel_size - 1) // 2
+    if pad:
+        x = keras.layers.ZeroPadding2D(pad, name=name + "_pad")(x)
+    x = keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="valid", use_bias=False, name=name + "_conv"
+    )(x)
+    return keras.layers.BatchNormalization(**NB201_BN, name=name + "_bn")(x)
+
+
+@register_op("none")
+def nb201_none(x, spec):
+    """NB201's `none`: the input times zero (a real zero, not a missing edge)."""
+    return keras.layers.Rescaling(0.0, name=spec.name("none"))(x)
+
+
+@register_op("skip_connect")
+def nb201_skip(x, spec):
+    """NB201's `skip_connect`: the identity."""
+    return keras.layers.Identity(name=spec.name("skip"))(x)
+
+
+@register_op("nor_conv_1x1")
+def nb201_conv1x1(x, spec):
+    """NB201's `nor_conv_1x1`: ReLU, 1x1 convolution (no bias), BN."""
+    return _relu_conv_bn(x, spec.filters, 1, spec.name("conv1x1"))
+
+
+@register_op("nor_conv_3x3")
+def nb201_conv3x3(x, spec):
+    """NB201's `nor_conv_3x3`: ReLU, 3x3 convolution (padding 1, no bias), BN."""
+    return _relu_conv_bn(x, spec.filters, 3, spec.name("conv3x3"))
+
+
+@register_op("avg_pool_3x3")
+def nb201_avg_pool(x, spec):
+    """NB201's `avg_pool_3x3`: 3x3 average, stride 1, padding 1 not counted in the
+    average (Keras's "same" average pooling divides by the pixels inside)."""
+    return keras.layers.AveragePooling2D(3, strides=1, padding="same", name=spec.name("pool"))(x)
+
+
+def _nb201_cell(x, ops, filters, prefix):
+    """One cell: node j = sum over i < j of op(i->j)(node i); the output is node 3."""
+    nodes, edge = [x], 0
+    for j in range(1, 4):
+        terms = []
+        for i in range(j):
+            spec = EdgeSpec(edge, filters, prefix=f"{prefix}_e{i}{j}")
+            terms.append(_apply_op(ops[edge], nodes[i], spec))
+            edge += 1
+        nodes.append(terms[0] if j == 1 else keras.layers.Add(name=f"{prefix}_node{j}")(terms))
+    return nodes[3]
+
+
+def _nb201_reduction(x, filters, name):
+    """NB201's ResNet basic block between stages: ReLU-Conv3x3/2-BN then ReLU-Conv3x3-BN,
+    plus a shortcut of 2x2 average pooling (stride 2) and a 1x1 convolution (no bias,
+    no BN)."""
+    y = _relu_conv_bn(x, filters, 3, name + "_a", strides=2)
+    y = _relu_conv_bn(y, filters, 3, name + "_b")
+    # "same" equals PyTorch's pooling on even sizes, and keeps odd ones (7x7 -> 4x4)
+    # the size of the strided convolution's output.
+    shortcut = keras.layers.AveragePooling2D(2, strides=2, padding="same", name=name + "_pool")(x)
+    shortcut = keras.layers.Conv2D(filters, 1, use_bias=False, name=name + "_proj")(shortcut)
+    return keras.layers.Add(name=name + "_add")([shortcut, y])
+
+
+def build_nb201(space, architecture, input_shape, num_classes, channels=16, cells=5):
+    """The NAS-Bench-201 network (REFERENCES §13) with one cell on every cell position.
+
+    Stem: 3x3 convolution (no bias) and BN. Three stages of `cells` cells with
+    `channels`, 2x and 4x channels, a residual reduction block between stages. Head:
+    BN, ReLU, global average pooling, a softmax classifier. The benchmark's network
+    is channels=16, cells=5 (1,531,546 trainable parameters for the all-3x3 cell at
+    32x32x3 with 10 classes); smaller values give CPU-sized versions. The edges'
+    ops come from the registry: degraded ops (poisoning.py) build on an edge too.
+    """
+    ops = [values["op"] for values in space.layers(architecture)]
+    if len(ops) != 6:
+        raise ValueError(f"an NB201 cell has 6 edges, got an architecture of {len(ops)}")
+    inputs = keras.Input(input_shape, name="image")
+    x = keras.layers.ZeroPadding2D(1, name="stem_pad")(inputs)
+    x = keras.layers.Conv2D(channels, 3, use_bias=False, name="stem_conv")(x)
+    x = keras.layers.BatchNormalization(**NB201_BN, name="stem_bn")(x)
+    index = 0
+    for stage in range(3):
+        filters = channels * 2**stage
+        if stage:
+            x = _nb201_reduction(x, filters, f"reduce{stage}")
+        for _ in range(cells):
+            x = _nb201_cell(x, ops, filters, f"cell{index}")
+            index += 1
+    x = keras.layers.BatchNormalization(**NB201_BN, name="head_bn")(x)
+    x = keras.layers.ReLU(name="head_relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, out, name="nb201_child")
+
+
+TEMPLATES = {"toy": build_toy, "macro": build_macro, "nb201": build_nb201}
+# How a child gets its fitness; `benchmark` looks it up in a table of trained
+# accuracies (nb201.py), nothing is built.
+EVALUATIONS = ("train", "shared", "naswot", "benchmark")
 
 
 # ---------------------------------------------------------------------- rewards
@@ -329,6 +447,9 @@ class NetworkManager:
         called for the final pick.
       naswot_batch: images in the NASWOT minibatch (drawn from the training split).
       shared: the `weight_sharing.SharedEvaluator` of `evaluation="shared"`.
+      benchmark: the `nb201.Benchmark` of `evaluation="benchmark"`: each child's
+        fitness is its accuracy in the benchmark's table; nothing is built or
+        cached (a lookup costs less than a cache hit).
       early_stop: measure every child after each epoch, and stop it when it is below
         `stop_thresholds` (set by the search before each step; early_stopping.py).
     """
@@ -352,6 +473,7 @@ class NetworkManager:
         naswot_batch=naswot.BATCH_SIZE,
         shared=None,
         early_stop=False,
+        benchmark=None,
     ):
         if isinstance(template, str):
             if template not in TEMPLATES:
@@ -367,6 +489,8 @@ class NetworkManager:
             raise ValueError(f"evaluation must be one of {list(EVALUATIONS)}, got {evaluation!r}")
         if (evaluation == "shared") != (shared is not None):
             raise ValueError("evaluation='shared' needs a SharedEvaluator (shared=...), and only it")
+        if (evaluation == "benchmark") != (benchmark is not None):
+            raise ValueError("evaluation='benchmark' needs a benchmark table (benchmark=...), and only it")
         self.dataset = dataset
         self.space = space
         self.template = template
@@ -375,7 +499,7 @@ class NetworkManager:
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.clip_rewards = clip_rewards
-        self.use_cache = cache and evaluation != "shared"
+        self.use_cache = cache and evaluation not in ("shared", "benchmark")
         self.seed = seed
         self.max_failures = max_failures
         self.baseline = EwaBaseline(acc_beta)
@@ -384,6 +508,7 @@ class NetworkManager:
         self.evaluation = evaluation
         self.naswot_batch = naswot_batch
         self.shared = shared
+        self.benchmark = benchmark
         self.early_stop = bool(early_stop) and evaluation == "train"
         # `early_stopping.MedianRule.thresholds()` of the step in flight, or None.
         self.stop_thresholds = None
@@ -529,11 +654,21 @@ class NetworkManager:
         result.seconds = time.perf_counter() - start
         return result
 
+    def look_up(self, architecture):
+        """The child's accuracy in the benchmark's table (`evaluation="benchmark"`),
+        and the parameters of the benchmark's network of it."""
+        start = time.perf_counter()
+        accuracy, params = self.benchmark.query(architecture)
+        return ChildResult(architecture, accuracy, params=params, seconds=time.perf_counter() - start)
+
     def evaluate(self, architecture, position=0):
         """Trains one child and measures its validation accuracy; never raises for a
         child that fails (the failure is in the result). With the `naswot` and
         `shared` evaluations the child is scored instead (`score`, `score_shared`;
-        `position`, the child's place in its step, picks the shared minibatch)."""
+        `position`, the child's place in its step, picks the shared minibatch); with
+        `benchmark` its accuracy is looked up (`look_up`)."""
+        if self.evaluation == "benchmark":
+            return self.look_up(architecture)
         if self.evaluation == "naswot":
             return self.score(architecture)
         if self.evaluation == "shared":

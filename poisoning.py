@@ -6,7 +6,10 @@ answer it (REFERENCES §4):
 - injection: `poison(space, ops, instances=k)` widens a space's `op` decision with
   degraded ops, each in k copies ("multiple-instance poisoning": with 6 clean ops a
   uniform sampler picks poison with probability k / (6 + k) per layer); a
-  controller that learns should pick them far less often than that;
+  controller that learns should pick them far less often than that. An op the space
+  already offers can be the poison too (NAS-Bench-201's `none`, the zero op of the
+  poisoning papers): it is marked poisoned and copied until it holds k choices in
+  all, so k = 1 marks it without widening the space;
 - removal: `remove_ops(space, ...)` takes ops out, to see how much the result owes
   to them.
 
@@ -215,7 +218,7 @@ def _op_state(space, state):
 
 def _rebuilt(space, state, values, poisoned):
     """A new space like `space` with `values` for `state`; the original is untouched."""
-    new = state_space.StateSpace(space.num_layers)
+    new = space.empty_copy()  # The same kind of space: an NB201 cell stays one.
     for name, choices in space.states.items():
         new.add_state(name, values if name == state else choices)
     if space.skip_connections:
@@ -234,39 +237,53 @@ def poison(space, ops, instances=1, state="op"):
     `instances` times, the copies marked as poisoned.
 
     With instances k > 1 the copies are named `op#1` ... `op#k`: distinct choices
-    for the controller, the same op for the builder.
+    for the controller, the same op for the builder. An op the decision already
+    offers (NB201's `none`, say) is marked poisoned and gains the copies `op#2` ...
+    `op#k`, so that it holds k choices in all, as an injected op does.
 
     Args:
       space: a StateSpace with an op decision (e.g. `state_space.macro_space()`).
-      ops: degraded op names (a list, or a comma-separated string), from
-        `POISON_OPS`.
-      instances: k, the copies of each op (>= 1).
+      ops: op names (a list, or a comma-separated string): degraded ops from
+        `POISON_OPS`, or ops the decision already offers.
+      instances: k, the choices each op holds (>= 1).
       state: the name of the op decision.
 
     Raises:
-      ValueError: unknown op, op already in the space, k < 1, or a space without
-        that op decision.
+      ValueError: unknown op, k < 1, or a space without that op decision.
     """
     names = _split(ops)
     if not names:
         raise ValueError(f"poison needs at least one op; allowed: {', '.join(POISON_OPS)}")
+    values = _op_state(space, state)
+    offered = list(dict.fromkeys(manager.op_of(v) for v in values))
     for name in names:
-        if name not in POISON_OPS:
-            raise ValueError(f"unknown poison op {name!r}; allowed: {', '.join(POISON_OPS)}")
+        if name not in POISON_OPS and name not in offered:
+            raise ValueError(
+                f"unknown poison op {name!r}; allowed: {', '.join(POISON_OPS)} (degraded ops), "
+                f"or an op of {state!r} to count as poison: {', '.join(offered)}"
+            )
     if len(set(names)) != len(names):
         raise ValueError(f"poison op listed twice in {names}; list each op once")
     if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
         raise ValueError(f"poison instances must be an integer >= 1, got {instances!r}")
-    values = _op_state(space, state)
-    present = sorted({manager.op_of(v) for v in values} & set(names))
-    if present:
-        raise ValueError(f"op {present[0]!r} is already a choice of {state!r}; poison adds new ops")
-    copies = [
-        name if instances == 1 else f"{name}{manager.INSTANCE_SEPARATOR}{i}"
-        for name in names
-        for i in range(1, instances + 1)
-    ]
-    return _rebuilt(space, state, tuple(values) + tuple(copies), copies)
+    sep = manager.INSTANCE_SEPARATOR
+    added, poisoned = [], []
+    for name in names:
+        if name in offered:
+            marked = space.poisoned.get(state, ())
+            if name not in values or any(manager.op_of(v) == name for v in marked):
+                raise ValueError(
+                    f"op {name!r} is already a choice of {state!r} with copies or marked as "
+                    f"poison; poison an op once"
+                )
+            copies = [f"{name}{sep}{i}" for i in range(2, instances + 1)]
+            added += copies
+            poisoned += [name, *copies]
+        else:
+            copies = [name] if instances == 1 else [f"{name}{sep}{i}" for i in range(1, instances + 1)]
+            added += copies
+            poisoned += copies
+    return _rebuilt(space, state, tuple(values) + tuple(added), poisoned)
 
 
 def remove_ops(space, ops=None, *, keep=None, state="op"):

@@ -31,6 +31,7 @@ import data
 import early_stopping
 from config import EXECUTION_FIELDS, ConfigError, SearchConfig, read_config
 import manager as manager_lib
+import nb201
 import poisoning
 import state_space
 from strategies import make_strategy
@@ -49,6 +50,8 @@ def make_space(config):
     """
     if config.space == "toy":
         space, template = state_space.toy_space(config.num_layers), "toy"
+    elif config.space == "nb201":
+        space, template = state_space.nb201_space(), "nb201"
     else:
         space, template = state_space.macro_space(config.num_layers), "macro"
     if config.remove_ops:
@@ -158,7 +161,7 @@ class _Run:
                 "checkpoint": self.supernet_checkpoint,
                 "state": self.shared.get_state(),
             }
-        write_json(os.path.join(self.run_dir, STATE_FILE), state)
+        write_json(os.path.join(self.run_dir, STATE_FILE), state, indent=None)
 
     def save_checkpoint(self, supernet=False):
         """Saves the strategy's weights for the current step (and, with `supernet`,
@@ -243,9 +246,30 @@ def make_shared(config, dataset, space):
         raise ConfigError(f"--evaluation=shared: {e}; lower --batch_size or --eval_batch") from None
 
 
-def make_manager(config, dataset, space, template, shared=None):
+def make_benchmark(config):
+    """The `nb201.Benchmark` of `--evaluation=benchmark` (its table read once).
+
+    Raises:
+      ConfigError: the table cannot be read.
+    """
+    try:
+        return nb201.Benchmark(config.benchmark_dataset)
+    except nb201.BenchmarkError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _template_args(config, template):
+    if template == "macro":
+        return {"filters": config.filters}
+    if template == "nb201":
+        return {"channels": config.nb201_channels, "cells": config.nb201_cells}
+    return {}
+
+
+def make_manager(config, dataset, space, template, shared=None, benchmark=None):
     """The NetworkManager that trains (or scores) the children of `config`'s search;
-    `shared` is `make_shared`'s evaluator with `--evaluation=shared`."""
+    `shared` is `make_shared`'s evaluator with `--evaluation=shared`, `benchmark`
+    `make_benchmark`'s table with `--evaluation=benchmark` (no dataset then)."""
     return manager_lib.NetworkManager(
         dataset,
         space,
@@ -258,11 +282,12 @@ def make_manager(config, dataset, space, template, shared=None):
         cache=config.cache,
         seed=config.seed,
         max_failures=config.max_failures,
-        template_args={"filters": config.filters} if template == "macro" else {},
+        template_args=_template_args(config, template),
         evaluation=config.evaluation,
         naswot_batch=config.naswot_batch,
         shared=shared,
         early_stop=config.early_stop != "none",
+        benchmark=benchmark,
     )
 
 
@@ -328,16 +353,24 @@ def run_search(config, out=print, resume=False, should_stop=None):
                 f"run folder {run_dir} already holds a run; pass --resume to continue it, "
                 f"or another --run_name"
             )
-    dataset = data.load_dataset(
-        config.dataset,
-        train_size=config.train_size,
-        val_size=config.val_size,
-        seed=config.seed,
-        data_dir=config.data_dir,
-        download=config.download,
-    )
+    benchmark = dataset = None
+    if config.evaluation == "benchmark":  # Every fitness is in the table: no images.
+        benchmark = make_benchmark(config)
+        try:
+            benchmark.reachable_rows(space)
+        except nb201.BenchmarkError as e:
+            raise ConfigError(f"--evaluation=benchmark: {e}") from None
+    else:
+        dataset = data.load_dataset(
+            config.dataset,
+            train_size=config.train_size,
+            val_size=config.val_size,
+            seed=config.seed,
+            data_dir=config.data_dir,
+            download=config.download,
+        )
     shared = make_shared(config, dataset, space) if config.evaluation == "shared" else None
-    manager = make_manager(config, dataset, space, template, shared)
+    manager = make_manager(config, dataset, space, template, shared, benchmark)
     if config.evaluation == "naswot" or config.strategy == "naswot":
         try:
             manager.scorer  # pylint: disable=pointless-statement
@@ -441,7 +474,7 @@ def _run_locked(
         try:
             write_json(
                 os.path.join(run_dir, "config.json"),
-                {**dataclasses.asdict(config), "dataset_split": dataset.describe()},
+                {**dataclasses.asdict(config), "dataset_split": _describe_data(manager)},
             )
         except OSError as e:
             raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
@@ -452,7 +485,7 @@ def _run_locked(
     gc.collect()
     gc.freeze()
 
-    out(dataset.describe())
+    out(_describe_data(manager))
     out(space.describe())
     if state is not None:
         out(f"resuming {run_dir} at trial {run.trial + 1}, step {run.step}")
@@ -494,20 +527,34 @@ def _run_locked(
     return _final(config, run, dataset, space, manager, out, search_seconds)
 
 
+def _describe_data(manager):
+    """What the children's fitness comes from: the dataset's splits, or the table."""
+    if manager.benchmark is not None:
+        return manager.benchmark.describe()
+    return manager.dataset.describe()
+
+
 def _search(config, run, log, space, out, started, started_trial, should_stop=None):
     """The loop: propose a step's children, evaluate them, learn, save.
 
-    With shared weights, a pass of the training split trains the supernet before
-    every `shared_steps_per_epoch`-th step, and one line is printed per step. The run
-    is committed (strategy checkpoint, state.json) after every supernet pass, at the
-    end, and in between after the first step that ends `COMMIT_SECONDS` after the
-    last commit: a step scores in well under a second, and saving the controller
-    and the state after each one cost more than the scoring (profiled: 63 ms per
-    step). Every random choice lives in the committed state, so a run resumed from
-    any commit continues exactly as an uninterrupted one; at most the steps since
-    the last commit are done again.
+    A trained child costs seconds: the run is committed (state.json) after every
+    trial and a line is printed per child. Shared-weight and benchmark children cost
+    milliseconds or microseconds, and saving the controller and the state after each
+    one would cost more than the scoring (profiled: 63 ms per step with shared
+    weights): those runs are committed (strategy checkpoint, state.json) at the end,
+    after every supernet pass, and in between after the first step that ends
+    `COMMIT_SECONDS` (shared) or `BENCHMARK_COMMIT_SECONDS` (benchmark) after the last
+    commit; history.csv is synced at the commits. Every random choice lives in the
+    committed state, so a run resumed from any commit continues exactly as an
+    uninterrupted one; at most the steps since the last commit are done again. With
+    shared weights one line is printed per step; with the benchmark, one every
+    `_report_every` trials.
     """
     strategy, manager, shared, budget = run.strategy, run.manager, run.shared, run.budget
+    benchmark = manager.benchmark
+    batched = shared is not None or benchmark is not None  # Commits per step, not per trial.
+    commit_seconds = COMMIT_SECONDS if shared is not None else BENCHMARK_COMMIT_SECONDS
+    report_every = _report_every(config)
     last_commit = time.perf_counter()
     while True:
         if run.pending is None:
@@ -529,7 +576,7 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                 "done": [],
                 "consecutive_failures": failures,
             }
-            if shared is None:
+            if not batched:
                 with deferred_signals():
                     run.save()
         architectures = [tuple(a) for a in run.pending["architectures"]]
@@ -541,29 +588,35 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
             manager.stop_thresholds = run.stop_rule.thresholds()
         step_started = time.perf_counter()
 
-        def progress(result):
-            with deferred_signals():
-                run.trial += 1
-                scores = getattr(strategy, "scores", None)  # NaswotStrategy's ranking.
-                if result.score is None and scores:
-                    result.score = scores.get(tuple(result.architecture))
-                run.accuracies.append(result.fitness)  # The NASWOT score with --evaluation=naswot.
-                run.poisoned.append(space.poisoned_layers(result.architecture))
-                complete = not result.failed and not result.stopped_epoch
-                if complete and (run.best is None or result.fitness > run.best.fitness):
-                    run.best = result  # A child stopped early is never the pick.
-                log.write_trial(
-                    run.trial,
-                    run.step,
-                    result,
-                    elapsed=run.elapsed(),
-                    epoch=None if shared is None else shared.epochs,
-                    sync=shared is None,
-                )
+        def record(result):
+            run.trial += 1
+            scores = getattr(strategy, "scores", None)  # NaswotStrategy's ranking.
+            if result.score is None and scores:
+                result.score = scores.get(tuple(result.architecture))
+            run.accuracies.append(result.fitness)  # The NASWOT score with --evaluation=naswot.
+            run.poisoned.append(space.poisoned_layers(result.architecture))
+            complete = not result.failed and not result.stopped_epoch
+            if complete and (run.best is None or result.fitness > run.best.fitness):
+                run.best = result  # A child stopped early is never the pick.
+            log.write_trial(
+                run.trial,
+                run.step,
+                result,
+                elapsed=run.elapsed(),
+                epoch=None if shared is None else shared.epochs,
+                sync=not batched,
+                poisoned=run.poisoned[-1],
+            )
+            if not batched:
                 run.pending["done"].append(_result_to_json(result))
-                if shared is None:
-                    run.save()
-            if shared is None:
+                run.save()
+
+        def progress(result):
+            if batched:  # Nothing is committed per trial: no signal needs holding back.
+                record(result)
+            else:
+                with deferred_signals():
+                    record(result)
                 out(_trial_line(config, run, space, result, started, started_trial))
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
@@ -588,19 +641,23 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
             scalars["poison/rate"] = float(np.mean(rates))
             scalars["poison/prior"] = space.poison_prior()
         with deferred_signals():
-            log.write_scalars(run.step, scalars)
+            log.write_scalars(run.step, scalars, flush=not batched)
             if run.stop_rule is not None:
                 for result in results:  # In the step's order: the same record with N workers.
                     run.stop_rule.add(result)
             run.step += 1
             run.pending = None
             now = time.perf_counter()
-            if shared is None or now - last_commit >= COMMIT_SECONDS:
+            if not batched or now - last_commit >= commit_seconds:
                 log.sync()
                 run.save_checkpoint()
                 last_commit = now
         if shared is not None:
             out(_step_line(config, run, results, scalars, step_started, started, started_trial))
+        elif benchmark is not None and (
+            run.trial // report_every > (run.trial - len(results)) // report_every
+        ):
+            out(_benchmark_line(config, run, space, benchmark, started, started_trial))
     with deferred_signals():
         if run.best is not None:
             run.elapsed_before = run.elapsed()
@@ -633,6 +690,7 @@ def _train_supernet(run, log, out):
 
 
 COMMIT_SECONDS = 5.0  # Shared weights: at most this much search is lost to a kill -9.
+BENCHMARK_COMMIT_SECONDS = 2.0  # Benchmark lookups: at most this much (bench/nb201_speed.py).
 _duration = budget_lib.format_duration
 
 
@@ -685,6 +743,32 @@ def _trial_line(config, run, space, result, started, started_trial):
     )
 
 
+def _report_every(config):
+    """Trials between two progress lines of a benchmark search: about 20 lines a run
+    (a multiple of 100 from 1,000 trials on), every 1,000 without a trial limit."""
+    if not config.trials:
+        return 1000
+    every = max(1, config.trials // 20)
+    return every if every < 50 else max(50, every // 50 * 50)
+
+
+def _benchmark_line(config, run, space, benchmark, started, started_trial):
+    """The progress line of a benchmark search: the best cell so far and the pace."""
+    here = max(run.trial - started_trial, 1)
+    rate = here / max(time.perf_counter() - started, 1e-9)
+    recent = run.accuracies[-_report_every(config) :]
+    line = (
+        f"trial {run.trial}{_of(config)} step {run.step} | best {run.best.fitness:.4f} "
+        f"(rank {benchmark.table.rank(benchmark.dataset, run.best.fitness)}) "
+        f"{space.format(run.best.architecture)} | mean of the last {len(recent)} "
+        f"{float(np.mean(recent)):.4f}"
+    )
+    if space.poisoned:
+        recent_poison = np.asarray(run.poisoned[-len(recent) :], dtype=float) / space.num_layers
+        line += f" | poison rate {float(np.mean(recent_poison)):.3f}"
+    return line + f" | {rate:,.0f} trials/s | ETA {_eta(config, run, started, started_trial)}"
+
+
 def _step_line(config, run, results, scalars, step_started, started, started_trial):
     """The progress line of one step of shared-weight scoring."""
     steps = f"/{-(-config.trials // config.children_per_step)}" if config.trials else ""
@@ -716,6 +800,8 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
     )
     if run.shared is not None:
         name = "minibatch accuracy with shared weights"
+    if manager.benchmark is not None:
+        name = f"{nb201.DATASET_NAMES[config.benchmark_dataset]} accuracy in the table"
     ended = {
         "time_budget": f" (the time budget of {_duration(config.time_budget or 0)} is spent)",
         "strategy": " (the strategy had no more architectures to propose)",
@@ -739,6 +825,13 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
             f"{poison['first_quarter_poison_rate']:.3f}, last quarter "
             f"{poison['last_quarter_poison_rate']:.3f}; uniform prior {poison['poison_prior']:.3f}"
         )
+    if manager.benchmark is not None:
+        return _final_benchmark(config, run, space, manager.benchmark, out, search_seconds, {
+            "trials": run.trial,
+            f"first_quarter_mean_{metric}": first,
+            f"last_quarter_mean_{metric}": last,
+            **poison,
+        })
     shared = {}
     if run.shared is not None:
         best, shared = _derive(config, run, space, out)
@@ -783,6 +876,53 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         f"test accuracy {test_accuracy:.4f} (validation {val_accuracy:.4f}); model saved to "
         f"{model_path}"
     )
+    return summary
+
+
+def _final_benchmark(config, run, space, benchmark, out, search_seconds, entries):
+    """The report of a benchmark search: the pick's accuracy on the three datasets,
+    its rank among the 15,625 cells and its regret, from the table (nothing to
+    retrain); marks the run finished."""
+    best = run.best
+    table = benchmark.summary(best.architecture, space)
+    # The query that first reached the pick's accuracy (the pick itself, or a tie).
+    first_trial = next(i + 1 for i, a in enumerate(run.accuracies) if a >= best.fitness)
+    summary = {
+        "architecture": list(best.architecture),
+        "architecture_str": space.format(best.architecture),
+        "layers": space.layers(best.architecture),
+        "search_val_accuracy": best.accuracy,  # The table's accuracy: see benchmark_metric.
+        "final_val_accuracy": None,  # Nothing is retrained.
+        "test_accuracy": table["benchmark_test_accuracy"][config.benchmark_dataset],
+        "params": best.params,
+        **table,
+        "trial_of_best": first_trial,
+        **entries,
+        "search_seconds": round(search_seconds, 3),
+        "time_budget_seconds": config.time_budget,
+        "stopped_by": run.stopped_by,
+    }
+    with deferred_signals():
+        write_json(os.path.join(run.run_dir, "best.json"), summary)
+        run.phase = "finished"
+        run.save()
+    accuracies = ", ".join(
+        f"{nb201.DATASET_NAMES[d]} {100 * a:.2f}% (rank {table['benchmark_rank'][d]:,})"
+        for d, a in table["benchmark_test_accuracy"].items()
+    )
+    out(f"best cell: {table['nb201_string']} (NATS-Bench index {table['nb201_index']}), found at query {first_trial}")
+    out(f"its test accuracy: {accuracies} of {nb201.CELLS:,} cells")
+    out(
+        f"regret to the best cell: {100 * table['benchmark_regret'][config.benchmark_dataset]:.2f} "
+        f"points on {nb201.DATASET_NAMES[config.benchmark_dataset]}"
+        + (
+            f" ({100 * table['regret_in_space']:.2f} to the best of the {table['cells_in_space']:,} "
+            f"cells this space can build)"
+            if table["cells_in_space"] != nb201.CELLS
+            else ""
+        )
+    )
+    out(f"note: the table holds {nb201.WHAT} (REFERENCES §13)")
     return summary
 
 

@@ -39,11 +39,12 @@ class Decision:
     choices: tuple
     kind: str = CATEGORICAL
     source: int = -1
+    label: str = ""  # A space's own name for the decision (NB201: `edge_0_1`), or "".
 
     @property
     def key(self):
-        """Column name used in logs, e.g. `layer2_kernel` or `layer3_skip0`."""
-        return f"layer{self.layer}_{self.name}"
+        """Column name used in logs, e.g. `layer2_kernel`, `layer3_skip0` or `edge_1_3`."""
+        return self.label or f"layer{self.layer}_{self.name}"
 
 
 class StateSpace:
@@ -70,6 +71,7 @@ class StateSpace:
         self.skip_connections = False
         self.poisoned = {}  # state name -> frozenset of its poisoned values
         self._decisions = None
+        self._maps = None  # (decisions, per decision {(is str, value): index}): fast lookups
 
     # ---------------------------------------------------------------- definition
 
@@ -207,7 +209,29 @@ class StateSpace:
     def encode(self, architecture):
         """Architecture (values) -> tuple of choice indices."""
         self.validate(architecture)
-        return tuple(self.index_of(d, v) for d, v in zip(self.decisions, architecture))
+        return tuple(self._indices(architecture))
+
+    def _indices(self, architecture):
+        """The choice indices of an architecture of the right length: a dict lookup
+        per decision (searches with free rewards validate every trial several times);
+        `index_of` for what the dicts do not answer (unhashable values, errors)."""
+        decisions = self.decisions
+        if self._maps is None or self._maps[0] is not decisions:
+            maps = []
+            for d in decisions:
+                m = {}
+                for i, c in enumerate(d.choices):
+                    m.setdefault((isinstance(c, str), c), i)
+                maps.append(m)
+            self._maps = (decisions, maps)
+        indices = []
+        for decision, m, value in zip(decisions, self._maps[1], architecture):
+            try:
+                index = m.get((isinstance(value, str), value))
+            except TypeError:  # Unhashable.
+                index = None
+            indices.append(self.index_of(decision, value) if index is None else index)
+        return indices
 
     def decode(self, indices):
         """Tuple of choice indices -> architecture (values).
@@ -243,8 +267,7 @@ class StateSpace:
             raise ValueError(
                 f"expected {len(self.decisions)} values, one per decision, got {len(architecture)}"
             )
-        for decision, value in zip(self.decisions, architecture):
-            self.index_of(decision, value)
+        self._indices(architecture)
 
     def sample(self, rng, n=None):
         """Samples uniformly at random.
@@ -353,9 +376,25 @@ class StateSpace:
             lines.append("  skip         layer i may take the output of any layer j < i")
         return "\n".join(lines)
 
+    def empty_copy(self):
+        """A space of the same kind and size with no decisions yet (poisoning.py
+        rebuilds spaces with it, so an NB201 cell stays one)."""
+        return StateSpace(self.num_layers)
+
     def _check_defined(self):
         if not self.decisions:
             raise ValueError("the state space has no decisions; call add_state(name, values) first")
+
+
+# A choice `name#i` is the i-th copy of op `name` (multiple-instance poisoning,
+# `poisoning.poison`): the controller tells the copies apart, the builder and the
+# benchmark table do not.
+INSTANCE_SEPARATOR = "#"
+
+
+def op_of(choice):
+    """The op a choice of an `op` decision stands for: `dropout1.0#3` -> `dropout1.0`."""
+    return str(choice).split(INSTANCE_SEPARATOR, 1)[0]
 
 
 def _grouped(values, subset):
@@ -363,7 +402,7 @@ def _grouped(values, subset):
     counts = {}
     for v in values:
         if v in subset:
-            base = str(v).split("#", 1)[0]
+            base = op_of(v)
             counts[base] = counts.get(base, 0) + 1
     return ", ".join(f"{b} x{n}" if n > 1 else b for b, n in counts.items())
 
@@ -411,3 +450,155 @@ def macro_space(num_layers=6):
     space.add_state("op", MACRO_OPS)
     space.add_skip_connections()
     return space
+
+
+# ------------------------------------------------------------------ NAS-Bench-201
+
+# The benchmark's ops in its own index order, and its edges (source, target) in the
+# order of its cell strings (REFERENCES §13). Other tools order both differently:
+# convert by name, never by index.
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+NB201_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+class NB201Space(StateSpace):
+    """The NAS-Bench-201 cell: four nodes, one `op` decision per edge i -> j (i < j).
+
+    Node 0 is the cell's input; node j is the sum of op(i -> j)(node i) over i < j;
+    node 3 is the output. The six edges are the space's "layers", in the benchmark's
+    string order (`NB201_EDGES`), and log as `edge_<i>_<j>`. An architecture converts
+    to and from the benchmark's string with `to_string` / `from_string`, and `format`
+    is that string, so a cell can be pasted from or into a paper or NATS-Bench.
+    """
+
+    def __init__(self):
+        super().__init__(len(NB201_EDGES))
+
+    @property
+    def decisions(self):
+        if self._decisions is None:
+            plain = super().decisions
+            self._decisions = tuple(
+                dataclasses.replace(d, label="edge_{}_{}".format(*NB201_EDGES[d.layer]))
+                for d in plain
+            )
+        return self._decisions
+
+    def add_skip_connections(self):
+        raise ValueError("an NB201 cell has no skip decisions: every edge chooses its op")
+
+    def empty_copy(self):
+        return NB201Space()
+
+    def _check_cell(self):
+        self._check_defined()
+        if list(self.states) != ["op"]:
+            raise ValueError(
+                f"an NB201 cell has one decision per edge, named 'op'; got {list(self.states)}"
+            )
+
+    def to_string(self, architecture):
+        """The benchmark's string of `architecture`, e.g. `NB201_EXAMPLE`; copies of an
+        op (`none#2`) are written as the op."""
+        self._check_cell()
+        self.validate(architecture)
+        ops = [op_of(v) for v in architecture]
+        nodes, e = [], 0
+        for j in range(1, 4):
+            nodes.append("|" + "|".join(f"{ops[e + i]}~{i}" for i in range(j)) + "|")
+            e += j
+        return "+".join(nodes)
+
+    def from_string(self, text):
+        """The architecture of a benchmark string (the first choice of each edge that
+        builds its op, for a poisoned space with copies).
+
+        Raises:
+          ValueError: the string is not `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|` with
+            ops of the benchmark, or names an op this space does not offer (removed);
+            the message says which part is wrong.
+        """
+        self._check_cell()
+        ops = parse_nb201_string(text)
+        architecture = []
+        for (i, j), op, decision in zip(NB201_EDGES, ops, self.decisions):
+            choice = next((c for c in decision.choices if op_of(c) == op), None)
+            if choice is None:
+                offered = ", ".join(dict.fromkeys(op_of(c) for c in decision.choices))
+                raise ValueError(
+                    f"op {op!r} of edge {i}->{j} is not a choice of this space (its ops: {offered})"
+                )
+            architecture.append(choice)
+        return tuple(architecture)
+
+    def format(self, architecture):
+        return self.to_string(architecture)
+
+    def signature(self):
+        return {"cell": "nb201", **super().signature()}
+
+    def __repr__(self):
+        states = ", ".join(f"{n}={list(v)}" for n, v in self.states.items())
+        return f"NB201Space(6 edges: {states})"
+
+    def describe(self):
+        lines = super().describe().splitlines()
+        edges = ", ".join(f"{i}->{j}" for i, j in NB201_EDGES)
+        lines[0] = (
+            f"NAS-Bench-201 cell: 4 nodes, node j = sum of op(i->j)(node i); edges {edges}"
+        )
+        return "\n".join(lines)
+
+
+def nb201_space():
+    """The NAS-Bench-201 topology space (NATS-Bench `tss`; REFERENCES §13): 5 ops on
+    each of the cell's 6 edges, 5**6 = 15,625 cells."""
+    space = NB201Space()
+    space.add_state("op", NB201_OPS)
+    return space
+
+
+def parse_nb201_string(text):
+    """The six ops of a benchmark cell string, in edge order (`NB201_EDGES`).
+
+    Raises:
+      ValueError: naming the part of the string that is wrong and what is allowed.
+    """
+    form = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
+    if not isinstance(text, str):
+        raise ValueError(f"an NB201 cell string is text of the form {form}, got {text!r}")
+    text = text.strip()
+    nodes = text.split("+")
+    if len(nodes) != 3:
+        raise ValueError(
+            f"an NB201 cell string has 3 nodes separated by '+' ({form}); "
+            f"{text!r} has {len(nodes)}"
+        )
+    ops = []
+    for j, node in enumerate(nodes, 1):
+        if len(node) < 2 or not (node.startswith("|") and node.endswith("|")):
+            raise ValueError(
+                f"node {j} of {text!r} is {node!r}: each node's edges are written between "
+                f"bars, |op~0|...|"
+            )
+        edges = node[1:-1].split("|")
+        if len(edges) != j:
+            raise ValueError(
+                f"node {j} of {text!r} has {len(edges)} edge{'s' * (len(edges) != 1)} "
+                f"({node!r}); node {j} takes exactly {j}, from nodes 0..{j - 1}"
+            )
+        for i, edge in enumerate(edges):
+            op, tilde, source = edge.partition("~")
+            if not tilde or source != str(i):
+                raise ValueError(
+                    f"edge {edge!r} of node {j} in {text!r} must be op~{i}: the edges of "
+                    f"a node are listed by source node, ~0 first"
+                )
+            if op not in NB201_OPS:
+                raise ValueError(
+                    f"unknown op {op!r} on edge {i}->{j} of {text!r}; the benchmark's ops: "
+                    f"{', '.join(NB201_OPS)}"
+                )
+            ops.append(op)
+    return tuple(ops)

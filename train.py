@@ -9,6 +9,8 @@
   python train.py --flagfile=configs/enas.flags         # ENAS: weight sharing
   python train.py --flagfile=configs/rsws.flags         # random search, weight sharing
   python train.py --space=macro --poison=dropout1.0,stretched3x3 --poison_instances=6
+  python train.py --flagfile=configs/nb201.flags        # NAS-Bench-201, table lookups
+  python train.py --space=nb201 --nb201_channels=4 --nb201_cells=1 --trials=8  # trained
   python train.py --flagfile=configs/toy.flags
 
 Bad flags get one line on stderr and exit status 2.
@@ -55,9 +57,10 @@ flags.DEFINE_integer("val_size", 500, "Validation images, split off the training
 flags.DEFINE_enum(
     "space",
     "toy",
-    ["toy", "macro"],
-    "Search space: toy (kernel x filters per "
-    "layer, 1,296 architectures) or macro (ENAS ops plus skip connections).",
+    list(config_lib.SPACES),
+    "Search space: toy (kernel x filters per layer, 1,296 architectures), macro (ENAS ops "
+    "plus skip connections) or nb201 (the NAS-Bench-201 cell: one of 5 ops on each of 6 "
+    "edges, 15,625 cells).",
 )
 flags.DEFINE_integer(
     "num_layers",
@@ -65,16 +68,29 @@ flags.DEFINE_integer(
     "Layers of the child network (default 4 for toy, 6 for macro; ENAS used 12).",
 )
 flags.DEFINE_integer("filters", 24, "Channels of every layer of a macro child.")
+flags.DEFINE_integer(
+    "nb201_channels",
+    16,
+    "NB201 network trained or scored here: channels of the first stage (the benchmark's: 16; "
+    "the stages have C, 2C, 4C).",
+)
+flags.DEFINE_integer(
+    "nb201_cells", 5, "NB201 network trained or scored here: cells per stage (the benchmark's: 5)."
+)
 
 # Search-space poisoning (poisoning.py; needs a space with an op decision: macro).
 flags.DEFINE_string(
     "poison",
     "",
     "Degraded ops to inject into the op decision, comma-separated: identity, zero, noise2, "
-    "noise10, dropout0.9, dropout1.0, tconv3x3, tconv5x5, stretched3x3.",
+    "noise10, dropout0.9, dropout1.0, tconv3x3, tconv5x5, stretched3x3; or ops the space "
+    "already has, counted as poison (nb201: none, avg_pool_3x3, ...).",
 )
 flags.DEFINE_integer(
-    "poison_instances", 1, "Copies k of each poisoned op (uniform poison rate k/(6+k) per op)."
+    "poison_instances",
+    1,
+    "Choices k each poisoned op holds (macro: uniform poison rate k/(6+k) per op; an op the "
+    "space already has is copied up to k).",
 )
 flags.DEFINE_string(
     "remove_ops", "", "Ops to remove from the op decision, comma-separated (removal poisoning)."
@@ -98,8 +114,15 @@ flags.DEFINE_enum(
     list(config_lib.EVALUATIONS),
     "How a proposed architecture gets its fitness: train (a child trained from scratch, its "
     "validation accuracy), shared (its accuracy on one validation minibatch with the weights "
-    "of one supernet, ENAS; --space=macro), or naswot (its NASWOT score untrained). With "
-    "shared and naswot only the final pick is trained.",
+    "of one supernet, ENAS; --space=macro), naswot (its NASWOT score untrained), or "
+    "benchmark (--space=nb201: the cell's 200-epoch test accuracy in NAS-Bench-201's table, "
+    "an oracle; nothing is trained). With shared and naswot only the final pick is trained.",
+)
+flags.DEFINE_enum(
+    "benchmark_dataset",
+    "cifar10",
+    ["cifar10", "cifar100", "imagenet16-120"],
+    "--evaluation=benchmark: the dataset whose table accuracies are the fitness.",
 )
 flags.DEFINE_integer(
     "population_size", 20, "Evolution: population size P (e.g. 100 with sample 25 in Real et al.)."
@@ -314,6 +337,8 @@ def config_from_flags():
         space=FLAGS.space,
         num_layers=FLAGS.num_layers,
         filters=FLAGS.filters,
+        nb201_channels=FLAGS.nb201_channels,
+        nb201_cells=FLAGS.nb201_cells,
         poison=FLAGS.poison,
         poison_instances=FLAGS.poison_instances,
         remove_ops=FLAGS.remove_ops,
@@ -327,6 +352,7 @@ def config_from_flags():
         children_per_step=FLAGS.children_per_step,
         seed=FLAGS.seed,
         evaluation=FLAGS.evaluation,
+        benchmark_dataset=FLAGS.benchmark_dataset,
         shared_steps_per_epoch=FLAGS.shared_steps_per_epoch,
         eval_batch=FLAGS.eval_batch,
         reward_mode=FLAGS.reward_mode,
@@ -450,12 +476,12 @@ def main(argv):
         fail(f"search stopped: {e}", status=1)
     except KeyboardInterrupt:
         signum = _received[-1] if _received else signal.SIGINT
-        saved = (
-            "the run is saved up to its last commit (at most the last 5 s of scoring, or the "
-            "supernet pass in flight, are lost)"
-            if config.evaluation == "shared"
-            else "every finished trial is saved"
-        )
+        saved = {
+            "shared": "the run is saved up to its last commit (at most the last 5 s of scoring, "
+            "or the supernet pass in flight, are lost)",
+            "benchmark": "the run is saved up to its last commit (at most the last 2 s of "
+            "lookups are lost)",
+        }.get(config.evaluation, "every finished trial is saved")
         print(
             f"\ninterrupted by {signal.Signals(signum).name}; {saved}. "
             f"Resume with:\n  python train.py --resume --logdir={config.logdir} "

@@ -1,0 +1,261 @@
+"""NAS-Bench-201's table as an evaluation: a cell's accuracy by lookup, its rank, its regret.
+
+The table (`embedded/nb201_accuracies.csv.gz`, attribution in `embedded/README.md`)
+holds, for each of the benchmark's 15,625 cells, the test accuracy after 200 epochs
+of training (mean over the benchmark's seeds) on CIFAR-10, CIFAR-100 and
+ImageNet16-120. A search that rewards these numbers searches against an oracle:
+the published protocols reward the 12-epoch validation accuracy of one seed and
+report the pick's 200-epoch test accuracy (REFERENCES §13). Say so beside any result.
+
+`Benchmark(dataset).query(architecture)` answers by index: the cell's six ops give
+a number in base 5, an array maps it to the table's row (the NATS-Bench index).
+The parameter counts are arithmetic on the benchmark's network (C = 16, N = 5).
+
+Pure Python and NumPy: no Keras, no TensorFlow. It knows nothing about searching.
+"""
+
+import csv
+import functools
+import gzip
+import io
+import os
+
+import numpy as np
+
+from state_space import NB201_EDGES, NB201_OPS, op_of
+
+DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16-120": "ImageNet16-120"}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
+_COLUMNS = {
+    "cifar10": "CIFAR10TestAccuracy200Epochs",
+    "cifar100": "CIFAR100TestAccuracy200Epochs",
+    "imagenet16-120": "ImageNetTestAccuracy200Epochs",
+}
+CELLS = len(NB201_OPS) ** len(NB201_EDGES)  # 15,625
+TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "embedded", "nb201_accuracies.csv.gz")
+WHAT = (
+    "200-epoch test accuracies (mean over the benchmark's seeds): a search against an oracle, "
+    "unlike the published protocols (12-epoch validation accuracy of one seed)"
+)
+_OP_INDEX = {op: i for i, op in enumerate(NB201_OPS)}
+_PLACE = [len(NB201_OPS) ** (len(NB201_EDGES) - 1 - e) for e in range(len(NB201_EDGES))]
+
+
+class BenchmarkError(ValueError):
+    """The table cannot be read, or a cell or dataset it does not know."""
+
+
+def cell_code(ops):
+    """The six ops (benchmark names, edge order) as a number in 0..15,624: op index
+    of edge 0->1 times 5**5, plus ... plus the op index of edge 2->3."""
+    return sum(_OP_INDEX[op] * place for op, place in zip(ops, _PLACE))
+
+
+def network_params(ops, channels=16, cells=5, num_classes=10, input_channels=3):
+    """Trainable parameters of the benchmark's network of a cell (arithmetic, the
+    counts of `manager.build_nb201`): 1,531,546 for the all-`nor_conv_3x3` cell and
+    73,306 for a cell without convolutions at C = 16, N = 5, 3 channels, 10 classes.
+
+    Raises:
+      BenchmarkError: an op that is not one of the benchmark's.
+    """
+    per_channel = {"none": (0, 0), "skip_connect": (0, 0), "avg_pool_3x3": (0, 0)}
+    per_channel.update({"nor_conv_1x1": (1, 2), "nor_conv_3x3": (9, 2)})  # (k*k, BN)
+    for op in ops:
+        if op not in per_channel:
+            raise BenchmarkError(f"unknown op {op!r}; the benchmark's ops: {', '.join(NB201_OPS)}")
+    c = channels
+    total = 9 * input_channels * c + 2 * c  # Stem: conv 3x3 without bias, BN.
+    for stage in range(3):
+        width = c * 2**stage
+        if stage:  # Residual block from width / 2: two ReLU-conv-BN and a 1x1 shortcut.
+            half = width // 2
+            total += 9 * half * width + 2 * width + 9 * width * width + 2 * width + half * width
+        cell = sum(k * width * width + bn * width for k, bn in (per_channel[op] for op in ops))
+        total += cells * cell
+    width = 4 * c
+    return total + 2 * width + width * num_classes + num_classes  # BN, dense.
+
+
+class Table:
+    """The 15,625 rows of the vendored table, indexed for lookups.
+
+    Attributes:
+      strings: the cell string of each row; row i is NATS-Bench index i.
+      unique: each row's canonical string up to isomorphism.
+      accuracy: dataset -> float array of accuracies as fractions, by row.
+      row_of_code: `cell_code(ops)` -> row.
+      ops: int array (rows, 6) of op indices (benchmark order), by row.
+    """
+
+    def __init__(self, path=TABLE):
+        try:
+            with gzip.open(path, "rt", newline="") as f:
+                text = f.read()
+        except OSError as e:
+            raise BenchmarkError(f"cannot read the NAS-Bench-201 table {path}: {e}") from None
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, [])
+        missing = [c for c in (*_COLUMNS.values(), "ArchitectureString", "UniqueString") if c not in header]
+        if missing:
+            raise BenchmarkError(f"the NAS-Bench-201 table {path} lacks the columns {missing}")
+        rows = list(reader)
+        if len(rows) != CELLS:
+            raise BenchmarkError(f"the NAS-Bench-201 table {path} has {len(rows)} rows, expected {CELLS}")
+        at = {c: header.index(c) for c in header}
+        self.strings = [r[at["ArchitectureString"]] for r in rows]
+        self.unique = [r[at["UniqueString"]] for r in rows]
+        self.accuracy = {
+            d: np.array([float(r[at[c]]) for r in rows]) / 100.0 for d, c in _COLUMNS.items()
+        }
+        # "|a~0|+|b~0|c~1|+|d~0|e~1|f~2|" -> a..f: the ops between the bars, in edge order.
+        self.ops = np.array(
+            [[_OP_INDEX[t.partition("~")[0]] for t in s.split("|") if t not in ("", "+")] for s in self.strings],
+            dtype=np.int64,
+        )
+        codes = self.ops @ np.array(_PLACE)
+        self.row_of_code = np.full(CELLS, -1, dtype=np.int64)
+        self.row_of_code[codes] = np.arange(CELLS)
+        if (self.row_of_code < 0).any():
+            raise BenchmarkError(f"the NAS-Bench-201 table {path} repeats a cell")
+        self._sorted = {d: np.sort(a) for d, a in self.accuracy.items()}
+
+    def rank(self, dataset, accuracy):
+        """1 + the number of cells with a strictly higher accuracy on `dataset`."""
+        s = self._sorted[dataset]
+        return int(CELLS - np.searchsorted(s, accuracy, side="right") + 1)
+
+    def best(self, dataset):
+        return float(self._sorted[dataset][-1])
+
+
+@functools.lru_cache(maxsize=None)
+def load_table(path=TABLE):
+    """The table at `path`, read once per process (about 0.1 s)."""
+    return Table(path)
+
+
+class Benchmark:
+    """The table, asked about one dataset: what `--evaluation=benchmark` rewards.
+
+    Args:
+      dataset: `cifar10`, `cifar100` or `imagenet16-120`.
+      table: a `Table` (default: the vendored one).
+
+    Raises:
+      BenchmarkError: an unknown dataset, or a table that cannot be read.
+    """
+
+    def __init__(self, dataset="cifar10", table=None):
+        if dataset not in DATASETS:
+            raise BenchmarkError(f"unknown benchmark dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+        self.dataset = dataset
+        self.table = table if table is not None else load_table()
+        self._op_index = {}  # choice (`none#2`, ...) -> benchmark op index
+        self._params = {}  # dataset -> params by row, computed on first use
+
+    def row(self, architecture):
+        """The cell's row in the table, which is its NATS-Bench index.
+
+        Raises:
+          BenchmarkError: a choice whose op the benchmark does not know.
+        """
+        code = 0
+        for value, place in zip(architecture, _PLACE):
+            index = self._op_index.get(value)
+            if index is None:
+                op = op_of(value)
+                if op not in _OP_INDEX:
+                    raise BenchmarkError(
+                        f"the benchmark has no op {op!r}; it knows {', '.join(NB201_OPS)}"
+                    )
+                index = self._op_index[value] = _OP_INDEX[op]
+            code += index * place
+        return int(self.table.row_of_code[code])
+
+    def query(self, architecture):
+        """(accuracy as a fraction, trainable parameters of its network) on this dataset."""
+        row = self.row(architecture)
+        return float(self.table.accuracy[self.dataset][row]), self.params_by_row()[row]
+
+    def accuracy(self, architecture, dataset=None):
+        return float(self.table.accuracy[dataset or self.dataset][self.row(architecture)])
+
+    def params_by_row(self, dataset=None):
+        """Trainable parameters of every row's network (`network_params`, vectorized)."""
+        dataset = dataset or self.dataset
+        if dataset not in self._params:
+            fixed = network_params(["none"] * len(NB201_EDGES), num_classes=NUM_CLASSES[dataset])
+            sample = [network_params([op] * len(NB201_EDGES)) for op in NB201_OPS]
+            per_edge = (np.array(sample) - sample[0]) // len(NB201_EDGES)  # Per op, all stages.
+            self._params[dataset] = (fixed + per_edge[self.table.ops].sum(axis=1)).tolist()
+        return self._params[dataset]
+
+    def reachable_rows(self, space):
+        """The rows of the cells `space` can build, with the probability a uniform
+        sampler of `space` gives each (poisoned copies weigh more; removed ops none).
+
+        Raises:
+          BenchmarkError: a choice whose op the benchmark does not know.
+        """
+        weights = np.zeros((len(NB201_EDGES), len(NB201_OPS)))
+        for e, decision in enumerate(space.decisions):
+            for choice in decision.choices:
+                op = op_of(choice)
+                if op not in _OP_INDEX:
+                    raise BenchmarkError(f"the benchmark has no op {op!r}; it knows {', '.join(NB201_OPS)}")
+                weights[e, _OP_INDEX[op]] += 1.0 / len(decision.choices)
+        probability = np.prod(weights[np.arange(len(NB201_EDGES)), self.table.ops], axis=1)
+        rows = np.flatnonzero(probability > 0)
+        return rows, probability[rows]
+
+    def expected_best_of_random(self, n, space=None, dataset=None):
+        """E[max accuracy of n cells drawn independently by a uniform sampler of
+        `space` (default: the whole benchmark)], exactly, from the order statistics:
+        sum_k a_(k) (F_k^n - F_(k-1)^n) with F the cumulative probability of the
+        cells sorted by accuracy."""
+        accuracy = self.table.accuracy[dataset or self.dataset]
+        if space is None:
+            rows, p = np.arange(CELLS), np.full(CELLS, 1.0 / CELLS)
+        else:
+            rows, p = self.reachable_rows(space)
+        order = np.argsort(accuracy[rows], kind="stable")
+        a, cumulative = accuracy[rows][order], np.minimum(np.cumsum(p[order]), 1.0)
+        below = np.concatenate([[0.0], cumulative[:-1]])
+        return float(np.sum(a * (cumulative**n - below**n)))
+
+    def summary(self, architecture, space=None):
+        """The best.json entries of a pick: its string, NATS-Bench index, accuracy,
+        rank among the 15,625 cells and regret to the best cell on every dataset,
+        and (with `space`) its regret to the best cell that space can build."""
+        row = self.row(architecture)
+        entries = {
+            "benchmark": "NAS-Bench-201",
+            "benchmark_dataset": self.dataset,
+            "benchmark_metric": WHAT,
+            "nb201_string": self.table.strings[row],
+            "nb201_index": row,
+            "benchmark_test_accuracy": {},
+            "benchmark_rank": {},
+            "benchmark_regret": {},
+        }
+        for d in DATASETS:
+            accuracy = float(self.table.accuracy[d][row])
+            entries["benchmark_test_accuracy"][d] = accuracy
+            entries["benchmark_rank"][d] = self.table.rank(d, accuracy)
+            entries["benchmark_regret"][d] = self.table.best(d) - accuracy
+        if space is not None:
+            rows, _ = self.reachable_rows(space)
+            best = float(self.table.accuracy[self.dataset][rows].max())
+            entries["cells_in_space"] = len(rows)
+            entries["best_in_space"] = best
+            entries["regret_in_space"] = best - float(self.table.accuracy[self.dataset][row])
+        return entries
+
+    def describe(self):
+        """One line for the start of a search."""
+        return (
+            f"NAS-Bench-201 table: {CELLS:,} cells, rewards are {DATASET_NAMES[self.dataset]} "
+            f"{WHAT}; best cell {100 * self.table.best(self.dataset):.2f}%"
+        )
