@@ -922,7 +922,7 @@ def _final_benchmark(config, run, space, benchmark, out, search_seconds, entries
             else ""
         )
     )
-    out(f"note: the table holds {nb201.WHAT} (REFERENCES §13)")
+    out(f"note: the table holds {nb201.WHAT}; see docs/NB201.md")
     return summary
 
 

@@ -164,6 +164,22 @@ BAD = [
     ),
     ("naswot-batch-big", ["--evaluation=naswot", "--naswot_batch=301"], "--naswot_batch", False),
     ("workers-negative", ["--workers=-1"], "--workers must be an integer >= 0", True),
+    ("benchmark-macro", ["--space=macro", "--evaluation=benchmark"], "needs --space=nb201", True),
+    (
+        "benchmark-degraded-op",
+        ["--space=nb201", "--evaluation=benchmark", "--poison=dropout1.0"],
+        "which knows none, skip_connect",
+        True,
+    ),
+    (
+        "benchmark-workers",
+        ["--space=nb201", "--evaluation=benchmark", "--workers=1"],
+        "use --workers=0",
+        True,
+    ),
+    ("benchmark-dataset", ["--benchmark_dataset=svhn"], "benchmark_dataset", True),
+    ("nb201-num-layers", ["--space=nb201", "--num_layers=4"], "6 edges", True),
+    ("nb201-poison-unknown", ["--space=nb201", "--poison=conv3x3"], "unknown poison op 'conv3x3'", False),
     (
         "workers-shared",
         ["--space=macro", "--evaluation=shared", "--workers=2"],
@@ -411,6 +427,8 @@ def test_flag_presets_parse_and_resolve():
     assert parsed["configs/enas.flags"] == ["macro", "controller", 10000, 3, 6]
     assert parsed["configs/rsws.flags"] == ["macro", "random", 10000, 3, 6]
     assert parsed["configs/shared.flags"] == ["macro", "controller", 10000, 3, 6]
+    assert parsed["configs/nb201.flags"] == ["nb201", "controller", 1000, 3, 6]
+    assert parsed["configs/nb201-random.flags"] == ["nb201", "random", 1000, 3, 6]
 
 
 def test_poisoned_search_logs_poisoned_layers_and_the_poison_rate(processes):
