@@ -537,7 +537,8 @@ def _describe_data(manager):
 def _search(config, run, log, space, out, started, started_trial, should_stop=None):
     """The loop: propose a step's children, evaluate them, learn, save.
 
-    A trained child costs seconds: the run is committed (state.json) after every
+    With shared weights, a pass of the training split trains the supernet before
+    every `shared_steps_per_epoch`-th step. A trained child costs seconds: the run is committed (state.json) after every
     trial and a line is printed per child. Shared-weight and benchmark children cost
     milliseconds or microseconds, and saving the controller and the state after each
     one would cost more than the scoring (profiled: 63 ms per step with shared
