@@ -17,6 +17,7 @@ architectures are chosen.
 
 import dataclasses
 import math
+import os
 import time
 import warnings
 import zlib
@@ -833,6 +834,25 @@ def make_deterministic():
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
         tf.config.experimental.enable_op_determinism()
+    if keras.backend.backend() == "torch":
+        _cap_torch_onednn()
+
+
+def _cap_torch_onednn():
+    """On a CPU whose best vector ISA is AVX2 (no AVX-512: AMD Zen 1-3, older Intel),
+    PyTorch 2.13's oneDNN corrupts the heap in the AVX2 kernel of a 1x1 convolution's
+    weight gradient (`jit_1x1:avx2 backward_weights`, seen for a stride-2 1x1 conv on one
+    input channel) and the process dies ("corrupted double-linked list"): with one thread,
+    as every Ray worker has, in 3 of 3 processes of toy children (`bench/onednn_isa.py`).
+    oneDNN's AVX kernels do not; they cost 8-22% more per child with two threads
+    (BENCHMARKS §4). Capped in every torch process on such a CPU, in the search and in
+    its workers alike, so that both run the same kernels and give the same children.
+    A user's own ONEDNN_MAX_CPU_ISA wins. oneDNN reads it when it creates its first
+    primitive, so this runs before the process's first convolution."""
+    import torch  # pylint: disable=import-outside-toplevel
+
+    if torch.backends.cpu.get_cpu_capability() == "AVX2":
+        os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX")
 
 
 def accuracy_of(model, x, y, batch_size=1000):
