@@ -11,6 +11,14 @@ accepted), and writes into --out:
   summary.md                               mean +- std over seeds per setting and strategy
   poison_rate.png, accuracy.png            per step, one line per strategy
 
+With `--space=nb201 --evaluation=benchmark` (NAS-Bench-201's table, no training) the
+runs are searches of a few seconds: they run in this process, one after another
+(`--jobs=N`: N processes, each with its share), and `benchmark.md`, `benchmark.csv`,
+`regret.png` and `poison_smoothed.png` answer the assessment at every budget in
+`--budgets` up to --trials (benchmark_report.py): the pick's accuracy and regret with
+95% bootstrap intervals, its rank, the poison rate per quarter, the queries to the top
+1% of cells, and a Mann-Whitney test of each strategy against random search.
+
 Several poisonings: separate them with `;` (`--poison="noise10;dropout1.0,tconv3x3"`
 is two settings: noise10 alone, and dropout1.0 with tconv3x3); `--remove_ops`
 takes the same form. Running the same command again resumes a partly finished
@@ -55,6 +63,16 @@ flags.DEFINE_integer(
     1,
     "Runs at once, each its own train.py process. Above 1 the runs share the machine: "
     "accuracies and poison rates are as with 1 (same trial budget), wall times are not.",
+)
+
+flags.DEFINE_list(
+    "budgets",
+    ["100", "300", "1000", "3000"],
+    "With --evaluation=benchmark: the query budgets reported, read off each run's first "
+    "N queries (those above --trials are left out).",
+)
+flags.DEFINE_string(
+    "shard", None, "Internal (--jobs with --evaluation=benchmark): run only share I of N, as 'I/N'."
 )
 
 # train.py flags that the grid sets for each run.
@@ -234,18 +252,21 @@ def _forward(signum, frame):
             proc.send_signal(signum)
 
 
-def run_grid(runs, out, priors, echo=print, jobs=1):
+def run_grid(runs, out, priors, echo=print, jobs=1, in_process=False, reports=True):
     """Runs (or resumes, or reads back) every run, `jobs` at once; rewrites the
-    reports, in the grid's order, after each.
+    reports, in the grid's order, after each (with `in_process`: once, at the end).
 
     Each run is its own `train.py` process: TensorFlow keeps some memory of every
     child it trains (about 38 MB per macro child measured), which a process per run
-    hands back; and a run that crashes does not take the grid down.
+    hands back; and a run that crashes does not take the grid down. Table-lookup
+    runs (`in_process`, --evaluation=benchmark) train nothing and last seconds, which
+    a process start would triple: they run here, one after another.
 
     Args:
       runs: [(setting, run config), ...].
       out: the assessment folder.
       priors: {setting name: uniform poison rate} of the poisoned settings.
+      reports: False for a shard of the grid (its parent writes them).
 
     Returns:
       The rows of results.csv.
@@ -258,6 +279,7 @@ def run_grid(runs, out, priors, echo=print, jobs=1):
     rows = [None] * len(runs)
     errors = []
     lock = threading.Lock()
+    run_one = _run_in_process if in_process else _run_train
 
     def one(i):
         if _received or errors:
@@ -269,25 +291,110 @@ def run_grid(runs, out, priors, echo=print, jobs=1):
         try:
             if state == "finished":
                 best = _read_best(run_dir)
-                echo(f"{label} finished earlier: test accuracy {best['test_accuracy']:.4f}")
+                if not in_process:
+                    echo(f"{label} finished earlier: test accuracy {best['test_accuracy']:.4f}")
             else:
-                echo(f"{label} {'resuming' if state else 'starting'}")
-                _run_train(config, bool(state), lambda line, p=label: echo(f"{p} {line}"))
+                if not in_process:
+                    echo(f"{label} {'resuming' if state else 'starting'}")
+                run_one(config, bool(state), lambda line, p=label: echo(f"{p} {line}"))
                 best = _read_best(run_dir)
         except (Interrupted, RunFailed) as e:
             errors.append(e)
             return
         with lock:
             rows[i] = _row(setting, config, os.path.relpath(run_dir, out), best)
-            write_reports(out, [r for r in rows if r is not None], runs, priors)
+            if reports and not in_process:
+                write_reports(out, [r for r in rows if r is not None], runs, priors)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(one, range(len(runs))))
+    try:
+        if in_process:
+            for i in range(len(runs)):
+                one(i)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(one, range(len(runs))))
+    finally:
+        if reports and in_process and any(r is not None for r in rows):
+            write_reports(out, [r for r in rows if r is not None], runs, priors)
     if _received:
         raise Interrupted(_received[-1])
     if errors:
         raise next((e for e in errors if isinstance(e, Interrupted)), errors[0])
     return rows
+
+
+def _run_in_process(config, resume, echo):
+    """Runs one table-lookup search in this process; echoes its closing line."""
+    import keras  # pylint: disable=import-outside-toplevel
+
+    import controller  # pylint: disable=import-outside-toplevel
+    import data  # pylint: disable=import-outside-toplevel
+    import manager  # pylint: disable=import-outside-toplevel
+    import search  # pylint: disable=import-outside-toplevel
+
+    lines = []
+    try:
+        best = search.run_search(
+            config, out=lines.append, resume=resume, should_stop=lambda: bool(_received)
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(_received[-1] if _received else signal.SIGINT) from None
+    except (search.ConfigError, data.DataError, controller.ControllerError) as e:
+        raise RunFailed(f"run {config.run_name} stopped: {e}", 2) from None
+    except manager.SearchError as e:
+        raise RunFailed(f"run {config.run_name} stopped: search stopped: {e}", 1) from None
+    finally:
+        keras.backend.clear_session()  # The run's controller: not kept for the next run.
+    echo(
+        f"{'resumed, ' if resume else ''}{best['trials']} queries: pick "
+        f"{best['nb201_string']} {100 * best['test_accuracy']:.2f}% "
+        f"(rank {best['benchmark_rank'][config.benchmark_dataset]:,})"
+    )
+
+
+def run_shards(jobs, echo=print):
+    """--jobs=N with table lookups: N processes of this command, each running its share
+    of the grid (`--shard=I/N`) in process; their output is echoed as it comes.
+
+    Raises:
+      Interrupted, RunFailed: as `run_grid`.
+    """
+    argv = [a for a in sys.argv[1:] if not a.startswith(("--jobs", "--shard"))]
+    procs = []
+    for i in range(jobs):
+        proc = subprocess.Popen(
+            [sys.executable, "-u", os.path.abspath(sys.argv[0]), *argv, "--jobs=1", f"--shard={i}/{jobs}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # Signals reach them through `_forward`, once.
+        )
+        _child.append(proc)
+        procs.append(proc)
+    errors = {}
+
+    def pump(i, proc):
+        with proc.stdout:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                if line.startswith("assess.py: error: "):
+                    errors[i] = line[len("assess.py: error: ") :]
+                elif not line.startswith(("assessment in", "done:", "interrupted by", "  python")):
+                    echo(line)
+
+    threads = [threading.Thread(target=pump, args=(i, p)) for i, p in enumerate(procs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = [p.wait() for p in procs]
+    for p in procs:
+        _child.remove(p)
+    if _received:
+        raise Interrupted(_received[-1])
+    for i, status in enumerate(statuses):
+        if status != 0:
+            raise RunFailed(errors.get(i) or f"share {i}/{jobs} of the grid: exit status {status}", 2 if status == 2 else 1)
 
 
 def _run_train(config, resume, echo):
@@ -397,6 +504,9 @@ def write_reports(out, rows, runs, priors):
     if FLAGS.reach is not None:
         columns += (("trials_to_reach", f"trials to reach {FLAGS.reach:g} (runs that did)"),)
     reports.write_summary(os.path.join(out, "summary.md"), rows, len(runs), columns)
+    if runs and runs[0][1].evaluation == "benchmark":
+        write_benchmark_reports(out, rows, runs, priors)
+        return
     histories = {}
     for setting, config in runs:
         path = os.path.join(config.logdir, config.run_name, "history.csv")
@@ -406,7 +516,69 @@ def write_reports(out, rows, runs, priors):
     reports.plot_per_step(histories, out, priors)
 
 
+def write_benchmark_reports(out, rows, runs, priors):
+    """benchmark.csv (a row per finished run and budget), benchmark.md and the plots."""
+    import benchmark_report  # pylint: disable=import-outside-toplevel
+    import search  # pylint: disable=import-outside-toplevel
+
+    finished = {(r["setting"], r["strategy"], r["seed"]) for r in rows}
+    budgets = sorted({int(b) for b in FLAGS.budgets})
+    records, curves = [], {}
+    benchmark = None
+    for setting, config in runs:
+        key = (setting.name, config.strategy, config.seed)
+        if key not in finished:
+            continue
+        benchmark = benchmark or search.make_benchmark(config)
+        space, _ = search.make_space(config)
+        history = benchmark_report.read_history(os.path.join(config.logdir, config.run_name, "history.csv"))
+        for m in benchmark_report.run_metrics(history, benchmark, space, budgets):
+            records.append({"setting": setting.name, "strategy": config.strategy, "seed": config.seed, **m})
+        curves[key] = benchmark_report.curves(history, benchmark, space)
+    if not records:
+        return
+    columns = ("setting", "strategy", "seed", *benchmark_report.METRIC_COLUMNS)
+    import reports  # pylint: disable=import-outside-toplevel
+
+    reports.write_results(os.path.join(out, "benchmark.csv"), records, columns)
+    summary = benchmark_report.summarize(records)
+    verdict = benchmark_report.verdicts(summary, priors) if "controller" in FLAGS.strategies else {}
+    config = runs[0][1]
+    benchmark_report.write_markdown(
+        os.path.join(out, "benchmark.md"),
+        summary,
+        verdict,
+        config.children_per_step,
+        config.benchmark_dataset,
+        note=f"{len(finished)} of {len(runs)} runs finished; command: python {shlex.join(sys.argv)}",
+    )
+    benchmark_report.plot(curves, out, priors)
+
+
 # ---------------------------------------------------------------------- main
+
+
+def _budgets():
+    """--budgets as sorted integers >= 1; ConfigError if not."""
+    try:
+        budgets = sorted({int(b) for b in FLAGS.budgets})
+    except ValueError:
+        budgets = []
+    if not budgets or budgets[0] < 1:
+        raise config_lib.ConfigError(
+            f"--budgets must be integers >= 1, comma-separated, got {','.join(FLAGS.budgets)!r}"
+        )
+    return budgets
+
+
+def _shard(in_process):
+    """--shard as (I, N), or None; exits with one line if it is malformed."""
+    if FLAGS.shard is None:
+        return None
+    i, _, n = FLAGS.shard.partition("/")
+    if not (in_process and i.isdigit() and n.isdigit() and int(i) < int(n)):
+        train.fail(f"--shard is internal (I/N with 0 <= I < N, with --evaluation=benchmark), got {FLAGS.shard!r}")
+    return int(i), int(n)
 
 
 def main(argv):
@@ -417,8 +589,10 @@ def main(argv):
     try:
         base, runs = grid_from_flags()
         check_folder(FLAGS.out, base)
+        budgets = _budgets()
     except config_lib.ConfigError as e:
         train.fail(str(e))
+    del budgets
     with run_log.quiet_stderr():
         import search  # pylint: disable=import-outside-toplevel
 
@@ -432,9 +606,15 @@ def main(argv):
         train.fail(str(e))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _forward)
+    in_process = base.evaluation == "benchmark"
+    shard = _shard(in_process)
+    if shard is not None:
+        runs = runs[shard[0] :: shard[1]]
     print(f"assessment in {FLAGS.out}: {len(runs)} runs of {base.trials} children each")
     try:
-        run_grid(runs, FLAGS.out, priors, jobs=FLAGS.jobs)
+        if in_process and FLAGS.jobs > 1:
+            run_shards(FLAGS.jobs)
+        run_grid(runs, FLAGS.out, priors, jobs=FLAGS.jobs, in_process=in_process, reports=shard is None)
     except RunFailed as e:
         train.fail(str(e), status=e.status)
     except Interrupted as e:

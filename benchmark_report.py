@@ -1,0 +1,283 @@
+"""The assessment's answer on NAS-Bench-201: what each run had found after 100, 300,
+1,000 and 3,000 queries, and each strategy against random search at the same budget.
+
+A run of the grid searches the table for the largest budget; its state after the
+first N queries is what a run of N queries would have found for every strategy whose
+choices do not depend on the budget (all but `budget_controller`, which plans for
+the whole run: for it, the smaller budgets are the start of a longer run).
+
+Per run and budget (`run_metrics`, from its history.csv): the pick (the best reward
+among the first N queries), its accuracy on the table, its regret to the best cell
+of the benchmark and of the searched space, its rank among the 15,625 cells, the
+poison rate in each quarter of the N queries, and the queries until a cell of the
+benchmark's top 1% was first asked. Over seeds (`summarize`): mean +- std and a 95%
+bootstrap interval, and a two-sided Mann-Whitney U test against random search.
+"""
+
+import csv
+import math
+import os
+
+import numpy as np
+
+import nb201
+import stats
+from state_space import NB201_EDGES
+
+BUDGETS = (100, 300, 1000, 3000)
+TOP_FRACTION = 0.01  # "Top 1%": the 156 best cells of 15,625.
+METRIC_COLUMNS = (
+    "budget",
+    "pick_accuracy",
+    "regret",
+    "regret_in_space",
+    "rank",
+    "poison_rate_q1",
+    "poison_rate_q2",
+    "poison_rate_q3",
+    "poison_rate_q4",
+    "queries_to_top",
+)
+
+
+def read_history(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run_metrics(rows, benchmark, space, budgets=BUDGETS):
+    """One dict per budget in `budgets` that the run reached (METRIC_COLUMNS).
+
+    Args:
+      rows: the run's history.csv rows, in trial order.
+      benchmark: the `nb201.Benchmark` the run searched.
+      space: the run's (possibly poisoned or reduced) NB201 space.
+    """
+    table = benchmark.table
+    accuracy = table.accuracy[benchmark.dataset]
+    cells = [benchmark.row([r[e] for e in _edge_columns()]) for r in rows]
+    true = accuracy[cells]
+    rewarded = np.array([float(r["val_accuracy"]) for r in rows])
+    poisoned = np.array([int(r["poisoned_layers"] or 0) for r in rows]) / len(NB201_EDGES)
+    space_rows, _ = benchmark.reachable_rows(space)
+    best_in_space = float(accuracy[space_rows].max())
+    top = math.ceil(TOP_FRACTION * nb201.CELLS)
+    in_top = np.array([table.rank(benchmark.dataset, a) <= top for a in true])
+    out = []
+    for n in budgets:
+        if n > len(rows):
+            break
+        pick = int(np.argmax(rewarded[:n]))  # The first of equal rewards, as the search picks.
+        quarters = np.array_split(poisoned[:n], 4)
+        reached = np.flatnonzero(in_top[:n])
+        out.append(
+            {
+                "budget": n,
+                "pick_accuracy": float(true[pick]),
+                "regret": table.best(benchmark.dataset) - float(true[pick]),
+                "regret_in_space": best_in_space - float(true[pick]),
+                "rank": table.rank(benchmark.dataset, float(true[pick])),
+                **{
+                    f"poison_rate_q{q + 1}": float(part.mean()) if space.poisoned else None
+                    for q, part in enumerate(quarters)
+                },
+                "queries_to_top": int(reached[0]) + 1 if reached.size else None,
+            }
+        )
+    return out
+
+
+def _edge_columns():
+    return [f"edge_{a}_{b}" for a, b in NB201_EDGES]
+
+
+def summarize(records, baseline="random", seed=0):
+    """Rows of the grid's table, one per (setting, strategy, budget).
+
+    Args:
+      records: dicts with `setting`, `strategy`, `seed` and the METRIC_COLUMNS.
+      baseline: the strategy every other is tested against at the same setting and budget.
+
+    Returns:
+      Dicts: setting, strategy, budget, runs; mean/std/low/high of pick_accuracy and
+      regret; mean rank; mean poison rate per quarter; runs that reached the top 1%
+      and their mean queries; U and p of the test against `baseline` (None for it).
+    """
+    groups = {}
+    for r in records:
+        groups.setdefault((r["setting"], r["strategy"], r["budget"]), []).append(r)
+    out = []
+    for (setting, strategy, budget), rs in groups.items():
+        row = {"setting": setting, "strategy": strategy, "budget": budget, "runs": len(rs)}
+        for name in ("pick_accuracy", "regret"):
+            values = [r[name] for r in rs]
+            row[f"{name}_mean"], row[f"{name}_std"] = stats.mean_std(values)
+            row[f"{name}_low"], row[f"{name}_high"] = stats.bootstrap_interval(values, seed=seed)
+        row["rank_mean"] = float(np.mean([r["rank"] for r in rs]))
+        for q in range(1, 5):
+            values = [r[f"poison_rate_q{q}"] for r in rs if r[f"poison_rate_q{q}"] is not None]
+            row[f"poison_rate_q{q}"] = float(np.mean(values)) if values else None
+        reached = [r["queries_to_top"] for r in rs if r["queries_to_top"] is not None]
+        row["reached_top"] = len(reached)
+        row["queries_to_top_mean"] = float(np.mean(reached)) if reached else None
+        row["u"] = row["p"] = None
+        base = groups.get((setting, baseline, budget))
+        if strategy != baseline and base:
+            row["u"], row["p"] = stats.mann_whitney(
+                [r["pick_accuracy"] for r in rs], [r["pick_accuracy"] for r in base]
+            )
+        out.append(row)
+    return out
+
+
+def verdicts(summary, priors, strategy="controller", baseline="random"):
+    """Per poisoned setting: whether `strategy`'s last-quarter poison rate is below
+    half of `baseline`'s at each budget, and the first budget at which it holds.
+
+    Returns:
+      {setting: {"prior": p, "by_budget": {budget: (rate, baseline rate, holds)},
+      "first": budget or None}}.
+    """
+    rate = {(r["setting"], r["strategy"], r["budget"]): r["poison_rate_q4"] for r in summary}
+    out = {}
+    for setting, prior in priors.items():
+        by_budget = {}
+        for budget in sorted({r["budget"] for r in summary if r["setting"] == setting}):
+            ours, theirs = rate.get((setting, strategy, budget)), rate.get((setting, baseline, budget))
+            if ours is None or theirs is None:
+                continue
+            by_budget[budget] = (ours, theirs, ours < 0.5 * theirs)
+        first = next((b for b, (_, _, holds) in sorted(by_budget.items()) if holds), None)
+        out[setting] = {"prior": prior, "by_budget": by_budget, "first": first}
+    return out
+
+
+def _pct(x):
+    return "" if x is None else f"{100 * x:.2f}"
+
+
+def write_markdown(path, summary, verdict, children_per_step, dataset, note=""):
+    """summary.md's NAS-Bench-201 part: the table per setting and the verdicts."""
+    lines = [
+        f"# NAS-Bench-201 assessment ({nb201.DATASET_NAMES[dataset]}, {nb201.WHAT})",
+        "",
+        "Per setting, strategy and budget (queries): the pick's accuracy (%), mean +- std and a 95% "
+        "bootstrap interval of the mean over seeds; its regret to the best of the 15,625 cells "
+        "(points); its mean rank; the poison rate in each quarter of the budget; the runs whose "
+        f"queries reached the top {100 * TOP_FRACTION:g}% of cells and their mean queries to it; "
+        "the two-sided Mann-Whitney U test of the pick's accuracy against random search at the "
+        "same setting and budget (p).",
+        "",
+    ]
+    if note:
+        lines += [note, ""]
+    for setting in dict.fromkeys(r["setting"] for r in summary):
+        rows = sorted((r for r in summary if r["setting"] == setting), key=lambda r: (r["budget"], r["strategy"]))
+        lines += [
+            f"## {setting}",
+            "",
+            "| budget | strategy | runs | pick acc | 95% CI | regret | 95% CI | rank | poison q1 / q2 / q3 / q4 "
+            "| reached top 1% (mean queries) | p vs random |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in rows:
+            rates = " / ".join(f"{r[f'poison_rate_q{q}']:.3f}" for q in range(1, 5)) if r["poison_rate_q1"] is not None else ""
+            reached = f"{r['reached_top']}/{r['runs']}" + (
+                f" ({r['queries_to_top_mean']:.0f})" if r["queries_to_top_mean"] is not None else ""
+            )
+            p = "" if r["p"] is None else f"{r['p']:.3g}"
+            lines.append(
+                f"| {r['budget']} | {r['strategy']} | {r['runs']} "
+                f"| {_pct(r['pick_accuracy_mean'])} +- {_pct(r['pick_accuracy_std'])} "
+                f"| [{_pct(r['pick_accuracy_low'])}, {_pct(r['pick_accuracy_high'])}] "
+                f"| {_pct(r['regret_mean'])} | [{_pct(r['regret_low'])}, {_pct(r['regret_high'])}] "
+                f"| {r['rank_mean']:.0f} | {rates} | {reached} "
+                f"| {p} |"
+            )
+        lines.append("")
+    if verdict:
+        lines += [
+            "## Verdict: the controller's last-quarter poison rate below half of random's",
+            "",
+            "| setting | uniform prior | budget: controller / random (holds?) | first holds at |",
+            "| --- | --- | --- | --- |",
+        ]
+        for setting, v in verdict.items():
+            parts = "; ".join(
+                f"{b}: {ours:.3f} / {theirs:.3f} ({'yes' if holds else 'no'})"
+                for b, (ours, theirs, holds) in sorted(v["by_budget"].items())
+            )
+            first = (
+                f"{v['first']} queries ({v['first'] // children_per_step} updates)" if v["first"] else "never"
+            )
+            lines.append(f"| {setting} | {v['prior']:.3f} | {parts} | {first} |")
+        lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+SMOOTHING = 100  # Queries in the moving window of the poison-rate curve.
+
+
+def curves(rows, benchmark, space):
+    """(regret of the pick so far after each query, poison rate of each query or None):
+    the run's curves for `plot`."""
+    accuracy = benchmark.table.accuracy[benchmark.dataset]
+    true = accuracy[[benchmark.row([r[e] for e in _edge_columns()]) for r in rows]]
+    rewarded = np.array([float(r["val_accuracy"]) for r in rows])
+    picks = np.zeros(len(rows), dtype=np.int64)  # The pick after each query: the first ...
+    best, pick = -np.inf, 0
+    for n, value in enumerate(rewarded):
+        if value > best:  # ... query with the best reward so far.
+            best, pick = value, n
+        picks[n] = pick
+    regret = benchmark.table.best(benchmark.dataset) - true[picks]
+    poison = None
+    if space.poisoned:
+        poison = np.array([int(r["poisoned_layers"] or 0) for r in rows]) / len(NB201_EDGES)
+    return regret, poison
+
+
+def plot(run_curves, out, priors):
+    """regret.png (median and interquartile band over seeds of the pick's regret against
+    queries, log scale) and, for poisoned settings, poison_smoothed.png (mean over seeds
+    of the poison rate in a moving window of SMOOTHING queries, the uniform prior dashed)."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    settings = list(dict.fromkeys(s for s, _, _ in run_curves))
+    for name, wanted in (("regret.png", settings), ("poison_smoothed.png", [s for s in settings if s in priors])):
+        if not wanted:
+            continue
+        fig, axes = plt.subplots(1, len(wanted), figsize=(5 * len(wanted), 3.8), squeeze=False, sharey=True)
+        for ax, setting in zip(axes[0], wanted):
+            for strategy in dict.fromkeys(st for s, st, _ in run_curves if s == setting):
+                index = 0 if name == "regret.png" else 1
+                series = [c[index] for (s, st, _), c in run_curves.items() if s == setting and st == strategy]
+                n = min(len(c) for c in series)
+                stacked = np.array([c[:n] for c in series])
+                x = np.arange(1, n + 1)
+                if index == 0:
+                    stacked = 100 * stacked
+                    low, mid, high = np.percentile(stacked, [25, 50, 75], axis=0)
+                    (line,) = ax.plot(x, mid, label=f"{strategy} ({len(series)} seeds)")
+                    ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+                else:
+                    window = min(SMOOTHING, n)
+                    kernel = np.ones(window) / window
+                    smooth = np.convolve(stacked.mean(axis=0), kernel, mode="valid")
+                    ax.plot(np.arange(window, n + 1), smooth, label=f"{strategy} ({len(series)} seeds)")
+            if index == 0:
+                ax.set_xscale("log")
+                ax.set_ylabel("regret of the pick (points; median, IQR)")
+            else:
+                ax.axhline(priors[setting], color="gray", linestyle="--", linewidth=1, label="uniform prior")
+                ax.set_ylabel(f"poison rate ({SMOOTHING}-query window)")
+            ax.set_xlabel("queries")
+            ax.set_title(setting)
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, name), dpi=110)
+        plt.close(fig)

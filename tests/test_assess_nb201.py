@@ -1,0 +1,192 @@
+"""The assessment on NAS-Bench-201: the statistics on inputs with known answers, the
+per-budget metrics of a run against the table, and assess.py's in-process grid (its
+runs identical to train.py's, its shards, its reports, its bad input)."""
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import start_background
+
+import benchmark_report
+import nb201
+import poisoning
+import state_space
+import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = [
+    "--space=nb201", "--evaluation=benchmark", "--strategies=controller,random", "--trials=120",
+    "--children_per_step=8", "--seeds=0,1", "--poison=none", "--poison_instances=5",
+    "--budgets=40,120,5000", "--notensorboard",
+]
+TIME_COLUMNS = {"train_seconds", "seconds", "elapsed_seconds"}
+
+
+def background_jobs(folder):
+    """The grid in two processes (--jobs=2: shards), and one of its runs by train.py."""
+
+    def grid():
+        return folder / "grid", subprocess.run(
+            [sys.executable, "assess.py", *GRID, "--jobs=2", f"--out={folder / 'grid'}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+
+    def alone():
+        return folder / "alone", subprocess.run(
+            [sys.executable, "train.py", "--space=nb201", "--evaluation=benchmark", "--trials=120",
+             "--children_per_step=8", "--seed=1", "--poison=none", "--poison_instances=5",
+             "--notensorboard", f"--logdir={folder}", "--run_name=alone"],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+
+    return {"grid": grid, "alone": alone}
+
+
+@pytest.fixture(scope="module")
+def jobs():
+    futures = start_background(sys.modules[__name__])
+    return {name: f.result() for name, f in futures.items()}
+
+
+def _csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ---------------------------------------------------------------------- statistics
+
+
+def test_the_bootstrap_interval_of_a_constant_is_that_constant():
+    assert stats.bootstrap_interval([0.93] * 30) == pytest.approx((0.93, 0.93))
+
+
+def test_the_bootstrap_interval_of_a_large_sample_is_the_normal_one():
+    rng = np.random.default_rng(1)
+    x = rng.normal(5.0, 2.0, size=2000)
+    low, high = stats.bootstrap_interval(x, resamples=4000)
+    half = 1.959964 * x.std(ddof=1) / math.sqrt(x.size)  # The normal interval's half width.
+    assert low < x.mean() < high
+    assert (high - low) / 2 == pytest.approx(half, rel=0.1)
+    assert stats.bootstrap_interval(x, resamples=4000) == (low, high)  # Seeded.
+
+
+def test_mann_whitney_gives_the_exact_p_of_fully_separated_samples():
+    # Three against three, every value of one above the other: U = 9, and the exact
+    # two-sided p is 2 / C(6, 3) = 0.1.
+    u, p = stats.mann_whitney([4, 5, 6], [1, 2, 3])
+    assert u == 9 and p == pytest.approx(0.1)
+    assert stats.mann_whitney([1, 2, 3], [4, 5, 6]) == pytest.approx((0, 0.1))
+    assert stats.mann_whitney([0.5] * 5, [0.5] * 7)[1] == 1.0
+    assert stats.mann_whitney(np.arange(30), np.arange(30) + 100)[1] < 1e-9
+
+
+# ---------------------------------------------------------------------- per-run metrics
+
+
+def _rows(benchmark, cells, poisoned=None):
+    table = benchmark.table
+    edges = [f"edge_{a}_{b}" for a, b in state_space.NB201_EDGES]
+    rows = []
+    for i, row in enumerate(cells):
+        ops = [state_space.NB201_OPS[o] for o in table.ops[row]]
+        rows.append({
+            **dict(zip(edges, ops)),
+            "val_accuracy": f"{table.accuracy[benchmark.dataset][row]:.6f}",
+            "poisoned_layers": str(poisoned[i] if poisoned is not None else sum(o == "none" for o in ops)),
+        })
+    return rows
+
+
+def test_the_metrics_of_a_run_are_those_of_the_table_at_every_budget():
+    benchmark = nb201.Benchmark("cifar10")
+    acc = benchmark.table.accuracy["cifar10"]
+    order = np.argsort(-acc, kind="stable")
+    rng = np.random.default_rng(0)
+    # 40 cells from below the top 1%, with the 3rd best cell at query 25.
+    cells = list(rng.choice(order[1000:], size=40, replace=False))
+    cells[24] = int(order[2])
+    space = state_space.nb201_space()
+    m = benchmark_report.run_metrics(_rows(benchmark, cells), benchmark, space, budgets=(10, 40, 100))
+    assert [x["budget"] for x in m] == [10, 40]  # 100 is past the run's 40 queries.
+    first10 = max(acc[cells[:10]])
+    assert m[0]["pick_accuracy"] == pytest.approx(first10, abs=1e-6)
+    assert m[0]["regret"] == pytest.approx(acc.max() - first10, abs=1e-6)
+    assert m[0]["rank"] == 1 + int(np.sum(acc > first10 + 1e-9))
+    assert m[0]["queries_to_top"] is None and m[1]["queries_to_top"] == 25
+    assert m[1]["rank"] == 3 and m[1]["regret_in_space"] == pytest.approx(m[1]["regret"])
+    assert m[0]["poison_rate_q1"] is None  # Nothing is poisoned in a clean space.
+
+
+def test_poison_rates_per_quarter_and_regret_in_a_reduced_space():
+    benchmark = nb201.Benchmark("cifar10")
+    space = poisoning.poison(state_space.nb201_space(), "none", instances=5)
+    cells = list(range(8))
+    poisoned = [6, 6, 3, 3, 0, 0, 1, 2]  # Quarters of 2: 1.0, 0.5, 0.0, 0.25.
+    m = benchmark_report.run_metrics(_rows(benchmark, cells, poisoned), benchmark, space, budgets=(8,))[0]
+    assert [m[f"poison_rate_q{q}"] for q in (1, 2, 3, 4)] == pytest.approx([1.0, 0.5, 0.0, 0.25])
+    removed = poisoning.remove_ops(state_space.nb201_space(), "nor_conv_3x3")
+    rows, _ = benchmark.reachable_rows(removed)
+    inside = [int(r) for r in rows[:8]]
+    m = benchmark_report.run_metrics(_rows(benchmark, inside), benchmark, removed, budgets=(8,))[0]
+    best_inside = benchmark.table.accuracy["cifar10"][rows].max()
+    assert m["regret_in_space"] == pytest.approx(best_inside - m["pick_accuracy"], abs=1e-9)
+    assert m["regret"] > m["regret_in_space"]  # The best cell has a 3x3 conv.
+
+
+def test_the_verdict_holds_where_the_rate_is_below_half_and_says_when_first():
+    summary = [
+        {"setting": "p", "strategy": s, "budget": b, "poison_rate_q4": r}
+        for s, b, r in [("controller", 100, 0.4), ("random", 100, 0.55), ("controller", 300, 0.2),
+                        ("random", 300, 0.56), ("controller", 1000, 0.1), ("random", 1000, 0.55)]
+    ]
+    v = benchmark_report.verdicts(summary, {"p": 5 / 9})["p"]
+    assert v["first"] == 300
+    assert [v["by_budget"][b][2] for b in (100, 300, 1000)] == [False, True, True]
+
+
+# ---------------------------------------------------------------------- assess.py
+
+
+def test_the_grid_runs_in_two_shards_and_its_runs_are_train_pys(jobs):
+    out, proc = jobs["grid"]
+    assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
+    alone_dir, alone = jobs["alone"]
+    assert alone.returncode == 0, alone.stderr[-1500:]
+    # The in-process run (after other runs in its process) is the lone train.py run.
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIME_COLUMNS} for r in rows]
+    assert strip(_csv(out / "runs" / "poison-none-k5-controller-seed1" / "history.csv")) == strip(
+        _csv(alone_dir / "history.csv")
+    )
+    records = _csv(out / "benchmark.csv")
+    assert len(records) == 8 * 2  # 8 runs, budgets 40 and 120 (5000 is past --trials).
+    assert {r["budget"] for r in records} == {"40", "120"}
+    text = (out / "benchmark.md").read_text()
+    assert "## poison-none-k5" in text and "first holds at" in text and "8 of 8 runs" in text
+    assert (out / "regret.png").stat().st_size > 0 and (out / "poison_smoothed.png").exists()
+    assert len(_csv(out / "results.csv")) == 8
+
+
+def test_running_the_grid_again_reads_it_back(jobs, tmp_path):
+    out, _ = jobs["grid"]
+    before = (out / "benchmark.csv").read_text()
+    again = subprocess.run([sys.executable, "assess.py", *GRID, f"--out={out}"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-1500:]
+    assert (out / "benchmark.csv").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "flag, wanted",
+    [("--budgets=0,100", "--budgets must be integers >= 1"),
+     ("--budgets=ten", "--budgets must be integers >= 1"),
+     ("--shard=3/2", "--shard is internal")],
+)
+def test_bad_budgets_and_shards_get_one_line_and_status_2(flag, wanted, tmp_path):
+    proc = subprocess.run([sys.executable, "assess.py", *GRID, flag, f"--out={tmp_path / 'x'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and wanted in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
