@@ -23,6 +23,7 @@ STRATEGIES = (
     "budget_controller",
     "memory_controller",
     "embedding",
+    "reinforce_table",
 )
 CONTROLLERS = ("controller", "budget_controller", "memory_controller")
 # --strategy=memory_controller is the controller with a memory buffer of this many

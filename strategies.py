@@ -293,6 +293,86 @@ class BudgetControllerStrategy(ControllerStrategy):
         return scalars
 
 
+class TableStrategy:
+    """REINFORCE on a table of independent logits, one row per decision: the NB201
+    paper's REINFORCE (REFERENCES §13), the ablation of the controller's LSTM.
+
+    Each decision's value is drawn from the softmax of its own row, independently of
+    the others (no autoregression, no shared state). Logits start at
+    `init_std` x N(0, 1); the update is Adam (Kingma & Ba; the same arithmetic as
+    `keras.optimizers.Adam`) on the REINFORCE loss
+    -(1/m) sum_k reward_k sum_t log p_t(a_kt), whose gradient on row t is
+    -(1/m) sum_k reward_k (onehot(a_kt) - p_t). Rewards are the manager's (accuracy
+    minus its moving-average baseline), as the controller's are.
+    """
+
+    def __init__(self, space, seed, learning_rate=0.01, init_std=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+        self.sizes = [len(d.choices) for d in space.decisions]
+        self.logits = [init_std * self.rng.standard_normal(n) for n in self.sizes]
+        self.m = [np.zeros(n) for n in self.sizes]
+        self.v = [np.zeros(n) for n in self.sizes]
+        self.t = 0
+        self.learning_rate, self.beta_1, self.beta_2, self.epsilon = learning_rate, beta_1, beta_2, epsilon
+
+    def probabilities(self):
+        out = []
+        for row in self.logits:
+            e = np.exp(row - row.max())
+            out.append(e / e.sum())
+        return out
+
+    def propose(self, n):
+        p = self.probabilities()
+        return [
+            self.space.decode([int(self.rng.choice(len(q), p=q)) for q in p]) for _ in range(n)
+        ]
+
+    def gradients(self, architectures, rewards):
+        """The gradient of the REINFORCE loss on each row of logits."""
+        p = self.probabilities()
+        grads = [np.zeros(n) for n in self.sizes]
+        for architecture, reward in zip(architectures, rewards):
+            for t, index in enumerate(self.space.encode(architecture)):
+                onehot = np.zeros(self.sizes[t])
+                onehot[index] = 1.0
+                grads[t] -= reward * (onehot - p[t]) / len(architectures)
+        return grads
+
+    def learn(self, architectures, results):
+        grads = self.gradients(architectures, [r.reward for r in results])
+        self.t += 1
+        lr = self.learning_rate * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
+        for i, g in enumerate(grads):
+            self.m[i] = self.beta_1 * self.m[i] + (1 - self.beta_1) * g
+            self.v[i] = self.beta_2 * self.v[i] + (1 - self.beta_2) * g * g
+            self.logits[i] = self.logits[i] - lr * self.m[i] / (np.sqrt(self.v[i]) + self.epsilon)
+        p = self.probabilities()
+        entropy = float(np.mean([-(q * np.log(q + 1e-12)).sum() for q in p]))
+        return {"table/entropy": entropy, "table/max_probability": float(np.mean([q.max() for q in p]))}
+
+    def get_state(self):
+        return {
+            "rng": self.rng.bit_generator.state,
+            "logits": [row.tolist() for row in self.logits],
+            "m": [row.tolist() for row in self.m],
+            "v": [row.tolist() for row in self.v],
+            "t": self.t,
+        }
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.logits, self.m, self.v = ([np.array(r) for r in state[k]] for k in ("logits", "m", "v"))
+        self.t = state["t"]
+
+    def save(self, directory):
+        """The table lives in state.json."""
+
+    def load(self, directory):
+        """Nothing to load; see `save`."""
+
+
 def make_strategy(config, space, manager, run_dir, out=print, progress=None):
     """The strategy named by `config.strategy`; `progress()` is the spent fraction of
     the search budget (`budget.Budget.fraction`), which the budget-aware controller
@@ -331,6 +411,8 @@ def make_strategy(config, space, manager, run_dir, out=print, progress=None):
             )
         except embedding.EmbeddingError as e:
             raise ConfigError(str(e)) from None
+    if config.strategy == "reinforce_table":
+        return TableStrategy(space, config.seed, config.controller.get("learning_rate", 0.01))
     if config.strategy == "evolution":
         return EvolutionStrategy(space, config.seed, config.population_size, config.sample_size)
     if config.strategy == "naswot":

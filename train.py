@@ -105,8 +105,10 @@ flags.DEFINE_enum(
     "evolution; naswot (score --naswot_candidates untrained random architectures, train "
     "the top --trials); tpe (Bayesian optimization, Optuna's TPE sampler); "
     "budget_controller (the controller, exploring early in the budget and exploiting late); "
-    "memory_controller (the controller with a memory buffer, --controller_memory); or "
-    "embedding (a Gaussian policy in the latent space of an architecture autoencoder).",
+    "memory_controller (the controller with a memory buffer, --controller_memory); "
+    "embedding (a Gaussian policy in the latent space of an architecture autoencoder); or "
+    "reinforce_table (REINFORCE on independent logits per decision, Adam at --controller_lr: "
+    "the NB201 paper's REINFORCE, the controller without its LSTM).",
 )
 flags.DEFINE_enum(
     "evaluation",

@@ -315,6 +315,7 @@ STRATEGY_SETTINGS = {
     "budget_controller": {},
     "memory_controller": {},
     "embedding": {"embedding_pretrain": 200, "embedding_epochs": 5},
+    "reinforce_table": {},
 }
 
 
