@@ -6,6 +6,7 @@ a bad value then gets its one line at once, with nothing else on stderr.
 
 import dataclasses
 import json
+import math
 import os
 
 import budget
@@ -89,6 +90,11 @@ class SearchConfig:
     # `naswot`; nothing is trained with `benchmark`.
     evaluation: str = "train"
     benchmark_dataset: str = "cifar10"
+    # Wrong rewards on purpose (nb201.RewardErrors, fractions): fresh noise per query, a
+    # persistent error per cell, a bonus per edge that uses an op ("op:bonus,...").
+    benchmark_noise: float = 0.0
+    benchmark_cell_noise: float = 0.0
+    benchmark_bias: str = ""
     # Regularized evolution (Real et al. 2019; REFERENCES §6).
     population_size: int = 20
     sample_size: int = 5
@@ -170,6 +176,19 @@ class SearchConfig:
             f"--evaluation=benchmark needs --space=nb201 (the one space with a table of "
             f"trained accuracies), got --space={c.space}",
         )
+        for name in ("benchmark_noise", "benchmark_cell_noise"):
+            value = getattr(c, name)
+            _check(value >= 0 and math.isfinite(value), f"--{name} must be a standard deviation >= 0, got {value}")
+        errors = c.benchmark_noise or c.benchmark_cell_noise or c.benchmark_bias
+        _check(
+            not errors or c.evaluation == "benchmark",
+            "--benchmark_noise, --benchmark_cell_noise and --benchmark_bias perturb the table's "
+            f"rewards: they need --evaluation=benchmark, got --evaluation={c.evaluation}",
+        )
+        try:
+            nb201.parse_bias(c.benchmark_bias)
+        except nb201.BenchmarkError as e:
+            raise ConfigError(str(e)) from None
         _check(
             c.benchmark_dataset in nb201.DATASETS,
             f"--benchmark_dataset must be one of {list(nb201.DATASETS)}, got {c.benchmark_dataset!r}",

@@ -655,11 +655,14 @@ class NetworkManager:
         result.seconds = time.perf_counter() - start
         return result
 
-    def look_up(self, architecture):
+    def look_up(self, architecture, position=0):
         """The child's accuracy in the benchmark's table (`evaluation="benchmark"`),
-        and the parameters of the benchmark's network of it."""
+        with the benchmark's reward errors if it has any, and the parameters of the
+        benchmark's network of it. `position` in the step numbers the query (the
+        baseline's count of earlier children + position), which seeds fresh noise, so
+        a resumed run asks with the same numbers."""
         start = time.perf_counter()
-        accuracy, params = self.benchmark.query(architecture)
+        accuracy, params = self.benchmark.query(architecture, self.baseline.count + position)
         return ChildResult(architecture, accuracy, params=params, seconds=time.perf_counter() - start)
 
     def evaluate(self, architecture, position=0):
@@ -669,7 +672,7 @@ class NetworkManager:
         `position`, the child's place in its step, picks the shared minibatch); with
         `benchmark` its accuracy is looked up (`look_up`)."""
         if self.evaluation == "benchmark":
-            return self.look_up(architecture)
+            return self.look_up(architecture, position)
         if self.evaluation == "naswot":
             return self.score(architecture)
         if self.evaluation == "shared":

@@ -15,6 +15,7 @@ Pure Python and NumPy: no Keras, no TensorFlow. It knows nothing about searching
 """
 
 import csv
+import dataclasses
 import functools
 import gzip
 import io
@@ -136,22 +137,87 @@ def load_table(path=TABLE):
     return Table(path)
 
 
+def parse_bias(text):
+    """`--benchmark_bias`, "op:bonus[,op:bonus...]", as {op index: bonus per edge}.
+
+    Raises:
+      BenchmarkError: a malformed entry or an op the benchmark does not have.
+    """
+    bias = {}
+    for part in (p.strip() for p in (text or "").split(",")):
+        if not part:
+            continue
+        op, _, bonus = part.partition(":")
+        try:
+            value = float(bonus)
+        except ValueError:
+            value = None
+        if op.strip() not in _OP_INDEX or value is None or not np.isfinite(value):
+            raise BenchmarkError(
+                f"--benchmark_bias takes op:bonus pairs (a bonus per edge that uses the op, as a "
+                f"fraction), ops one of {', '.join(NB201_OPS)}; got {part!r}"
+            )
+        bias[_OP_INDEX[op.strip()]] = value
+    return bias
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardErrors:
+    """How a reward can be wrong, on top of the table's accuracy (all as fractions):
+
+      noise: the standard deviation of fresh Gaussian noise on every query (it
+        averages out when a cell is asked again); query i of a run gets the
+        normal variate of (seed, i).
+      cell_noise: the standard deviation of a persistent error per cell: the same
+        offset every time that cell is asked (seeded by (seed, row)), as a supernet
+        misranks cells; repetition cannot average it away.
+      bias: {op index: bonus}, added once per edge that uses the op (as
+        inference-mode rewards make `dropout1.0` a free identity).
+    """
+
+    noise: float = 0.0
+    cell_noise: float = 0.0
+    bias: tuple = ()  # ((op index, bonus), ...)
+    seed: int = 0
+
+    def __bool__(self):
+        return bool(self.noise or self.cell_noise or self.bias)
+
+    @functools.cached_property
+    def _cell_offsets(self):
+        return self.cell_noise * np.random.default_rng([self.seed, 1]).standard_normal(CELLS)
+
+    def offset(self, row, ops, query):
+        """The error of query number `query` (from 0) of the cell at `row` with op
+        indices `ops`."""
+        total = 0.0
+        if self.noise:
+            total += self.noise * float(np.random.default_rng([self.seed, 2, query]).standard_normal())
+        if self.cell_noise:
+            total += float(self._cell_offsets[row])
+        for op, bonus in self.bias:
+            total += bonus * int(np.count_nonzero(ops == op))
+        return total
+
+
 class Benchmark:
     """The table, asked about one dataset: what `--evaluation=benchmark` rewards.
 
     Args:
       dataset: `cifar10`, `cifar100` or `imagenet16-120`.
       table: a `Table` (default: the vendored one).
+      errors: `RewardErrors` added to what `query` answers (default: none, exact).
 
     Raises:
       BenchmarkError: an unknown dataset, or a table that cannot be read.
     """
 
-    def __init__(self, dataset="cifar10", table=None):
+    def __init__(self, dataset="cifar10", table=None, errors=None):
         if dataset not in DATASETS:
             raise BenchmarkError(f"unknown benchmark dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
         self.dataset = dataset
         self.table = table if table is not None else load_table()
+        self.errors = errors or RewardErrors()
         self._op_index = {}  # choice (`none#2`, ...) -> benchmark op index
         self._params = {}  # dataset -> params by row, computed on first use
 
@@ -174,10 +240,14 @@ class Benchmark:
             code += index * place
         return int(self.table.row_of_code[code])
 
-    def query(self, architecture):
-        """(accuracy as a fraction, trainable parameters of its network) on this dataset."""
+    def query(self, architecture, query=0):
+        """(reward, trainable parameters of its network) on this dataset: the accuracy as
+        a fraction, plus `errors`' offset for query number `query` of the run."""
         row = self.row(architecture)
-        return float(self.table.accuracy[self.dataset][row]), self.params_by_row()[row]
+        accuracy = float(self.table.accuracy[self.dataset][row])
+        if self.errors:
+            accuracy += self.errors.offset(row, self.table.ops[row], query)
+        return accuracy, self.params_by_row()[row]
 
     def accuracy(self, architecture, dataset=None):
         return float(self.table.accuracy[dataset or self.dataset][self.row(architecture)])

@@ -253,7 +253,13 @@ def make_benchmark(config):
       ConfigError: the table cannot be read.
     """
     try:
-        return nb201.Benchmark(config.benchmark_dataset)
+        errors = nb201.RewardErrors(
+            noise=config.benchmark_noise,
+            cell_noise=config.benchmark_cell_noise,
+            bias=tuple(sorted(nb201.parse_bias(config.benchmark_bias).items())),
+            seed=config.seed,
+        )
+        return nb201.Benchmark(config.benchmark_dataset, errors=errors)
     except nb201.BenchmarkError as e:
         raise ConfigError(str(e)) from None
 

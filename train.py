@@ -126,6 +126,24 @@ flags.DEFINE_enum(
     ["cifar10", "cifar100", "imagenet16-120"],
     "--evaluation=benchmark: the dataset whose table accuracies are the fitness.",
 )
+flags.DEFINE_float(
+    "benchmark_noise",
+    0.0,
+    "--evaluation=benchmark: standard deviation (as a fraction: 0.01 is 1 point) of fresh "
+    "Gaussian noise added to every query's reward (seeded by the run's seed and the query).",
+)
+flags.DEFINE_float(
+    "benchmark_cell_noise",
+    0.0,
+    "--evaluation=benchmark: standard deviation of a persistent error per cell, the same "
+    "whenever that cell is asked (seeded by the run's seed and the cell): a misranking reward.",
+)
+flags.DEFINE_string(
+    "benchmark_bias",
+    "",
+    "--evaluation=benchmark: op:bonus[,op:bonus] added to the reward once per edge that uses "
+    "the op (a biased reward, e.g. none:0.01).",
+)
 flags.DEFINE_integer(
     "population_size", 20, "Evolution: population size P (e.g. 100 with sample 25 in Real et al.)."
 )
@@ -355,6 +373,9 @@ def config_from_flags():
         seed=FLAGS.seed,
         evaluation=FLAGS.evaluation,
         benchmark_dataset=FLAGS.benchmark_dataset,
+        benchmark_noise=FLAGS.benchmark_noise,
+        benchmark_cell_noise=FLAGS.benchmark_cell_noise,
+        benchmark_bias=FLAGS.benchmark_bias,
         shared_steps_per_epoch=FLAGS.shared_steps_per_epoch,
         eval_batch=FLAGS.eval_batch,
         reward_mode=FLAGS.reward_mode,

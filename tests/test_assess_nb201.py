@@ -190,3 +190,56 @@ def test_bad_budgets_and_shards_get_one_line_and_status_2(flag, wanted, tmp_path
     proc = subprocess.run([sys.executable, "assess.py", *GRID, flag, f"--out={tmp_path / 'x'}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and wanted in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- reward errors
+
+
+def test_a_persistent_error_is_the_same_whenever_its_cell_is_asked():
+    errors = nb201.RewardErrors(cell_noise=0.02, seed=4)
+    table = nb201.load_table()
+    offsets = [errors.offset(row, table.ops[row], query) for query, row in enumerate([7, 9, 7, 7])]
+    assert offsets[0] == offsets[2] == offsets[3] != offsets[1]
+    assert nb201.RewardErrors(cell_noise=0.02, seed=4).offset(7, table.ops[7], 99) == offsets[0]
+    many = np.array([errors.offset(r, table.ops[r], 0) for r in range(0, nb201.CELLS, 5)])
+    assert abs(many.mean()) < 0.002 and many.std() == pytest.approx(0.02, rel=0.05)
+
+
+def test_fresh_noise_is_new_on_every_query_and_the_same_for_the_same_query():
+    errors = nb201.RewardErrors(noise=0.01, seed=2)
+    ops = nb201.load_table().ops[5]
+    draws = np.array([errors.offset(5, ops, q) for q in range(4000)])
+    assert len(set(draws)) == 4000 and abs(draws.mean()) < 0.001
+    assert draws.std() == pytest.approx(0.01, rel=0.05)
+    assert errors.offset(5, ops, 17) == draws[17] != nb201.RewardErrors(noise=0.01, seed=3).offset(5, ops, 17)
+
+
+def test_an_op_bias_adds_its_bonus_once_per_edge_that_uses_the_op():
+    benchmark = nb201.Benchmark("cifar10", errors=nb201.RewardErrors(bias=tuple(nb201.parse_bias("none:0.01,skip_connect:-0.002").items())))
+    exact = nb201.Benchmark("cifar10")
+    cell = ("none", "none", "skip_connect", "none", "nor_conv_3x3", "avg_pool_3x3")
+    assert benchmark.query(cell)[0] == pytest.approx(exact.query(cell)[0] + 3 * 0.01 - 0.002)
+
+
+def test_a_noisy_search_repeats_and_resumes_exactly(tmp_path):
+    import config as config_lib  # pylint: disable=import-outside-toplevel
+    import search  # pylint: disable=import-outside-toplevel
+
+    settings = dict(space="nb201", evaluation="benchmark", strategy="controller", trials=160,
+                    benchmark_noise=0.02, benchmark_cell_noise=0.01, benchmark_bias="none:0.005",
+                    tensorboard=False, logdir=str(tmp_path))
+    search.run_search(config_lib.SearchConfig(run_name="whole", **settings), out=lambda line: None)
+    search.run_search(config_lib.SearchConfig(run_name="again", **settings), out=lambda line: None)
+    calls = []
+    with pytest.raises(KeyboardInterrupt):
+        search.run_search(config_lib.SearchConfig(run_name="cut", **settings), out=lambda line: None,
+                          should_stop=lambda: calls.append(1) or len(calls) > 9)
+    search.run_search(config_lib.SearchConfig(run_name="cut", **settings), out=lambda line: None, resume=True)
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIME_COLUMNS} for r in rows]
+    whole = strip(_csv(tmp_path / "whole" / "history.csv"))
+    assert whole == strip(_csv(tmp_path / "again" / "history.csv"))
+    assert whole == strip(_csv(tmp_path / "cut" / "history.csv"))
+    # The rewards are not the table's: the pick's true accuracy is what best.json reports.
+    exact = nb201.Benchmark("cifar10")
+    edges = [f"edge_{a}_{b}" for a, b in state_space.NB201_EDGES]
+    assert any(abs(float(r["val_accuracy"]) - exact.query([r[e] for e in edges])[0]) > 1e-3 for r in whole)
