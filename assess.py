@@ -203,9 +203,12 @@ def check_folder(out, base):
                 saved = json.load(f)["budget"]
         except (ValueError, KeyError, TypeError) as e:
             raise config_lib.ConfigError(f"cannot read {path}: it is damaged ({e})") from None
-        differ = sorted(k for k in budget if budget[k] != saved.get(k))
+        # A setting added since the folder was made was at its default there.
+        defaults = _budget(config_lib.SearchConfig())
+        saved = {k: saved.get(k, defaults.get(k)) for k in budget}
+        differ = sorted(k for k in budget if budget[k] != saved[k])
         if differ:
-            details = ", ".join(f"{k}={budget[k]!r} (folder: {saved.get(k)!r})" for k in differ)
+            details = ", ".join(f"{k}={budget[k]!r} (folder: {saved[k]!r})" for k in differ)
             raise config_lib.ConfigError(
                 f"{out} holds an assessment with another budget: {details}; "
                 f"use another --out or the same settings"

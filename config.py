@@ -112,6 +112,9 @@ class SearchConfig:
     embedding_epochs: int = 60
     embedding_latent: int = None
     embedding_lr: float = 0.1
+    # REINFORCE on a table of logits (strategies.TableStrategy): its Adam learning rate
+    # (NATS-Bench's REINFORCE: 0.01).
+    table_lr: float = 0.01
     # NASWOT (Mellor et al. 2021; REFERENCES §5).
     naswot_candidates: int = None  # None: 10 x trials (1,000 without a trial limit).
     naswot_batch: int = 128
@@ -325,6 +328,7 @@ class SearchConfig:
             f"--embedding_pretrain must be an integer >= 2, got {c.embedding_pretrain!r}",
         )
         _check(c.embedding_lr > 0, f"--embedding_lr must be > 0, got {c.embedding_lr}")
+        _check(c.table_lr > 0, f"--table_lr must be > 0, got {c.table_lr}")
         _check(c.naswot_batch >= 2, f"--naswot_batch must be >= 2, got {c.naswot_batch}")
         if c.naswot_candidates is None:
             c.naswot_candidates = 10 * c.trials if c.trials else 1000

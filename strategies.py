@@ -412,7 +412,7 @@ def make_strategy(config, space, manager, run_dir, out=print, progress=None):
         except embedding.EmbeddingError as e:
             raise ConfigError(str(e)) from None
     if config.strategy == "reinforce_table":
-        return TableStrategy(space, config.seed, config.controller.get("learning_rate", 0.01))
+        return TableStrategy(space, config.seed, config.table_lr)
     if config.strategy == "evolution":
         return EvolutionStrategy(space, config.seed, config.population_size, config.sample_size)
     if config.strategy == "naswot":

@@ -107,7 +107,7 @@ flags.DEFINE_enum(
     "budget_controller (the controller, exploring early in the budget and exploiting late); "
     "memory_controller (the controller with a memory buffer, --controller_memory); "
     "embedding (a Gaussian policy in the latent space of an architecture autoencoder); or "
-    "reinforce_table (REINFORCE on independent logits per decision, Adam at --controller_lr: "
+    "reinforce_table (REINFORCE on independent logits per decision, Adam at --table_lr: "
     "the NB201 paper's REINFORCE, the controller without its LSTM).",
 )
 flags.DEFINE_enum(
@@ -261,6 +261,9 @@ flags.DEFINE_integer(
     "embedding_latent", None, "Embedding: latent dimensions (default: one per decision, at most 24)."
 )
 flags.DEFINE_float("embedding_lr", 0.1, "Embedding: Adam learning rate of the Gaussian policy.")
+flags.DEFINE_float(
+    "table_lr", 0.01, "reinforce_table: Adam learning rate of the logits (NATS-Bench's REINFORCE: 0.01)."
+)
 
 # Reward.
 flags.DEFINE_float("acc_beta", 0.8, "Decay of the accuracy moving average used as the baseline.")
@@ -402,6 +405,7 @@ def config_from_flags():
         embedding_epochs=FLAGS.embedding_epochs,
         embedding_latent=FLAGS.embedding_latent,
         embedding_lr=FLAGS.embedding_lr,
+        table_lr=FLAGS.table_lr,
         acc_beta=FLAGS.acc_beta,
         clip_rewards=FLAGS.clip_rewards,
         controller=dict(
