@@ -589,6 +589,11 @@ def main(argv):
         train.fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
     if FLAGS.jobs < 1:
         train.fail(f"--jobs must be an integer >= 1, got {FLAGS.jobs}")
+    if FLAGS.reach is not None and FLAGS.evaluation != "naswot" and not 0 < FLAGS.reach <= 1:
+        train.fail(
+            f"--reach is an accuracy, in (0, 1], got {FLAGS.reach:g} (with --evaluation=naswot "
+            f"it is a score and may be any number)"
+        )
     try:
         base, runs = grid_from_flags()
         check_folder(FLAGS.out, base)

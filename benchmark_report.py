@@ -217,6 +217,7 @@ def write_markdown(path, summary, verdict, children_per_step, dataset, note=""):
 
 
 SMOOTHING = 100  # Queries in the moving window of the poison-rate curve.
+FIRST_PLOTTED = 10  # The regret plot starts at this query.
 
 
 def curves(rows, benchmark, space):
@@ -260,7 +261,7 @@ def plot(run_curves, out, priors):
                 stacked = np.array([c[:n] for c in series])
                 x = np.arange(1, n + 1)
                 if index == 0:
-                    stacked = 100 * stacked
+                    stacked, x = 100 * stacked[:, FIRST_PLOTTED - 1 :], x[FIRST_PLOTTED - 1 :]
                     low, mid, high = np.percentile(stacked, [25, 50, 75], axis=0)
                     (line,) = ax.plot(x, mid, label=f"{strategy} ({len(series)} seeds)")
                     ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
@@ -271,6 +272,8 @@ def plot(run_curves, out, priors):
                     ax.plot(np.arange(window, n + 1), smooth, label=f"{strategy} ({len(series)} seeds)")
             if index == 0:
                 ax.set_xscale("log")
+                ax.set_xlim(FIRST_PLOTTED, None)  # Before that, one cell's luck.
+                ax.set_ylim(0, None)
                 ax.set_ylabel("regret of the pick (points; median, IQR)")
             else:
                 ax.axhline(priors[setting], color="gray", linestyle="--", linewidth=1, label="uniform prior")

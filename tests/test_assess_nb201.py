@@ -189,7 +189,8 @@ def test_running_the_grid_again_reads_it_back(jobs, tmp_path):
     "flag, wanted",
     [("--budgets=0,100", "--budgets must be integers >= 1"),
      ("--budgets=ten", "--budgets must be integers >= 1"),
-     ("--shard=3/2", "--shard is internal")],
+     ("--shard=3/2", "--shard is internal"),
+     ("--reach=2", "--reach is an accuracy, in (0, 1]")],
 )
 def test_bad_budgets_and_shards_get_one_line_and_status_2(flag, wanted, tmp_path):
     proc = subprocess.run([sys.executable, "assess.py", *GRID, flag, f"--out={tmp_path / 'x'}"],
