@@ -47,3 +47,18 @@ def mann_whitney(a, b):
         return float(a.size * b.size / 2), 1.0
     result = mannwhitneyu(a, b, alternative="two-sided")
     return float(result.statistic), float(result.pvalue)
+
+
+def bootstrap_difference(a, b, level=LEVEL, resamples=BOOTSTRAP_RESAMPLES, seed=0):
+    """The percentile bootstrap interval of mean(a) - mean(b), `a` and `b` resampled
+    independently (two independent samples: two strategies' seeds)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("a bootstrap interval needs at least one value on each side")
+    rng = np.random.default_rng(seed)
+    diffs = (
+        a[rng.integers(0, a.size, size=(resamples, a.size))].mean(axis=1)
+        - b[rng.integers(0, b.size, size=(resamples, b.size))].mean(axis=1)
+    )
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

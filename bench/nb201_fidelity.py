@@ -77,7 +77,7 @@ def line(label, c):
     for setting in ("clean", "poison-none-k5"):
         a, b = c[setting, "controller"][0], c[setting, "random"][0]
         _, p = stats.mann_whitney(a, b)
-        lo, hi = stats.bootstrap_interval(np.array(a) - np.mean(b))
+        lo, hi = stats.bootstrap_difference(a, b)
         parts.append(f"{np.mean(a):.2f} / {np.mean(b):.2f} ({np.mean(a) - np.mean(b):+.2f}, [{lo:+.2f}, {hi:+.2f}], p={p:.2g})")
     parts.append(f"{c['poison-none-k5', 'controller'][1]:.3f} / {c['poison-none-k5', 'random'][1]:.3f}")
     return "| " + " | ".join(parts) + " |"

@@ -76,6 +76,16 @@ def test_the_bootstrap_interval_of_a_large_sample_is_the_normal_one():
     assert stats.bootstrap_interval(x, resamples=4000) == (low, high)  # Seeded.
 
 
+def test_the_interval_of_a_difference_covers_both_samples_spread():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1.0, 1.0, 4000), rng.normal(0.0, 2.0, 4000)
+    low, high = stats.bootstrap_difference(a, b, resamples=4000)
+    half = 1.959964 * math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    assert low < a.mean() - b.mean() < high
+    assert (high - low) / 2 == pytest.approx(half, rel=0.1)
+    assert stats.bootstrap_difference([2.0] * 5, [1.0] * 9) == pytest.approx((1.0, 1.0))
+
+
 def test_mann_whitney_gives_the_exact_p_of_fully_separated_samples():
     # Three against three, every value of one above the other: U = 9, and the exact
     # two-sided p is 2 / C(6, 3) = 0.1.
