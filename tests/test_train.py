@@ -400,6 +400,22 @@ def test_bad_values_stderr_is_exactly_one_line(processes, name):
     assert len(lines) == 1 and lines[0].startswith("train.py: error:"), proc.stderr
 
 
+def test_assess_presets_parse_into_their_grid():
+    """configs/assess-*.flags are assess.py's: they parse into the grid they describe."""
+    script = (
+        "import json, sys, assess\n"
+        "assess.FLAGS(['assess.py', '--flagfile=' + sys.argv[1]])\n"
+        "base, runs = assess.grid_from_flags()\n"
+        "print(json.dumps([base.space, base.evaluation, base.trials, len(runs), assess._budgets()]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "configs/assess-nb201.flags"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # clean and none x 5, controller and random, 30 seeds.
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == ["nb201", "benchmark", 1000, 120, [100, 300, 1000]]
+
+
 def test_flag_presets_parse_and_resolve():
     """Every configs/*.flags file parses (comments, nested --flagfile) into a valid config."""
     script = (
@@ -412,7 +428,11 @@ def test_flag_presets_parse_and_resolve():
         "    out[path] = [c.space, c.strategy, c.trials, c.epochs, c.num_layers]\n"
         "print(json.dumps(out))\n"
     )
-    presets = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.flags"))
+    presets = sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "configs").glob("*.flags")
+        if not p.name.startswith("assess-")  # assess.py's: test_assess_presets_parse_into_their_grid.
+    )
     assert len(presets) >= 3
     proc = subprocess.run(
         [sys.executable, "-c", script, *presets], cwd=ROOT, capture_output=True, text=True
