@@ -525,7 +525,7 @@ def write_benchmark_reports(out, rows, runs, priors):
     import search  # pylint: disable=import-outside-toplevel
 
     finished = {(r["setting"], r["strategy"], r["seed"]) for r in rows}
-    budgets = sorted({int(b) for b in FLAGS.budgets})
+    budgets = _budgets()
     records, curves = [], {}
     benchmark = None
     for setting, config in runs:
@@ -535,9 +535,10 @@ def write_benchmark_reports(out, rows, runs, priors):
         benchmark = benchmark or search.make_benchmark(config)
         space, _ = search.make_space(config)
         history = benchmark_report.read_history(os.path.join(config.logdir, config.run_name, "history.csv"))
-        for m in benchmark_report.run_metrics(history, benchmark, space, budgets):
+        run = benchmark_report.parse_run(history, benchmark)
+        for m in benchmark_report.run_metrics(run, benchmark, space, budgets):
             records.append({"setting": setting.name, "strategy": config.strategy, "seed": config.seed, **m})
-        curves[key] = benchmark_report.curves(history, benchmark, space)
+        curves[key] = benchmark_report.curves(run, benchmark, space)
     if not records:
         return
     columns = ("setting", "strategy", "seed", *benchmark_report.METRIC_COLUMNS)
@@ -597,10 +598,9 @@ def main(argv):
     try:
         base, runs = grid_from_flags()
         check_folder(FLAGS.out, base)
-        budgets = _budgets()
+        _budgets()  # Checked now, used by the reports.
     except config_lib.ConfigError as e:
         train.fail(str(e))
-    del budgets
     with run_log.quiet_stderr():
         import search  # pylint: disable=import-outside-toplevel
 

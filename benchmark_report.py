@@ -15,6 +15,7 @@ bootstrap interval, and a two-sided Mann-Whitney U test against random search.
 """
 
 import csv
+import dataclasses
 import math
 import os
 
@@ -45,41 +46,73 @@ def read_history(path):
         return list(csv.DictReader(f))
 
 
-def run_metrics(rows, benchmark, space, budgets=BUDGETS):
+@dataclasses.dataclass
+class Run:
+    """One run's history, read against the table (`parse_run`).
+
+    Attributes:
+      true: the table's accuracy of each query's cell.
+      rewarded: each query's reward fitness (history.csv's val_accuracy; the table's
+        accuracy plus any reward errors).
+      poisoned: each query's fraction of poisoned edges.
+      picks: the pick after each query: the first query with the best reward so far,
+        as the search picks.
+    """
+
+    true: np.ndarray
+    rewarded: np.ndarray
+    poisoned: np.ndarray
+    picks: np.ndarray
+
+
+def parse_run(rows, benchmark):
+    """The `Run` of history.csv `rows` (in trial order) of a search of `benchmark`."""
+    edges = _edge_columns()
+    cells = [benchmark.row([r[e] for e in edges]) for r in rows]
+    rewarded = np.array([float(r["val_accuracy"]) for r in rows])
+    picks = np.zeros(len(rows), dtype=np.int64)
+    best, pick = -np.inf, 0
+    for n, value in enumerate(rewarded):
+        if value > best:
+            best, pick = value, n
+        picks[n] = pick
+    return Run(
+        true=benchmark.table.accuracy[benchmark.dataset][cells],
+        rewarded=rewarded,
+        poisoned=np.array([int(r["poisoned_layers"] or 0) for r in rows]) / len(NB201_EDGES),
+        picks=picks,
+    )
+
+
+def run_metrics(run, benchmark, space, budgets=BUDGETS):
     """One dict per budget in `budgets` that the run reached (METRIC_COLUMNS).
 
     Args:
-      rows: the run's history.csv rows, in trial order.
+      run: the run's `parse_run`.
       benchmark: the `nb201.Benchmark` the run searched.
       space: the run's (possibly poisoned or reduced) NB201 space.
     """
     table = benchmark.table
-    accuracy = table.accuracy[benchmark.dataset]
-    cells = [benchmark.row([r[e] for e in _edge_columns()]) for r in rows]
-    true = accuracy[cells]
-    rewarded = np.array([float(r["val_accuracy"]) for r in rows])
-    poisoned = np.array([int(r["poisoned_layers"] or 0) for r in rows]) / len(NB201_EDGES)
     space_rows, _ = benchmark.reachable_rows(space)
-    best_in_space = float(accuracy[space_rows].max())
+    best_in_space = float(table.accuracy[benchmark.dataset][space_rows].max())
     top = math.ceil(TOP_FRACTION * nb201.CELLS)
-    in_top = np.array([table.rank(benchmark.dataset, a) <= top for a in true])
+    in_top = np.array([table.rank(benchmark.dataset, a) <= top for a in run.true])
     out = []
     for n in budgets:
-        if n > len(rows):
+        if n > len(run.true):
             break
-        pick = int(np.argmax(rewarded[:n]))  # The first of equal rewards, as the search picks.
-        quarters = np.array_split(poisoned[:n], 4)
+        accuracy = float(run.true[run.picks[n - 1]])
         reached = np.flatnonzero(in_top[:n])
         out.append(
             {
                 "budget": n,
-                "pick_accuracy": float(true[pick]),
-                "regret": table.best(benchmark.dataset) - float(true[pick]),
-                "regret_in_space": best_in_space - float(true[pick]),
-                "rank": table.rank(benchmark.dataset, float(true[pick])),
+                "pick_accuracy": accuracy,
+                "regret": table.best(benchmark.dataset) - accuracy,
+                "regret_in_space": best_in_space - accuracy,
+                "rank": table.rank(benchmark.dataset, accuracy),
                 **{
                     f"poison_rate_q{q + 1}": float(part.mean()) if space.poisoned else None
-                    for q, part in enumerate(quarters)
+                    for q, part in enumerate(np.array_split(run.poisoned[:n], 4))
                 },
                 "queries_to_top": int(reached[0]) + 1 if reached.size else None,
             }
@@ -220,23 +253,11 @@ SMOOTHING = 100  # Queries in the moving window of the poison-rate curve.
 FIRST_PLOTTED = 10  # The regret plot starts at this query.
 
 
-def curves(rows, benchmark, space):
+def curves(run, benchmark, space):
     """(regret of the pick so far after each query, poison rate of each query or None):
-    the run's curves for `plot`."""
-    accuracy = benchmark.table.accuracy[benchmark.dataset]
-    true = accuracy[[benchmark.row([r[e] for e in _edge_columns()]) for r in rows]]
-    rewarded = np.array([float(r["val_accuracy"]) for r in rows])
-    picks = np.zeros(len(rows), dtype=np.int64)  # The pick after each query: the first ...
-    best, pick = -np.inf, 0
-    for n, value in enumerate(rewarded):
-        if value > best:  # ... query with the best reward so far.
-            best, pick = value, n
-        picks[n] = pick
-    regret = benchmark.table.best(benchmark.dataset) - true[picks]
-    poison = None
-    if space.poisoned:
-        poison = np.array([int(r["poisoned_layers"] or 0) for r in rows]) / len(NB201_EDGES)
-    return regret, poison
+    the curves of a `parse_run` for `plot`."""
+    regret = benchmark.table.best(benchmark.dataset) - run.true[run.picks]
+    return regret, run.poisoned if space.poisoned else None
 
 
 def plot(run_curves, out, priors):
