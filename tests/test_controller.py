@@ -152,6 +152,59 @@ def test_same_seed_same_samples_different_seed_different():
     assert a.sample(3) == b.sample(3)
 
 
+def _search_trace(c, steps=6):
+    """Samples and updates of a short made-up search, and the weights after it."""
+    target = c.space.decode([0] * len(c.space.decisions))
+    reward = _match_reward(target)
+    baseline, samples = EwaBaseline(0.9), []
+    for _ in range(steps):
+        archs = c.sample(4)
+        samples.append(archs)
+        rewards = [reward(a) for a in archs]
+        c.update(archs, [r - (baseline.value or 0.0) for r in rewards])
+        for r in rewards:
+            baseline.update(r)
+    return samples, [np.asarray(w).copy() for w in c._scorer.weights]
+
+
+def test_a_controller_on_models_left_by_a_gone_one_runs_as_a_fresh_one():
+    # A new controller takes over the traced models of a gone controller of the same
+    # shape (controller._idle): it must sample and learn exactly as one built afresh.
+    space = toy_space()
+    settings = dict(SMALL, learning_rate=0.05, entropy_weight=1e-3)
+    first = Controller(space, seed=11, **settings)
+    models = first._models
+    fresh_samples, fresh_weights = _search_trace(first)
+    del first  # its models are idle now
+    other = Controller(space, seed=12, **settings)
+    assert other._models is models
+    _search_trace(other)  # moves those models' weights and optimizer state
+    del other
+    again = Controller(space, seed=11, **settings)
+    assert again._models is models
+    samples, weights = _search_trace(again)
+    assert samples == fresh_samples
+    for a, b in zip(weights, fresh_weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_live_controllers_never_share_models():
+    space = toy_space()
+    a, b = Controller(space, seed=5, **SMALL), Controller(space, seed=5, **SMALL)
+    assert a._scorer is not b._scorer
+    before = b.probabilities([b.space.decode([0] * len(space.decisions))])
+    a.update(a.sample(4), [1.0, -1.0, 0.5, -0.5])
+    after = b.probabilities([b.space.decode([0] * len(space.decisions))])
+    for x, y in zip(before, after):
+        np.testing.assert_array_equal(x, y)
+    # Other settings are another shape: never handed models of this one.
+    models = a._models
+    del a
+    c = Controller(space, seed=5, **dict(SMALL, learning_rate=0.05))
+    assert c._models is not models and c._scorer is not b._scorer
+    assert any(m is models for m in controller_module._idle[controller_module._key(space, {**DEFAULTS, **SMALL})])
+
+
 def test_skip_only_space():
     space = StateSpace(3).add_skip_connections()
     c = Controller(space, seed=0, lstm_units=8, embedding_size=8)
