@@ -93,8 +93,10 @@ RESULT_COLUMNS = (
     "best_val_accuracy",
     "final_val_accuracy",
     "test_accuracy",
-    "first_quarter_mean_accuracy",
-    "last_quarter_mean_accuracy",
+    # The mean fitness of the trials in each quarter: validation accuracy, or with
+    # --evaluation=naswot the NASWOT score (best.json names it after the metric).
+    "first_quarter_mean_fitness",
+    "last_quarter_mean_fitness",
     "first_quarter_poison_rate",
     "last_quarter_poison_rate",
     "poison_prior",
@@ -107,7 +109,7 @@ RESULT_COLUMNS = (
 SUMMARY_COLUMNS = (
     ("best_val_accuracy", "best val acc"),
     ("test_accuracy", "test acc of pick"),
-    ("last_quarter_mean_accuracy", "mean acc, last quarter"),
+    ("last_quarter_mean_fitness", "mean acc, last quarter"),
     ("last_quarter_poison_rate", "poison rate, last quarter"),
 )
 
@@ -458,17 +460,27 @@ def _phase(run_dir):
         return "search"  # Damaged: run_search(resume=True) reports it in one line.
 
 
+def _blank(value):
+    return "" if value is None else value
+
+
+def _metric(config):
+    """What a run's fitness is: the name best.json gives its quarter means."""
+    return "naswot_score" if config.evaluation == "naswot" else "accuracy"
+
+
 def _row(setting, config, run_dir, best):
+    metric = _metric(config)
     return {
         "setting": setting.name,
         "strategy": config.strategy,
         "seed": config.seed,
         "trials": best["trials"],
-        "best_val_accuracy": best["search_val_accuracy"],
+        "best_val_accuracy": _blank(best["search_val_accuracy"]),  # None: scored untrained
         "final_val_accuracy": best["final_val_accuracy"],
         "test_accuracy": best["test_accuracy"],
-        "first_quarter_mean_accuracy": best["first_quarter_mean_accuracy"],
-        "last_quarter_mean_accuracy": best["last_quarter_mean_accuracy"],
+        "first_quarter_mean_fitness": best[f"first_quarter_mean_{metric}"],
+        "last_quarter_mean_fitness": best[f"last_quarter_mean_{metric}"],
         "first_quarter_poison_rate": best.get("first_quarter_poison_rate", ""),
         "last_quarter_poison_rate": best.get("last_quarter_poison_rate", ""),
         "poison_prior": best.get("poison_prior", ""),
@@ -504,6 +516,11 @@ def write_reports(out, rows, runs, priors):
 
     reports.write_results(os.path.join(out, "results.csv"), rows, RESULT_COLUMNS)
     columns = SUMMARY_COLUMNS
+    if runs and _metric(runs[0][1]) == "naswot_score":
+        columns = tuple(
+            (key, "mean NASWOT score, last quarter" if key == "last_quarter_mean_fitness" else label)
+            for key, label in columns
+        )
     if FLAGS.reach is not None:
         columns += (("trials_to_reach", f"trials to reach {FLAGS.reach:g} (runs that did)"),)
     reports.write_summary(os.path.join(out, "summary.md"), rows, len(runs), columns)
@@ -516,7 +533,8 @@ def write_reports(out, rows, runs, priors):
         if os.path.exists(path):
             key = (setting.name, config.strategy, config.seed)
             histories[key] = (reports.read_history(path), config.num_layers)
-    reports.plot_per_step(histories, out, priors)
+    fitness = "NASWOT score" if _metric(runs[0][1]) == "naswot_score" else "validation accuracy"
+    reports.plot_per_step(histories, out, priors, fitness)
 
 
 def write_benchmark_reports(out, rows, runs, priors):

@@ -29,18 +29,19 @@ def _cell(value):
 
 
 def read_history(path):
-    """history.csv -> per step: (mean accuracy, mean poisoned layers) of its children."""
+    """history.csv -> per step: (mean fitness, mean poisoned layers) of its children; the
+    fitness is the validation accuracy, or the NASWOT score of children scored untrained."""
     steps = collections.defaultdict(lambda: ([], []))
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             accuracies, poisoned = steps[int(row["step"])]
-            accuracies.append(float(row["val_accuracy"]))
+            accuracies.append(float(row["val_accuracy"] or row.get("naswot_score") or "nan"))
             poisoned.append(int(row.get("poisoned_layers") or 0))
     return {s: (float(np.mean(a)), float(np.mean(p))) for s, (a, p) in sorted(steps.items())}
 
 
 def mean_std(values):
-    values = [float(v) for v in values if v != ""]
+    values = [float(v) for v in values if v not in ("", None)]
     if not values:
         return ""
     if len(values) == 1:
@@ -124,13 +125,14 @@ def poison_verdicts(rows):
     return verdicts
 
 
-def plot_per_step(histories, out, priors=None):
+def plot_per_step(histories, out, priors=None, fitness="validation accuracy"):
     """poison_rate.png and accuracy.png: per step, mean over seeds, a line per strategy.
 
     Args:
       histories: {(setting, strategy, seed): (per-step dict of read_history, num_layers)}.
       out: the folder to write into.
       priors: {setting: uniform poison rate}, drawn as a dashed line.
+      fitness: what read_history's fitness is, for the axis label.
     """
     import matplotlib  # pylint: disable=import-outside-toplevel
 
@@ -141,7 +143,7 @@ def plot_per_step(histories, out, priors=None):
     priors = priors or {}
     settings = list(dict.fromkeys(s for s, _, _ in histories))
     for name, index, ylabel, wanted in (
-        ("accuracy.png", 0, "mean validation accuracy of the step's children", settings),
+        ("accuracy.png", 0, f"mean {fitness} of the step's children", settings),
         ("poison_rate.png", 1, "poisoned layers / layers", [s for s in settings if s in priors]),
     ):
         if not wanted:

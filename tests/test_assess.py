@@ -57,7 +57,12 @@ def background_jobs(folder):
         whole = assess(f"--out={out}", "--jobs=2", f"--reach={REACH}")
         return out, half, whole
 
-    return {"grid": grid}
+    def naswot():
+        proc = assess(f"--out={folder / 'naswot'}", "--clean=false", "--jobs=1",
+                      "--evaluation=naswot", "--naswot_batch=32")
+        return folder / "naswot", proc
+
+    return {"grid": grid, "naswot": naswot}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +100,7 @@ def test_grid_runs_every_setting_strategy_and_seed_under_one_budget(grid):
         assert len(history) == 4
         accuracies = [float(h["val_accuracy"]) for h in history]
         assert float(r["best_val_accuracy"]) == pytest.approx(max(accuracies), abs=1e-6)
-        assert float(r["last_quarter_mean_accuracy"]) == pytest.approx(accuracies[-1], abs=1e-6)
+        assert float(r["last_quarter_mean_fitness"]) == pytest.approx(accuracies[-1], abs=1e-6)
         if r["setting"] == POISONED:
             # 2 layers, 6 clean ops + 2 copies of zero: prior 2/8 per layer.
             assert float(r["poison_prior"]) == pytest.approx(0.25)
@@ -282,3 +287,27 @@ def test_a_grid_in_shared_mode_scores_with_shared_weights(tmp_path):
         shared = best["shared_val_accuracy"]
         assert float(r["best_val_accuracy"]) == pytest.approx(shared, abs=1e-6)
     assert "poison rate" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_grid_scored_by_naswot_reports_the_score_as_the_fitness():
+    # It once ran its whole grid and then died in a KeyError: best.json names the
+    # quarter means after the metric (naswot_score), the report read "accuracy".
+    tmp_path, proc = start_background(sys.modules[__name__])["naswot"].result()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    rows = results(tmp_path)
+    assert [(r["setting"], r["strategy"]) for r in rows] == [
+        (POISONED, "controller"),
+        (POISONED, "random"),
+    ]
+    for r in rows:
+        run_dir = tmp_path / r["run_dir"]
+        best = json.loads((run_dir / "best.json").read_text())
+        with open(run_dir / "history.csv", newline="") as f:
+            scores = [float(h["naswot_score"]) for h in csv.DictReader(f)]
+        assert float(r["last_quarter_mean_fitness"]) == pytest.approx(scores[-1], abs=1e-3)
+        assert float(r["last_quarter_mean_fitness"]) == pytest.approx(
+            best["last_quarter_mean_naswot_score"], abs=1e-6
+        )
+    assert "mean NASWOT score, last quarter" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "accuracy.png").exists() and (tmp_path / "poison_rate.png").exists()
