@@ -164,7 +164,9 @@ class EmbeddingStrategy:
       space: the StateSpace.
       seed: seeds the autoencoder, its pre-training data and the policy's samples.
       run_dir: the run folder; the autoencoder is read from `run_dir/embedding/` if
-        it was trained there before, else trained and written there.
+        it was trained there before, else trained, and written there by the first
+        `save` (the loop's first checkpoint, made with the run folder locked: nothing
+        is written into a run folder before that, so a start that fails leaves none).
       out: where progress lines go.
     """
 
@@ -186,8 +188,9 @@ class EmbeddingStrategy:
         self.autoencoder = Autoencoder(
             space, self.seed, s["latent"], s["hidden"], s["noise"], s["l2"]
         )
-        folder = os.path.join(run_dir, "embedding") if run_dir else None
-        self.pretrain_report = self._pretrained(folder, out)
+        self._folder = os.path.join(run_dir, "embedding") if run_dir else None
+        self._unkept = None  # The pre-training's report until `save` keeps it.
+        self.pretrain_report = self._pretrained(self._folder, out)
         codes = self.autoencoder.encode(space.sample(np.random.default_rng([self.seed, 1]), 500))
         mu, sigma = codes.mean(axis=0), codes.std(axis=0) + 1e-3
         self.sigma_floor = np.log(s["min_sigma"] * sigma).astype("float32")
@@ -221,12 +224,19 @@ class EmbeddingStrategy:
             f"{report['architectures_reconstructed']:.3f} of architectures reconstructed "
             f"({report['seconds']:.1f} s, before the search's clock starts)"
         )
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-            self.autoencoder.model.save_weights(weights + ".tmp.weights.h5")
-            os.replace(weights + ".tmp.weights.h5", weights)
-            write_json(os.path.join(folder, "pretrain.json"), {**report, "settings": s})
+        self._unkept = {**report, "settings": s}
         return report
+
+    def _keep(self):
+        """Writes the pre-trained autoencoder into the run's embedding/ folder, once."""
+        if self._folder is None or self._unkept is None:
+            return
+        os.makedirs(self._folder, exist_ok=True)
+        weights = os.path.join(self._folder, "autoencoder.weights.h5")
+        self.autoencoder.model.save_weights(weights + ".tmp.weights.h5")
+        os.replace(weights + ".tmp.weights.h5", weights)
+        write_json(os.path.join(self._folder, "pretrain.json"), self._unkept)
+        self._unkept = None
 
     def sigma(self):
         return np.exp(np.asarray(self.policy.log_sigma))
@@ -278,7 +288,8 @@ class EmbeddingStrategy:
 
     def save(self, directory):
         """The policy's mean, spread and optimizer state (the autoencoder is kept once,
-        in the run's embedding/ folder)."""
+        in the run's embedding/ folder, written by the first save)."""
+        self._keep()
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, "embedding_policy.npz")
         with open(path + ".tmp", "wb") as f:

@@ -30,7 +30,7 @@ def pretrained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pretrained")
     embedding.EmbeddingStrategy(
         state_space.toy_space(3), 0, str(folder), out=lambda line: None, **SETTINGS
-    )
+    ).save(str(folder / "checkpoint"))
     return folder
 
 
@@ -49,7 +49,14 @@ class _Result:
 
 
 def test_the_autoencoder_reconstructs_and_is_kept_in_the_run_folder(tmp_path):
-    strategy = _strategy(tmp_path)
+    run = tmp_path / "run"
+    strategy = _strategy(run)
+    # Nothing is written before the loop's first checkpoint, made with the run folder
+    # locked: a start that fails later (a Ray that cannot be reached) once left an
+    # embedding/ folder behind, and every later start refused the folder.
+    assert not run.exists()
+    strategy.save(str(tmp_path / "checkpoint"))
+    tmp_path = run
     report = json.loads((tmp_path / "embedding" / "pretrain.json").read_text())
     assert report["decisions_reconstructed"] >= 0.9
     assert report == {**strategy.pretrain_report, "settings": report["settings"]}

@@ -188,6 +188,15 @@ BAD = [
     ),
     # A local Ray starts, then the pool cannot place a worker: one line, nothing written.
     ("gpus-none", ["--workers=1", "--gpus_per_child=1"], "the Ray cluster has 0 GPUs", False),
+    # The embedding strategy pre-trains before Ray is reached; it once wrote embedding/
+    # into the run folder then, and every later start refused the folder.
+    (
+        "embedding-ray-unreachable",
+        ["--strategy=embedding", "--embedding_pretrain=100", "--embedding_epochs=2", "--workers=1",
+         "--ray_address=127.0.0.1:1"],
+        "cannot reach a Ray cluster at 127.0.0.1:1",
+        False,
+    ),
     # Offline and not prepared: one line on how to prepare it (download stays off).
     (
         "data-not-prepared",
