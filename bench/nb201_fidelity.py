@@ -17,6 +17,7 @@
 
 Usage: python bench/nb201_fidelity.py [--seeds 30] [--trials 1000] [--budgets 1000] [--jobs 2]
            [--points exact,persistent-tau0.8] [--csv F] [--plot F]
+       python bench/nb201_fidelity.py --from_csv F --plot G   (the plot again, from a --csv)
 """
 
 import argparse
@@ -149,6 +150,10 @@ def plot(records, path):
     for setting, ax in zip(SETTINGS, axes[:2]):
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(f"{setting}: controller minus random (points)")
+        # Pure noise (tau 0) spreads over tens of points: the scale is set by the rest.
+        rest = [r for r in records if r["setting"] == setting and r["tau"] > 0]
+        low, high = min(r["low"] for r in rest), max(r["high"] for r in rest)
+        ax.set_ylim(low - 0.3 * (high - low), high + 0.3 * (high - low))
     axes[2].axhline(0.556, color="grey", lw=0.8, ls=":", label="uniform prior / random")
     axes[2].set_title("none x 5: controller's last-quarter poison rate")
     for ax in axes:
@@ -169,7 +174,15 @@ def main():
     parser.add_argument("--out", default=None, help="default: logs/nb201-fidelity[-TRIALS]")
     parser.add_argument("--csv", default=None)
     parser.add_argument("--plot", default=None)
+    parser.add_argument("--from_csv", default=None, help="only draw --plot from a --csv written before")
     args = parser.parse_args()
+    if args.from_csv:
+        with open(args.from_csv, newline="") as f:
+            records = [{k: (v if k in ("point", "kind", "setting") else int(v) if k in ("budget", "runs")
+                            else float(v) if v else None)
+                        for k, v in r.items()} for r in csv.DictReader(f)]
+        plot([r for r in records if r["tau"] is not None], args.plot)
+        return
     budgets = [int(b) for b in (args.budgets or str(args.trials)).split(",")]
     out = args.out or os.path.join(
         ROOT, "logs", "nb201-fidelity" + ("" if args.trials == 1000 else f"-{args.trials}"))
