@@ -20,5 +20,18 @@ for k in 1 10; do
 done
 $PY assess.py --flagfile=configs/assess-nb201.flags --clean=false --poison=avg_pool_3x3 \
   --remove_ops=nor_conv_3x3 --strategies=controller,random,reinforce_table --out=logs/assess-nb201-avgpool-removed
-# 6. Reward errors (fresh noise, persistent error per cell, bias toward none).
-$PY bench/nb201_fidelity.py --seeds=${FIDELITY_SEEDS:-30} > bench/results/nb201_fidelity.md
+# 3b. The embedding strategy (pre-trained per run) and TPE (300 queries: Optuna's cost grows
+#     with the trials), each beside random search in a folder of its own.
+$PY assess.py --flagfile=configs/assess-nb201.flags --strategies=embedding,random --jobs=1 \
+  --out=logs/assess-nb201-embedding
+$PY assess.py --flagfile=configs/assess-nb201.flags --strategies=tpe,random --trials=300 \
+  --budgets=100,300 --jobs=1 --out=logs/assess-nb201-tpe300
+# 6. Reward errors (fresh noise, persistent error per cell, bias toward none), 1,000 queries,
+#    then four of its points at 3,000 (the exact point is the headline grid at 3,000 queries).
+$PY bench/nb201_fidelity.py --seeds=${FIDELITY_SEEDS:-30} --csv=bench/results/nb201_fidelity.csv \
+  --plot=bench/results/nb201_fidelity.png > bench/results/nb201_fidelity.md
+$PY bench/nb201_fidelity.py --seeds=${FIDELITY_SEEDS:-30} --trials=3000 --budgets=1000,3000 \
+  --points=exact,fresh-tau0.26,persistent-tau0.8,bias-none0.01 \
+  --csv=bench/results/nb201_fidelity_3000.csv > bench/results/nb201_fidelity_3000.md
+# 7. The supernet's per-op bias on the macro space (from results already in bench/results).
+$PY bench/supernet_op_bias.py > bench/results/supernet_op_bias.md
