@@ -84,6 +84,21 @@ def _result_from_json(value):
     return manager_lib.ChildResult(**{**value, "architecture": tuple(value["architecture"])})
 
 
+def _never_committed(run_dir):
+    """A run folder with its config.json but no state.json and no trial in history.csv:
+    its process stopped between starting the run and committing it the first time."""
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+        return False
+    if os.path.exists(os.path.join(run_dir, STATE_FILE)):
+        return False
+    history = os.path.join(run_dir, "history.csv")
+    if os.path.exists(history):
+        with open(history) as f:
+            if len(f.read().splitlines()) > 1:
+                return False
+    return True
+
+
 def _read_state(run_dir):
     path = os.path.join(run_dir, STATE_FILE)
     if not os.path.exists(path):
@@ -332,6 +347,13 @@ def run_search(config, out=print, resume=False, should_stop=None):
         )
     run_dir = os.path.join(config.logdir, config.run_name)
     state = None
+    if resume and _never_committed(run_dir):
+        # Killed between writing config.json and its first commit: nothing of the run
+        # exists yet, so it starts again from the beginning with the settings it has.
+        out(f"run {run_dir} stopped before its first commit; starting it from the beginning")
+        resume, fresh_again = False, True
+    else:
+        fresh_again = False
     if resume:
         state = _read_state(run_dir)
         # The folder may have been moved or renamed: only where it is now counts.
@@ -353,8 +375,18 @@ def run_search(config, out=print, resume=False, should_stop=None):
             out(f"run {run_dir} is already finished; nothing to do")
             with open(os.path.join(run_dir, "best.json")) as f:
                 return json.load(f)
+    elif fresh_again:
+        saved = dataclasses.replace(
+            read_config(run_dir), logdir=config.logdir, run_name=config.run_name
+        )
+        saved = dataclasses.replace(
+            saved, **{name: getattr(config, name) for name in EXECUTION_FIELDS}
+        ).resolved()
+        if saved != config:
+            raise ConfigError(f"cannot resume {run_dir} with other settings than it was started with")
     else:
-        if os.path.isdir(run_dir) and os.listdir(run_dir):
+        # A folder holding nothing but the lock of a start that stopped at once is empty.
+        if os.path.isdir(run_dir) and set(os.listdir(run_dir)) - {LOCK_FILE}:
             raise ConfigError(
                 f"run folder {run_dir} already holds a run; pass --resume to continue it, "
                 f"or another --run_name"
@@ -473,14 +505,17 @@ def _run_locked(
     if state is not None:
         run.restore(state)
     else:
-        try:
-            write_json(
-                os.path.join(run_dir, "config.json"),
-                {**dataclasses.asdict(config), "dataset_split": _describe_data(manager)},
-            )
-        except OSError as e:
-            raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
-        run.save_checkpoint()
+        # config.json and the first commit together: a signal cannot fall between them
+        # (a SIGKILL can: a resume then starts the run again, `_never_committed`).
+        with deferred_signals():
+            try:
+                write_json(
+                    os.path.join(run_dir, "config.json"),
+                    {**dataclasses.asdict(config), "dataset_split": _describe_data(manager)},
+                )
+            except OSError as e:
+                raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
+            run.save_checkpoint()
     # Move the long-lived objects of TensorFlow, Keras and the controller out of the
     # garbage collector's way: the collection that follows every child then costs
     # milliseconds instead of about 0.2 s (bench/search_overhead.py).

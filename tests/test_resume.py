@@ -420,3 +420,56 @@ def test_shared_search_writes_supernet_scalars_per_epoch_to_tensorboard(shared_r
         assert steps[tag] == [0, 2, 4], tag  # One per epoch, at the step it preceded.
     assert steps["accuracy/mean"] == list(range(6)) and steps["poison/rate"] == list(range(6))
     assert steps["controller/skip_rate"] == list(range(6))
+
+
+# ---------------------------------------------------------------- the first commit
+# In process, on the NAS-Bench-201 table (no training): the start of a run is the same
+# code in every mode. bench/resume_boundaries.py found the defect: a run stopped inside
+# its first commit (config.json written, state.json not yet) could be neither resumed
+# ("no run state") nor started again ("already holds a run").
+
+
+def _table_run(logdir, name):
+    import config as config_lib  # pylint: disable=import-outside-toplevel
+
+    return config_lib.SearchConfig(
+        space="nb201", evaluation="benchmark", strategy="controller", trials=40,
+        children_per_step=8, seed=3, tensorboard=False, logdir=str(logdir), run_name=name,
+    )
+
+
+def _untimed(run_dir):
+    timed = {"train_seconds", "seconds", "elapsed_seconds"}
+    return [{k: v for k, v in r.items() if k not in timed} for r in rows(run_dir)]
+
+
+def test_a_run_stopped_inside_its_first_commit_is_started_again_by_resume(tmp_path, monkeypatch):
+    import search  # pylint: disable=import-outside-toplevel
+    import strategies  # pylint: disable=import-outside-toplevel
+
+    search.run_search(_table_run(tmp_path, "full"), out=lambda line: None)
+    original = strategies.ControllerStrategy.save
+
+    def killed(self, directory):  # A SIGKILL while the first checkpoint is written.
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(strategies.ControllerStrategy, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        search.run_search(_table_run(tmp_path, "cut"), out=lambda line: None)
+    monkeypatch.setattr(strategies.ControllerStrategy, "save", original)
+    cut = tmp_path / "cut"
+    assert (cut / "config.json").exists() and not (cut / "state.json").exists()
+    lines = []
+    best = search.run_search(_table_run(tmp_path, "cut"), out=lines.append, resume=True)
+    assert any("stopped before its first commit; starting it from the beginning" in l for l in lines)
+    assert _untimed(cut) == _untimed(tmp_path / "full") and len(rows(cut)) == 40
+    assert best["nb201_string"] == json.loads((tmp_path / "full" / "best.json").read_text())["nb201_string"]
+
+
+def test_a_folder_holding_only_the_lock_of_a_stopped_start_counts_as_empty(tmp_path):
+    import search  # pylint: disable=import-outside-toplevel
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / search.LOCK_FILE).touch()
+    best = search.run_search(_table_run(tmp_path, "run"), out=lambda line: None)
+    assert best["trials"] == 40
