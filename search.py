@@ -411,12 +411,14 @@ def run_search(config, out=print, resume=False, should_stop=None):
         except ValueError as e:
             raise ConfigError(f"--naswot_batch: {e}; lower --naswot_batch") from None
     budget = budget_lib.Budget(config.trials, config.time_budget)
-    strategy = make_strategy(config, space, manager, run_dir, out, progress=budget.fraction)
     started_ray = False
     try:
         if config.workers:  # Before the run folder exists: a Ray that fails leaves none.
             started_ray = workers.start_ray(config.ray_address, _local_cpus(config))
             manager.pool = make_pool(config, dataset, manager, out)
+        # After Ray: a strategy that prepares (the embedding's pre-training) does not
+        # make a user wait for a cluster that cannot be reached.
+        strategy = make_strategy(config, space, manager, run_dir, out, progress=budget.fraction)
         try:
             os.makedirs(run_dir, exist_ok=True)
         except OSError as e:
