@@ -84,6 +84,22 @@ def _result_from_json(value):
     return manager_lib.ChildResult(**{**value, "architecture": tuple(value["architecture"])})
 
 
+def _check_resumed_config(config, run_dir):
+    """ConfigError unless `config` is the run's own (config.json), up to where the folder
+    is now and how the run executes (its workers), which may change between processes."""
+    saved = dataclasses.replace(read_config(run_dir), logdir=config.logdir, run_name=config.run_name)
+    saved = dataclasses.replace(
+        saved, **{name: getattr(config, name) for name in EXECUTION_FIELDS}
+    ).resolved()
+    if saved != config:
+        differ = [
+            f"{f.name}={getattr(config, f.name)!r} (run: {getattr(saved, f.name)!r})"
+            for f in dataclasses.fields(SearchConfig)
+            if getattr(config, f.name) != getattr(saved, f.name)
+        ]
+        raise ConfigError(f"cannot resume {run_dir} with other settings: {', '.join(differ)}")
+
+
 def _never_committed(run_dir):
     """A run folder with its config.json but no state.json and no trial in history.csv:
     its process stopped between starting the run and committing it the first time."""
@@ -351,39 +367,14 @@ def run_search(config, out=print, resume=False, should_stop=None):
         # Killed between writing config.json and its first commit: nothing of the run
         # exists yet, so it starts again from the beginning with the settings it has.
         out(f"run {run_dir} stopped before its first commit; starting it from the beginning")
-        resume, fresh_again = False, True
-    else:
-        fresh_again = False
-    if resume:
+        _check_resumed_config(config, run_dir)
+    elif resume:
         state = _read_state(run_dir)
-        # The folder may have been moved or renamed: only where it is now counts.
-        saved = dataclasses.replace(
-            read_config(run_dir), logdir=config.logdir, run_name=config.run_name
-        )
-        # How the run executes (its workers) may change between processes.
-        saved = dataclasses.replace(
-            saved, **{name: getattr(config, name) for name in EXECUTION_FIELDS}
-        ).resolved()
-        if saved != config:
-            differ = [
-                f"{f.name}={getattr(config, f.name)!r} (run: {getattr(saved, f.name)!r})"
-                for f in dataclasses.fields(SearchConfig)
-                if getattr(config, f.name) != getattr(saved, f.name)
-            ]
-            raise ConfigError(f"cannot resume {run_dir} with other settings: {', '.join(differ)}")
+        _check_resumed_config(config, run_dir)
         if state["phase"] == "finished":
             out(f"run {run_dir} is already finished; nothing to do")
             with open(os.path.join(run_dir, "best.json")) as f:
                 return json.load(f)
-    elif fresh_again:
-        saved = dataclasses.replace(
-            read_config(run_dir), logdir=config.logdir, run_name=config.run_name
-        )
-        saved = dataclasses.replace(
-            saved, **{name: getattr(config, name) for name in EXECUTION_FIELDS}
-        ).resolved()
-        if saved != config:
-            raise ConfigError(f"cannot resume {run_dir} with other settings than it was started with")
     else:
         # A folder holding nothing but the lock of a start that stopped at once is empty.
         if os.path.isdir(run_dir) and set(os.listdir(run_dir)) - {LOCK_FILE}:
