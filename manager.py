@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import time
+import traceback
 import warnings
 import zlib
 
@@ -391,7 +392,9 @@ class ChildResult:
       train_seconds: seconds spent in `model.fit` (0 when cached).
       seconds: seconds spent on this child in all (build, fit, evaluate).
       cached: answered from the cache, not retrained.
-      failed: the child could not be built or trained; `reason` says why.
+      failed: the child could not be built or trained; `reason` says why, in one
+        line, and `traceback` holds the whole traceback (the run folder's
+        failures/trial-N.txt).
       score: the NASWOT score of the untrained child, when it was computed.
       curve: validation accuracy after each epoch trained (with early stopping on).
       stopped_epoch: the epoch after which early stopping stopped the child (0: it
@@ -411,6 +414,7 @@ class ChildResult:
     cached: bool = False
     failed: bool = False
     reason: str = ""
+    traceback: str = ""
     score: float = None
     curve: list = None
     stopped_epoch: int = 0
@@ -626,7 +630,9 @@ class NetworkManager:
         jobs = [("score", a, 0) for a in architectures]
         for value in self.pool.map(jobs):
             if _is_worker_death(value):
-                value = naswot.Score(naswot.MIN_SCORE, failed=True, reason=value.reason)
+                value = naswot.Score(
+                    naswot.MIN_SCORE, failed=True, reason=value.reason, traceback=value.detail
+                )
             yield value
 
     def score(self, architecture):
@@ -639,6 +645,7 @@ class NetworkManager:
             seconds=s.seconds,
             failed=s.failed,
             reason=s.reason,
+            traceback=s.traceback,
             score=s.score,
         )
 
@@ -651,7 +658,9 @@ class NetworkManager:
             accuracy = self.shared.score(architecture, position)
             result = ChildResult(architecture, accuracy, params=self.shared.params(architecture))
         except Exception as e:  # pylint: disable=broad-except
-            result = ChildResult(architecture, 0.0, failed=True, reason=_reason(e))
+            result = ChildResult(
+                architecture, 0.0, failed=True, reason=_reason(e), traceback=traceback.format_exc()
+            )
         result.seconds = time.perf_counter() - start
         return result
 
@@ -702,7 +711,9 @@ class NetworkManager:
                 result.stopped_epoch, result.stop_gain = watch.stopped_epoch, watch.gain
         except Exception as e:  # pylint: disable=broad-except
             # Build errors, NaN losses and resource exhaustion fail this child only.
-            result = ChildResult(architecture, 0.0, failed=True, reason=_reason(e))
+            result = ChildResult(
+                architecture, 0.0, failed=True, reason=_reason(e), traceback=traceback.format_exc()
+            )
         finally:
             del model
             keras.backend.clear_session()  # Also runs the garbage collector.
@@ -825,7 +836,9 @@ def _is_worker_death(value):
 def _child_result(value, architecture):
     """A pool's answer for one child: its ChildResult, or a failed one if its worker died."""
     if _is_worker_death(value):
-        return ChildResult(architecture, 0.0, failed=True, reason=value.reason)
+        return ChildResult(
+            architecture, 0.0, failed=True, reason=value.reason, traceback=value.detail
+        )
     return value
 
 

@@ -32,6 +32,7 @@ Backend-neutral: `keras` and `keras.ops` only.
 """
 
 import dataclasses
+import traceback
 import time
 
 import keras
@@ -116,6 +117,7 @@ class Score:
     seconds: float = 0.0
     failed: bool = False
     reason: str = ""
+    traceback: str = ""  # The whole traceback of a failed score.
 
 
 class Scorer:
@@ -157,7 +159,7 @@ class Scorer:
         except Exception as e:  # pylint: disable=broad-except
             text = str(e).strip().splitlines()
             reason = f"{type(e).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
-            result = Score(MIN_SCORE, failed=True, reason=reason)
+            result = Score(MIN_SCORE, failed=True, reason=reason, traceback=traceback.format_exc())
         finally:
             del model
             keras.backend.clear_session()

@@ -1,8 +1,13 @@
-"""What a search writes into its run folder: history.csv, TensorBoard events, JSON.
+"""What a search writes into its run folder: history.csv, trials.jsonl, TensorBoard
+events, JSON.
 
-`history.csv` gets one row per trial, appended and flushed as soon as the trial is
-done (with shared weights or the benchmark's table, thousands of rows are scored
-per minute: they are flushed and synced at the run's commits instead, by `sync`).
+`history.csv` (for people: rounded, one column per decision) and `trials.jsonl` (for
+resuming: every field of each trial's result at full precision, one JSON line) each get
+one row per trial, appended and flushed as soon as the trial is done (with shared
+weights or the benchmark's table, thousands of rows are scored per minute: they are
+flushed and synced at the run's commits instead, by `sync`). Both are append-only, so a
+commit costs the same at trial 10 and at trial 10,000; a resumed run cuts them (and
+the TensorBoard event files) back to what its last commit had.
 JSON files are written atomically (temporary file, then rename), so a crash never
 leaves half a file. TensorBoard events are written with the `tensorboard` package's
 own protocol buffers and record writer, one event per step holding all of the
@@ -16,6 +21,7 @@ This module does not train or sample anything.
 
 import contextlib
 import csv
+import dataclasses
 import itertools
 import json
 import os
@@ -26,6 +32,7 @@ import threading
 import time
 import warnings
 
+TRIALS_FILE = "trials.jsonl"
 HISTORY_FIELDS = ("trial", "step")
 RESULT_FIELDS = (
     "architecture",
@@ -66,6 +73,8 @@ class RunLog:
       tensorboard: write TensorBoard events (needs TensorFlow).
       keep_rows: when resuming, the number of trials the run state holds; rows
         written after it (by a process killed before it saved its state) are dropped.
+      events: when resuming, the run state's `events_state()`: each TensorBoard event
+        file of the run is cut back to its committed size.
       epoch_column: add an `epoch` column after `step` (shared weights: the
         supernet epochs trained when the row's architecture was scored).
       stop_column: add a last `stopped_epoch` column (early stopping: the epoch a
@@ -80,6 +89,7 @@ class RunLog:
         keep_rows=None,
         epoch_column=False,
         stop_column=False,
+        events=None,
     ):
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
@@ -99,16 +109,27 @@ class RunLog:
         if new:
             self._csv.writerow(self.columns)
             self._history.flush()
+        trials = self.path(TRIALS_FILE)
+        if keep_rows is not None and os.path.exists(trials):
+            _truncate_lines(trials, keep_rows)
+        self._trials = open(trials, "a")
+        for name, size in (events or {}).items():
+            path = self.path(name)
+            if os.path.exists(path) and os.path.getsize(path) > size:
+                os.truncate(path, size)  # Events after the last commit are done again.
         self._writer = EventWriter.create(directory) if tensorboard else None
 
     def path(self, name):
         return os.path.join(self.directory, name)
 
     def write_trial(self, trial, step, result, elapsed=None, epoch=None, sync=True, poisoned=None):
-        """Appends one row to history.csv and, with `sync`, flushes it to disk;
+        """Appends one row to history.csv and one record to trials.jsonl and, with
+        `sync`, flushes them to disk;
         `elapsed` is the search's wall time in seconds when the trial finished
         (blank if None); `epoch` fills the epoch column; `poisoned` is the
         architecture's poisoned layers if the caller counted them already."""
+        if poisoned is None:
+            poisoned = self.space.poisoned_layers(result.architecture)
         row = [trial, step] + ([epoch] if self.epoch_column else []) + list(result.architecture)
         row += [
             self.space.format(result.architecture),
@@ -117,7 +138,7 @@ class RunLog:
             f"{result.reward:.6f}",
             f"{result.baseline:.6f}",
             result.params,
-            self.space.poisoned_layers(result.architecture) if poisoned is None else poisoned,
+            poisoned,
             f"{result.train_seconds:.3f}",
             f"{result.seconds:.3f}",
             "" if elapsed is None else f"{elapsed:.3f}",
@@ -126,15 +147,37 @@ class RunLog:
             result.reason,
         ] + ([result.stopped_epoch] if self.stop_column else [])
         self._csv.writerow(row)
+        record = {"trial": trial, "step": step, "poisoned": poisoned}
+        record["result"] = dataclasses.asdict(result)
+        self._trials.write(json.dumps(record) + "\n")
         if sync:
             self.sync()
 
+    def write_failure(self, trial, result):
+        """failures/trial-N.txt: a failed child's architecture, reason and whole
+        traceback (history.csv keeps the reason's first line)."""
+        folder = self.path("failures")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"trial-{trial:05d}.txt"), "w") as f:
+            f.write(f"trial {trial}: {self.space.format(result.architecture)}\n{result.reason}\n\n")
+            f.write(result.traceback or "(no traceback: the child's process gave none)\n")
+
     def sync(self):
-        """Flushes history.csv to disk (and the TensorBoard events to the file)."""
-        self._history.flush()
-        os.fsync(self._history.fileno())
+        """Flushes history.csv and trials.jsonl to disk (and the TensorBoard events to
+        their file)."""
+        for file in (self._history, self._trials):
+            file.flush()
+            os.fsync(file.fileno())
         if self._writer is not None:
             self._writer.flush()
+
+    def events_state(self):
+        """{event file name: bytes written}, of this process's TensorBoard file (after a
+        flush): what a commit records so that a resume can cut the file back to it."""
+        if self._writer is None:
+            return {}
+        self._writer.flush()
+        return {self._writer.name: self._writer.size()}
 
     def write_scalars(self, step, scalars, flush=True):
         """Writes a dict of tag -> number as TensorBoard scalars at `step`; without
@@ -147,8 +190,43 @@ class RunLog:
 
     def close(self):
         self._history.close()
+        self._trials.close()
         if self._writer is not None:
             self._writer.close()
+
+
+def read_trials(directory, rows):
+    """The first `rows` records of the run folder's trials.jsonl, in order: dicts with
+    `trial`, `step`, `poisoned` and `result` (a ChildResult's fields).
+
+    Raises:
+      ValueError: the file holds fewer complete records, or a damaged one.
+    """
+    path = os.path.join(directory, TRIALS_FILE)
+    records = []
+    if rows:
+        with open(path) as f:
+            for line in itertools.islice(f, rows):
+                if not line.endswith("\n"):
+                    break  # Cut off by a crash: not committed.
+                records.append(json.loads(line))
+    if len(records) != rows or any(r["trial"] != i + 1 for i, r in enumerate(records)):
+        raise ValueError(f"{TRIALS_FILE} holds {len(records)} complete trials in order, the state {rows}")
+    return records
+
+
+def _truncate_lines(path, rows):
+    """Keeps the first `rows` complete lines of a file, in place (a line cut off by a
+    crash is not complete)."""
+    with open(path, "rb") as f:
+        kept = 0
+        for _ in range(rows):
+            line = f.readline()
+            if not line.endswith(b"\n"):
+                break
+            kept += len(line)
+    if os.path.getsize(path) > kept:
+        os.truncate(path, kept)
 
 
 def _truncate_csv(path, rows):
@@ -226,6 +304,7 @@ class EventWriter:
             f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
             f"{os.getpid()}.{next(self._files)}.v2"
         )
+        self.name = name
         self._file = open(os.path.join(directory, name), "ab")
         self._records = RecordWriter(self._file)
         self._records.write(
@@ -255,6 +334,10 @@ class EventWriter:
 
     def flush(self):
         self._file.flush()
+
+    def size(self):
+        """Bytes written to the file so far (flushed or not)."""
+        return self._file.tell()
 
     def close(self):
         self._file.close()

@@ -38,7 +38,7 @@ from strategies import make_strategy
 import supernet as supernet_lib
 import weight_sharing
 import workers
-from run_log import RunLog, deferred_signals, write_json
+from run_log import RunLog, deferred_signals, read_trials, write_json
 
 
 def make_space(config):
@@ -71,7 +71,7 @@ def make_space(config):
 
 STATE_FILE = "state.json"
 LOCK_FILE = ".lock"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def _result_to_json(result):
@@ -115,6 +115,15 @@ def _never_committed(run_dir):
     return True
 
 
+class RunFolderError(Exception):
+    """The run folder cannot be written (disk full, read-only): the run stopped at its
+    last commit and can be resumed once the folder is writable again."""
+
+
+class _EarlierVersion(Exception):
+    pass
+
+
 def _read_state(run_dir):
     path = os.path.join(run_dir, STATE_FILE)
     if not os.path.exists(path):
@@ -122,11 +131,19 @@ def _read_state(run_dir):
     try:
         with open(path) as f:
             state = json.load(f)
+        if state.get("version") == 1:
+            raise _EarlierVersion(
+                f"cannot resume {run_dir}: its state was written by an earlier version of this "
+                f"tool (state version 1, which kept every trial in state.json; this version "
+                f"reads {STATE_VERSION}); finish it with that version, or start a new run"
+            )
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"version {state.get('version')!r}, expected {STATE_VERSION}")
-        for key in ("step", "trial", "accuracies", "strategy", "manager", "pending", "phase"):
+        for key in ("step", "trial", "events", "strategy", "manager", "pending", "phase"):
             state[key]  # pylint: disable=pointless-statement
         return state
+    except _EarlierVersion as e:
+        raise ConfigError(str(e)) from None
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ConfigError(f"cannot resume: {path} is damaged ({e}); nothing was changed") from None
 
@@ -135,9 +152,11 @@ class _Run:
     """Everything a search needs to continue after a crash, and its atomic saving.
 
     state.json is the commit point: it is replaced (atomically) after every trial and
-    after every step. The controller's weights are written into a new folder per
-    step first, and state.json names the folder to use, so a crash between the two
-    writes leaves the previous, consistent pair.
+    after every step, and holds how many rows of the append-only logs (trials.jsonl,
+    history.csv) and bytes of the event files are committed; its size does not grow
+    with the run (bench/state_commit.py). The controller's weights are written into a
+    new folder per step first, and state.json names the folder to use, so a crash
+    between the two writes leaves the previous, consistent pair.
     """
 
     def __init__(self, run_dir, strategy, manager, budget, stop_rule=None):
@@ -157,6 +176,8 @@ class _Run:
         self.pending = None  # The step in progress: its architectures and done children.
         self.phase = "search"  # search -> final -> finished
         self.checkpoint = None
+        self.log = None  # The RunLog, once the run's files are open.
+        self.events = {}  # TensorBoard event files and their committed sizes.
         self.elapsed_before = 0.0  # Search seconds of earlier processes (resumed runs).
         self.clock = time.perf_counter()
 
@@ -166,27 +187,32 @@ class _Run:
             return self.elapsed_before
         return self.elapsed_before + time.perf_counter() - self.clock
 
+    def _is_better(self, result):
+        """A complete child fitter than the best so far (one stopped early never is)."""
+        complete = not result.failed and not result.stopped_epoch
+        return complete and (self.best is None or result.fitness > self.best.fitness)
+
     def save(self):
+        """Commits the run: state.json, whose size does not grow with the trials (what
+        each trial was is in the logs, trials.jsonl and history.csv, which the caller has
+        synced; the state holds how many of their rows are committed)."""
+        if self.log is not None:
+            self.events.update(self.log.events_state())
         state = {
             "version": STATE_VERSION,
             "phase": self.phase,
             "step": self.step,
             "trial": self.trial,
-            "best": _result_to_json(self.best) if self.best else None,
-            "accuracies": self.accuracies,
-            "poisoned": self.poisoned,
             "elapsed": self.elapsed(),
             "stopped_by": self.stopped_by,
             "strategy": {"checkpoint": self.checkpoint, "state": self.strategy.get_state()},
             "manager": {
                 "baseline": self.manager.baseline.get_state(),
                 "consecutive_failures": self.manager.consecutive_failures,
-                "cache": [_result_to_json(r) for r in self.manager.cache.values()],
             },
             "pending": self.pending,
+            "events": self.events,
         }
-        if self.stop_rule is not None:
-            state["early_stop"] = self.stop_rule.get_state()
         if self.shared is not None:
             state["shared"] = {
                 "checkpoint": self.supernet_checkpoint,
@@ -199,12 +225,17 @@ class _Run:
         the supernet and its optimizer) and commits to them in state.json; the
         folders they replace go only after the commit."""
         name = f"checkpoints/step-{self.step:05d}"
-        self.strategy.save(os.path.join(self.run_dir, name))
+        # The weights change only in a step's update and a supernet pass, which move the
+        # step or the epoch on: a folder already committed holds these weights and is
+        # never written again (a kill in the middle would damage the committed copy).
+        if name != self.checkpoint:
+            self.strategy.save(os.path.join(self.run_dir, name))
         replaced = [(self.checkpoint, name)]
         self.checkpoint = name
         if supernet:
             net = f"checkpoints/supernet-{self.shared.epochs:04d}"
-            self.shared.save(os.path.join(self.run_dir, net))
+            if net != self.supernet_checkpoint:
+                self.shared.save(os.path.join(self.run_dir, net))
             replaced.append((self.supernet_checkpoint, net))
             self.supernet_checkpoint = net
         self.save()
@@ -215,13 +246,23 @@ class _Run:
     def restore(self, state):
         self.phase = state["phase"]
         self.step, self.trial = state["step"], state["trial"]
-        self.best = _result_from_json(state["best"]) if state["best"] else None
-        self.accuracies = list(state["accuracies"])
-        self.poisoned = list(state.get("poisoned", ()))
         self.elapsed_before = float(state.get("elapsed", 0.0))
         self.stopped_by = state.get("stopped_by")
-        if self.stop_rule is not None:
-            self.stop_rule.set_state(state.get("early_stop", {"curves": []}))
+        self.events = dict(state["events"])
+        try:
+            records = read_trials(self.run_dir, self.trial)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"cannot resume: {self.run_dir} is damaged ({e}); nothing was changed") from None
+        for record in records:  # The trials again, as `_search`'s `record` saw them.
+            result = _result_from_json(record["result"])
+            self.accuracies.append(result.fitness)
+            self.poisoned.append(record["poisoned"])
+            if self._is_better(result):
+                self.best = result
+            if self.manager.use_cache and not result.cached and not result.failed:
+                self.manager.cache[result.architecture] = result
+            if self.stop_rule is not None and record["step"] < self.step:
+                self.stop_rule.add(result)  # The steps done; the pending one adds its own.
         self.clock = time.perf_counter()
         self.checkpoint = state["strategy"]["checkpoint"]
         if self.checkpoint:
@@ -240,9 +281,6 @@ class _Run:
             self.shared.set_state(shared["state"])
         self.manager.baseline.set_state(state["manager"]["baseline"])
         self.manager.consecutive_failures = state["manager"]["consecutive_failures"]
-        for value in state["manager"]["cache"]:
-            result = _result_from_json(value)
-            self.manager.cache[result.architecture] = result
         self.pending = state["pending"]
 
 
@@ -419,6 +457,13 @@ def run_search(config, out=print, resume=False, should_stop=None):
             return _run_locked(
                 config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop
             )
+        except OSError as e:  # A full disk, a folder made read-only, a file system gone.
+            where = f" ({e.filename})" if e.filename else ""
+            raise RunFolderError(
+                f"cannot write the run folder {run_dir}{where}: {e.strerror or e}; the run is "
+                f"saved up to its last commit: once the folder can be written again, resume "
+                f"it with --resume"
+            ) from None
         finally:
             lock.close()
     except workers.WorkerError as e:
@@ -500,14 +545,11 @@ def _run_locked(
     else:
         # config.json and the first commit together: a signal cannot fall between them
         # (a SIGKILL can: a resume then starts the run again, `_never_committed`).
-        with deferred_signals():
-            try:
-                write_json(
-                    os.path.join(run_dir, "config.json"),
-                    {**dataclasses.asdict(config), "dataset_split": _describe_data(manager)},
-                )
-            except OSError as e:
-                raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
+        with deferred_signals():  # A write that fails: run_search's RunFolderError.
+            write_json(
+                os.path.join(run_dir, "config.json"),
+                {**dataclasses.asdict(config), "dataset_split": _describe_data(manager)},
+            )
             run.save_checkpoint()
     # Move the long-lived objects of TensorFlow, Keras and the controller out of the
     # garbage collector's way: the collection that follows every child then costs
@@ -543,7 +585,11 @@ def _run_locked(
         keep_rows=run.trial,
         epoch_column=run.shared is not None,
         stop_column=stop_rule is not None,
+        events=run.events,
     )
+    run.log = log
+    with deferred_signals():
+        run.save()  # Names this process's event file, so a resume can cut it back.
     started = time.perf_counter()
     started_trial = run.trial
     try:
@@ -551,6 +597,7 @@ def _run_locked(
             _search(config, run, log, space, out, started, started_trial, should_stop)
     finally:
         log.close()
+        run.log = None  # The final phase writes no events: its commits keep the sizes.
     search_seconds = run.elapsed()  # All processes of the run (resumed ones too).
     if run.best is None:
         raise manager_lib.SearchError("every child failed; no architecture to evaluate")
@@ -626,9 +673,10 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                 result.score = scores.get(tuple(result.architecture))
             run.accuracies.append(result.fitness)  # The NASWOT score with --evaluation=naswot.
             run.poisoned.append(space.poisoned_layers(result.architecture))
-            complete = not result.failed and not result.stopped_epoch
-            if complete and (run.best is None or result.fitness > run.best.fitness):
-                run.best = result  # A child stopped early is never the pick.
+            if run._is_better(result):  # pylint: disable=protected-access
+                run.best = result
+            if result.failed:
+                log.write_failure(run.trial, result)
             log.write_trial(
                 run.trial,
                 run.step,
@@ -754,7 +802,7 @@ def _trial_line(config, run, space, result, started, started_trial):
     """The progress line of one trained (or NASWOT-scored) child."""
     status = "cached" if result.cached else f"{result.seconds:.1f}s"
     if result.failed:
-        status = f"FAILED ({result.reason})"
+        status = f"FAILED ({result.reason}; failures/trial-{run.trial:05d}.txt has its traceback)"
     elif result.stopped_epoch:
         status += (
             f" | stopped after epoch {result.stopped_epoch}/{config.epochs} "

@@ -483,26 +483,34 @@ def main(argv):
     except config_lib.ConfigError as e:
         fail(str(e))
     _check_backend()
-    with quiet_stderr():
-        import keras  # pylint: disable=import-outside-toplevel
-
-        import controller
-        import data
-        import manager
-        import search
-
-        keras.ops.zeros(())  # Start the backend's runtime (its device log lines) in here too.
-    manager.make_deterministic()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Before the imports: they take seconds.
         signal.signal(signum, _interrupt)
     try:
-        search.run_search(config, resume=FLAGS.resume, should_stop=lambda: bool(_received))
-    except (search.ConfigError, data.DataError, controller.ControllerError) as e:
-        fail(str(e))
-    except manager.SearchError as e:
-        fail(f"search stopped: {e}", status=1)
+        with quiet_stderr():
+            import keras  # pylint: disable=import-outside-toplevel
+
+            import controller
+            import data
+            import manager
+            import search
+
+            keras.ops.zeros(())  # Start the backend's runtime (its device log lines) in here too.
+        manager.make_deterministic()
+        try:
+            search.run_search(config, resume=FLAGS.resume, should_stop=lambda: bool(_received))
+        except (search.ConfigError, data.DataError, controller.ControllerError) as e:
+            fail(str(e))
+        except search.RunFolderError as e:
+            fail(str(e), status=1)
+        except manager.SearchError as e:
+            fail(f"search stopped: {e}", status=1)
     except KeyboardInterrupt:
         signum = _received[-1] if _received else signal.SIGINT
+        run_dir = os.path.join(config.logdir, config.run_name)
+        if not os.path.exists(os.path.join(run_dir, "config.json")):
+            print(f"\ninterrupted by {signal.Signals(signum).name} before the run started; "
+                  f"nothing was written", file=sys.stderr)
+            sys.exit(128 + signum)
         saved = {
             "shared": "the run is saved up to its last commit (at most the last 5 s of scoring, "
             "or the supernet pass in flight, are lost)",

@@ -221,6 +221,7 @@ class WorkerDied:
     """A worker process ended while it held a child (killed, out of memory)."""
 
     reason: str
+    detail: str = ""  # Ray's whole message: the worker's exit and its last log lines.
 
 
 @dataclasses.dataclass
@@ -377,7 +378,7 @@ class WorkerPool:
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                             ray.exceptions.OutOfMemoryError) as e:
                         self.died += 1
-                        finished[index] = WorkerDied(_death_reason(e))
+                        finished[index] = WorkerDied(_death_reason(e), str(e))
                         self._replace(s, kill=False)
                         continue
                     finished[index] = value
