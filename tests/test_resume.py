@@ -273,6 +273,8 @@ def _copy_run(runs, name):
         (lambda d: (d / "state.json").write_text((d / "state.json").read_text()[:80]), "damaged"),
         (lambda d: (d / "state.json").write_text("not json"), "damaged"),
         (lambda d: (d / "state.json").write_text('{"version": 99}'), "damaged"),
+        (lambda d: (d / "state.json").write_text('{"version": 1}'), "earlier version"),
+        (lambda d: (d / "trials.jsonl").write_text(""), "damaged"),
         (lambda d: (d / "state.json").unlink(), "no run state"),
         (lambda d: (d / "config.json").write_text("{"), "config.json"),
         (
@@ -287,7 +289,10 @@ def _copy_run(runs, name):
             "controller checkpoint",
         ),
     ],
-    ids=["truncated", "not-json", "other-version", "missing", "config", "sizes", "weights"],
+    ids=[
+        "truncated", "not-json", "other-version", "version-1", "trials-log", "missing", "config",
+        "sizes", "weights",
+    ],
 )
 def test_damaged_or_mismatched_checkpoint_is_one_clear_error(runs, damage, message, request):
     run_dir = _copy_run(runs, "damaged-" + request.node.callspec.id)

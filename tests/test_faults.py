@@ -1,0 +1,178 @@
+"""Faults that must lose nothing (issue 20): commits that cost the same at every trial,
+a full or read-only run folder, event files and checkpoints after a cut, failed
+children's tracebacks, a signal during start-up, and the fault-injection harness's short
+run (bench/faults.py; its long run is in BENCHMARKS.md).
+
+The searches run in this process on the NAS-Bench-201 table (no training), but the
+failed-child one (a toy child) and the subprocesses of the harness and the start-up
+signal.
+"""
+
+import csv
+import errno
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import config as config_lib
+import manager as manager_lib
+import search
+import strategies
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import faults  # noqa: E402
+
+TIMED = {"train_seconds", "seconds", "elapsed_seconds"}
+
+
+def background_jobs(folder):
+    def harness():
+        # The short run: the table mode, every fault this machine can inject, two cuts.
+        return subprocess.run(
+            [sys.executable, "bench/faults.py", "--modes=benchmark", "--faults=signal,disk,readonly",
+             "--cuts=2", "--seed=7"],
+            cwd=ROOT, capture_output=True, text=True, timeout=900,
+        )
+
+    def start_up():
+        process = subprocess.Popen(
+            [sys.executable, "train.py", f"--logdir={folder}", "--run_name=early", "--trials=2"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        import time  # pylint: disable=import-outside-toplevel
+
+        time.sleep(2.0)  # Parsing flags, importing TensorFlow, or starting: any moment.
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=300)
+        return process.returncode, out, err
+
+    return {"harness": harness, "start_up": start_up}
+
+
+@pytest.fixture(scope="module")
+def jobs():
+    import conftest  # pylint: disable=import-outside-toplevel
+
+    return conftest.start_background(sys.modules[__name__])
+
+
+def table_config(tmp_path, name, **settings):
+    base = dict(space="nb201", evaluation="benchmark", strategy="controller", trials=200,
+                children_per_step=8, seed=3, tensorboard=False, logdir=str(tmp_path), run_name=name)
+    return config_lib.SearchConfig(**{**base, **settings})
+
+
+def history(run_dir):
+    with open(run_dir / "history.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if k not in TIMED} for r in csv.DictReader(f)]
+
+
+def quiet(config, **kwargs):
+    return search.run_search(config, out=lambda line: None, **kwargs)
+
+
+def test_a_commit_costs_the_same_at_every_trial(tmp_path, monkeypatch):
+    """state.json holds no value per trial: its size after 500 trials is its size after
+    50 (version 1 grew by every trial's accuracy and poisoned count)."""
+    monkeypatch.setattr(search, "BENCHMARK_COMMIT_SECONDS", 0.0)
+    sizes = {}
+    for trials in (50, 500):
+        quiet(table_config(tmp_path, f"t{trials}", strategy="random", trials=trials, children_per_step=1))
+        sizes[trials] = os.path.getsize(tmp_path / f"t{trials}" / search.STATE_FILE)
+    assert abs(sizes[500] - sizes[50]) <= 16  # The digits of the counts and the seconds.
+
+
+def test_a_full_disk_stops_the_run_in_one_line_and_the_resume_loses_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "BENCHMARK_COMMIT_SECONDS", 0.0)  # A commit per step.
+    quiet(table_config(tmp_path, "full"))
+    original, calls = search.write_json, []
+
+    def full_disk(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 9:  # Inside the search, after some commits.
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path + ".tmp")
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(search, "write_json", full_disk)
+    with pytest.raises(search.RunFolderError) as info:
+        quiet(table_config(tmp_path, "cut"))
+    message = str(info.value)
+    assert "No space left on device" in message and "--resume" in message and "\n" not in message
+    monkeypatch.setattr(search, "write_json", original)
+    resumed = quiet(table_config(tmp_path, "cut"), resume=True)
+    assert history(tmp_path / "cut") == history(tmp_path / "full")
+    assert resumed["architecture"] == quiet(table_config(tmp_path, "full"), resume=True)["architecture"]
+
+
+def test_events_written_after_the_last_commit_are_cut_back_on_resume(tmp_path, monkeypatch):
+    """TensorBoard shows each step once after a resume, with the uninterrupted values."""
+    monkeypatch.setattr(search, "BENCHMARK_COMMIT_SECONDS", 1e9)  # Commits at start and end only.
+    quiet(table_config(tmp_path, "full", tensorboard=True))
+    seen = []
+    with pytest.raises(KeyboardInterrupt):  # 12 steps of events, none committed.
+        quiet(table_config(tmp_path, "cut", tensorboard=True), should_stop=lambda: len(seen.append(1) or seen) == 100)
+    quiet(table_config(tmp_path, "cut", tensorboard=True), resume=True)
+    got, expected = faults.scalars(tmp_path / "cut"), faults.scalars(tmp_path / "full")
+    assert [k for k, v in got.items() if len(v) > 1] == []
+    assert got == expected
+
+
+def test_a_committed_checkpoint_folder_is_never_written_again(tmp_path, monkeypatch):
+    """A kill while a committed folder is rewritten would damage the only good copy (the
+    last save of a search used to rewrite its last step's folder)."""
+    monkeypatch.setattr(search, "BENCHMARK_COMMIT_SECONDS", 0.0)
+    saved, save = [], strategies.ControllerStrategy.save
+
+    def recording(self, directory):
+        saved.append(os.path.relpath(directory, tmp_path))
+        save(self, directory)
+
+    monkeypatch.setattr(strategies.ControllerStrategy, "save", recording)
+    quiet(table_config(tmp_path, "run", trials=40))
+    assert len(saved) == 6 and len(set(saved)) == len(saved), saved  # Steps 0-5, once each.
+
+
+def test_a_failed_child_keeps_its_whole_traceback_in_the_run_folder(tmp_path, monkeypatch):
+    build, calls = manager_lib.NetworkManager.build_model, []
+
+    def second_fails(self, architecture, *args, **kwargs):
+        calls.append(architecture)
+        if len(calls) == 2:
+            raise RuntimeError("boom: a bug in a template\nits second line")
+        return build(self, architecture, *args, **kwargs)
+
+    monkeypatch.setattr(manager_lib.NetworkManager, "build_model", second_fails)
+    config = config_lib.SearchConfig(
+        space="toy", strategy="random", trials=3, children_per_step=3, epochs=1, train_size=64,
+        val_size=32, batch_size=32, final_epochs=1, seed=0, tensorboard=False,
+        logdir=str(tmp_path), run_name="failing",
+    )
+    lines = []
+    search.run_search(config, out=lines.append)
+    rows = history(tmp_path / "failing")
+    assert [r["failed"] for r in rows] == ["0", "1", "0"]
+    assert rows[1]["reason"] == "RuntimeError: boom: a bug in a template"  # One line in the CSV.
+    text = (tmp_path / "failing" / "failures" / "trial-00002.txt").read_text()
+    assert "Traceback (most recent call last)" in text and "second_fails" in text
+    assert "its second line" in text and rows[1]["architecture"] in text
+    assert any("failures/trial-00002.txt" in line for line in lines)
+
+
+def test_a_signal_at_any_moment_of_start_up_is_one_line_and_exit_130(jobs):
+    code, _, err = jobs["start_up"].result()
+    assert code == 128 + signal.SIGINT, err[-2000:]
+    assert "Traceback" not in err
+    assert "interrupted by SIGINT" in err
+
+
+def test_the_fault_harness_finds_no_difference_on_the_table(jobs):
+    done = jobs["harness"].result()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 runs with differences" in done.stdout
+    assert "| benchmark | signal | 1 | 2 |" in done.stdout
