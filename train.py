@@ -483,8 +483,7 @@ def main(argv):
     except config_lib.ConfigError as e:
         fail(str(e))
     _check_backend()
-    for signum in (signal.SIGINT, signal.SIGTERM):  # Before the imports: they take seconds.
-        signal.signal(signum, _interrupt)
+    _handle_signals()  # Before the imports: they take seconds.
     try:
         with quiet_stderr():
             import keras  # pylint: disable=import-outside-toplevel
@@ -575,6 +574,23 @@ def resume_config(config):
 
 
 _received = []
+
+
+def _handle_signals():
+    """SIGINT and SIGTERM raise KeyboardInterrupt (`_interrupt`). One that lands while
+    Python runs a finalizer (a `__del__`, a weakref callback: the garbage collection
+    after every child) cannot stop anything there: Python drops it and would print it as
+    an "Exception ignored" traceback. It is dropped quietly instead; the search stops
+    after the trial (`should_stop` sees `_received`)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    default = sys.unraisablehook
+
+    def hook(unraisable):
+        if not (_received and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+            default(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def _interrupt(signum, frame):

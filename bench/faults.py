@@ -214,6 +214,12 @@ class Outcome:
     seconds: float
 
 
+def tail(err):
+    """What a difference report quotes of stderr: from the first traceback on, or the end."""
+    start = err.find("Traceback")
+    return err[start:start + 1500] if start >= 0 else err.strip()[-300:]
+
+
 def one_line(err):
     """A fault's stop must be one line on stderr (TensorFlow's start-up lines aside)."""
     lines = [l for l in err.strip().splitlines() if l.strip()]
@@ -251,7 +257,7 @@ def interrupted_run(mode, fault, seed, cuts, logdir, reference, reference_second
                 code, out, err = finish(process)
                 done.append(signal.Signals(signum).name)
                 if signum != signal.SIGKILL and (code != 128 + signum or not one_line(err)):
-                    found.append(f"{signal.Signals(signum).name}: exit {code}, {err.strip().splitlines()[-1:]}")
+                    found.append(f"{signal.Signals(signum).name}: exit {code}, stderr {tail(err)!r}")
             elif fault == "worker":
                 pids = worker_pids()
                 if pids:

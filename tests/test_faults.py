@@ -176,3 +176,25 @@ def test_the_fault_harness_finds_no_difference_on_the_table(jobs):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "0 runs with differences" in done.stdout
     assert "| benchmark | signal | 1 | 2 |" in done.stdout
+
+
+def test_a_signal_inside_a_finalizer_is_not_printed_as_a_traceback():
+    """The garbage collection after every child runs finalizers; a SIGTERM landing in one
+    used to print "Exception ignored ... Traceback ... KeyboardInterrupt" (seen by
+    bench/faults.py in an early-stopping search) before the search stopped."""
+    script = (
+        "import os, signal, sys\n"
+        "import train\n"
+        "train._handle_signals()\n"
+        "class Finalized:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        sum(range(10 ** 6))  # The handler runs in here.\n"
+        "f = Finalized()\n"
+        "del f\n"
+        "print(train._received)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"[{int(signal.SIGTERM)}]"
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
