@@ -26,6 +26,7 @@ import zlib
 import keras
 import numpy as np
 
+import crash_guard
 import early_stopping
 import naswot
 from state_space import INSTANCE_SEPARATOR, op_of
@@ -521,6 +522,11 @@ class NetworkManager:
         # A `workers.WorkerPool`: when set, children are trained (or NASWOT-scored)
         # in its worker processes, a step's children at once; None: in this process.
         self.pool = None
+        # Children trained in this process name themselves in this file while they train
+        # (crash_guard.py; set by the search, None: not named), and children that killed
+        # an earlier search process fail at once with this reason (architecture -> reason).
+        self.crash_marker = None
+        self.crashed = {}
 
     def worker_settings(self):
         """The keyword arguments that rebuild this manager's child training in a
@@ -686,6 +692,12 @@ class NetworkManager:
             return self.score(architecture)
         if self.evaluation == "shared":
             return self.score_shared(architecture, position)
+        if architecture in self.crashed:  # It killed the process once: not again.
+            return ChildResult(architecture, 0.0, failed=True, reason=self.crashed[architecture])
+        with crash_guard.training(self.crash_marker, architecture):
+            return self._train_and_measure(architecture)
+
+    def _train_and_measure(self, architecture):
         start = time.perf_counter()
         model = watch = None
         if self.early_stop:

@@ -27,6 +27,7 @@ except ImportError:  # Windows: run folders are not locked there.
     fcntl = None
 
 import budget as budget_lib
+import crash_guard
 import data
 import early_stopping
 from config import EXECUTION_FIELDS, ConfigError, SearchConfig, read_config
@@ -536,6 +537,11 @@ def _run_locked(
 ):
     if state is not None:
         state = _read_state(run_dir)  # Read again under the lock.
+    if manager.pool is None and manager.evaluation == "train":  # Children in this process.
+        manager.crash_marker = os.path.join(run_dir, crash_guard.MARKER)
+        if os.path.exists(manager.crash_marker):
+            os.remove(manager.crash_marker)  # Left by a process killed with kill -9.
+        manager.crashed = crash_guard.read_crashes(run_dir)
     stop_rule = None
     if config.early_stop == "median":
         stop_rule = early_stopping.MedianRule(config.epochs, config.early_stop_after)

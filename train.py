@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
+import crash_guard  # noqa: E402  (no TensorFlow either)
 from run_log import quiet_stderr  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -483,6 +484,15 @@ def main(argv):
     except config_lib.ConfigError as e:
         fail(str(e))
     _check_backend()
+    if config.workers == 0 and config.evaluation == "train" and not crash_guard.guarded():
+        # Children train in the search process: a child that kills it fails, the search
+        # goes on (crash_guard.py). This process only waits beside it.
+        command = [sys.executable] + sys.argv
+        sys.exit(crash_guard.guard(
+            command,
+            os.path.join(config.logdir, config.run_name),
+            command if FLAGS.resume else command + ["--resume"],
+        ))
     _handle_signals()  # Before the imports: they take seconds.
     try:
         with quiet_stderr():

@@ -10,6 +10,7 @@ signal.
 
 import csv
 import errno
+import json
 import os
 import pathlib
 import signal
@@ -198,3 +199,46 @@ def test_a_signal_inside_a_finalizer_is_not_printed_as_a_traceback():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"[{int(signal.SIGTERM)}]"
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+
+
+CRASHING_SEARCH = '''
+import os, sys
+sys.path.insert(0, {root!r})
+import crash_guard
+run_dir = os.path.join({logdir!r}, "crash")
+if not crash_guard.guarded():  # What train.py does for a search with children in process.
+    command = [sys.executable, __file__]
+    sys.exit(crash_guard.guard(command, run_dir, command + ["--resume"]))
+import config, manager, search
+build, calls = manager.NetworkManager.build_model, []
+def crashing(self, architecture, *args, **kwargs):
+    calls.append(architecture)
+    if len(calls) == 2 and "--resume" not in sys.argv:
+        os.abort()  # What heap corruption in a native kernel does to the process.
+    return build(self, architecture, *args, **kwargs)
+manager.NetworkManager.build_model = crashing
+manager.make_deterministic()
+search.run_search(config.SearchConfig(
+    space="toy", strategy="random", trials=4, children_per_step=2, epochs=1, train_size=64,
+    val_size=32, batch_size=32, final_epochs=1, seed=0, tensorboard=False, workers=0,
+    logdir={logdir!r}, run_name="crash"), resume="--resume" in sys.argv)
+'''
+
+
+def test_a_child_that_kills_the_search_process_fails_and_the_search_goes_on(tmp_path):
+    script = tmp_path / "crashing_search.py"
+    script.write_text(CRASHING_SEARCH.format(root=str(ROOT), logdir=str(tmp_path)))
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "a child killed the search process (SIGABRT): it is recorded as failed" in done.stderr
+    rows = history(tmp_path / "crash")
+    assert [r["trial"] for r in rows] == ["1", "2", "3", "4"]
+    assert [r["failed"] for r in rows] == ["0", "1", "0", "0"]
+    assert "killed its process (SIGABRT)" in rows[1]["reason"]
+    crashes = (tmp_path / "crash" / "crashes.jsonl").read_text().splitlines()
+    keys = list(rows[1])
+    decisions = [rows[1][k] for k in keys[keys.index("step") + 1 : keys.index("architecture")]]
+    assert len(crashes) == 1
+    assert [str(v) for v in json.loads(crashes[0])["architecture"]] == decisions
+    assert not (tmp_path / "crash" / "in_flight.json").exists()
+    assert (tmp_path / "crash" / "best.json").exists()

@@ -1,0 +1,124 @@
+"""A child whose training kills its process fails that child, not the search.
+
+A search that trains its children in its own process (no `--workers`: below 100 trials
+by default) dies with any child that crashes the process: native code corrupting the
+heap (TensorFlow's oneDNN kernels were seen doing so on a toy child, issue 20), a
+segmentation fault, an abort. `train.py` therefore runs such a search in a process of
+its own and stays beside it (`guard`): before each child trains in process, the search
+names it in the run folder (`MARKER`, written by the manager); if the search process
+dies of a crash signal with a child named there, the child goes into the run folder's
+crash record (`CRASHES`, one JSON line per child) and the search is resumed, which
+records that child as failed with the crash as its reason (`NetworkManager.crashed`)
+instead of training it again. Ctrl-C, SIGTERM and `kill -9` reach the search as before;
+its exit status is the command's.
+
+Nothing here imports TensorFlow or the search: the guarding process stays small.
+"""
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+
+MARKER = "in_flight.json"  # The child training in the search process now.
+CRASHES = "crashes.jsonl"  # Children that killed the search process, one JSON line each.
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
+SEARCH_PROCESS = "NAS_SEARCH_PROCESS"  # Set in the guarded process's environment.
+
+
+def guarded():
+    """True in the process `guard` started (it must not guard itself again)."""
+    return os.environ.get(SEARCH_PROCESS) == "1"
+
+
+def read_crashes(run_dir):
+    """{architecture tuple: reason} of the run's children that crashed its process."""
+    path = os.path.join(run_dir, CRASHES)
+    crashes = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    record = json.loads(line)
+                    crashes[tuple(record["architecture"])] = record["reason"]
+    return crashes
+
+
+@contextlib.contextmanager
+def training(marker, architecture):
+    """Names `architecture` in the marker file while it trains (nothing if `marker` is
+    None). Not synced: a crash of the process keeps what the page cache holds."""
+    if marker is None:
+        yield
+        return
+    with open(marker, "w") as f:
+        json.dump({"architecture": list(architecture)}, f)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(marker)
+
+
+def _die_with_parent():
+    """In the search process, before it runs: SIGKILL when the guarding process dies
+    (Linux), so that `kill -9` of the command still ends the search."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def guard(argv, run_dir, resume_argv, out=None, restarts=20):
+    """Runs the search command `argv` (this Python, a script and its flags) in a process
+    of its own and returns the exit status to end with. Each time that process dies of
+    a crash signal while a child is named in `run_dir`'s marker, the child is recorded
+    in the crash record and `resume_argv` runs next, at most `restarts` times.
+    SIGINT and SIGTERM sent to this process are passed on to the search once."""
+    out = out or (lambda line: print(line, file=sys.stderr, flush=True))
+    env = {**os.environ, SEARCH_PROCESS: "1"}
+    process = None
+
+    def forward(signum, _frame):
+        if process is not None and process.poll() is None:
+            process.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for _ in range(restarts + 1):
+            # A session of its own: a Ctrl-C at the terminal reaches this process only,
+            # which passes it on once.
+            process = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            while True:
+                try:
+                    code = process.wait()
+                    break
+                except InterruptedError:  # pragma: no cover (PEP 475 retries)
+                    continue
+            if code >= 0:
+                return code
+            signum = -code
+            marker = os.path.join(run_dir, MARKER)
+            if signum not in CRASH_SIGNALS or not os.path.exists(marker):
+                if signum in CRASH_SIGNALS:
+                    out(f"the search process died of {signal.Signals(signum).name} outside a child's "
+                        f"training; resume it with --resume")
+                return 128 + signum
+            with open(marker) as f:
+                architecture = json.load(f)["architecture"]
+            os.remove(marker)
+            reason = (f"the child's training killed its process ({signal.Signals(signum).name}); "
+                      f"the search went on in a new one")
+            with open(os.path.join(run_dir, CRASHES), "a") as f:
+                f.write(json.dumps({"architecture": architecture, "reason": reason}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            out(f"a child killed the search process ({signal.Signals(signum).name}): it is "
+                f"recorded as failed and the search resumes")
+            argv = resume_argv
+        out(f"the search process was killed by children {restarts + 1} times; stopping")
+        return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
