@@ -78,26 +78,24 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
     SIGINT and SIGTERM sent to this process are passed on to the search once."""
     out = out or (lambda line: print(line, file=sys.stderr, flush=True))
     env = {**os.environ, SEARCH_PROCESS: "1"}
-    process = None
+    process, stopped = None, []
 
     def forward(signum, _frame):
+        stopped.append(signum)
         if process is not None and process.poll() is None:
             process.send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for _ in range(restarts + 1):
+            if stopped:  # Asked to stop before (or between) search processes.
+                return 128 + stopped[-1]
             # A session of its own: a Ctrl-C at the terminal reaches this process only,
             # which passes it on once.
             process = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)
-            while True:
-                try:
-                    code = process.wait()
-                    break
-                except InterruptedError:  # pragma: no cover (PEP 475 retries)
-                    continue
-            if code >= 0:
-                return code
+            code = process.wait()  # Signals to this process are forwarded meanwhile.
+            if code >= 0 or stopped:
+                return code if code >= 0 else 128 - code
             signum = -code
             marker = os.path.join(run_dir, MARKER)
             if signum not in CRASH_SIGNALS or not os.path.exists(marker):

@@ -26,6 +26,20 @@ import sys
 # exceptions still carry every real error. Set TF_CPP_MIN_LOG_LEVEL to see them.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+
+def _stopped_early(signum, _frame):
+    """SIGINT or SIGTERM before the search's own handlers are in place (parsing flags,
+    checking settings): nothing was written yet; one line, no traceback."""
+    print(f"\ninterrupted by {signal.Signals(signum).name} before the run started; nothing was "
+          f"written", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(128 + signum)  # pylint: disable=protected-access
+
+
+if __name__ == "__main__":  # The command only: assess.py imports this module for its flags.
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signum, _stopped_early)
+
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
