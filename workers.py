@@ -102,9 +102,16 @@ def start_ray(address=None, num_cpus=None):
     # ray.init installs its own SIGTERM handler (exit at once); the search's own
     # handlers (save the run, print the resume command) must stay.
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stopped_by = None
     try:
         with quiet_stderr():
             ray.init(**kwargs)
+    except SystemExit as e:
+        # Ray's handler, set inside ray.init, ends the process with sys.exit(SIGTERM): a
+        # SIGTERM during the start left with status 15 and no word (bench/faults.py).
+        if e.code != signal.SIGTERM:
+            raise
+        stopped_by = signal.SIGTERM
     except Exception as e:  # pylint: disable=broad-except
         where = (
             "start a local Ray"
@@ -116,6 +123,9 @@ def start_ray(address=None, num_cpus=None):
         for signum, handler in handlers.items():
             if handler is not None:
                 signal.signal(signum, handler)
+    if stopped_by is not None:
+        signal.raise_signal(stopped_by)  # To the search's own handler, now in place again.
+        raise KeyboardInterrupt
     return True
 
 

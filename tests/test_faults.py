@@ -242,3 +242,32 @@ def test_a_child_that_kills_the_search_process_fails_and_the_search_goes_on(tmp_
     assert [str(v) for v in json.loads(crashes[0])["architecture"]] == decisions
     assert not (tmp_path / "crash" / "in_flight.json").exists()
     assert (tmp_path / "crash" / "best.json").exists()
+
+
+def test_a_sigterm_while_ray_starts_reaches_the_search_s_own_handler(monkeypatch):
+    """ray.init sets a SIGTERM handler of its own (sys.exit(15)) before it connects: a
+    SIGTERM then ended a search with status 15 and no word (bench/faults.py, one worker)."""
+    import ray  # pylint: disable=import-outside-toplevel
+
+    import workers  # pylint: disable=import-outside-toplevel
+
+    def init(**_kwargs):  # What ray.init does, up to the moment the signal lands.
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
+        signal.raise_signal(signal.SIGTERM)
+
+    received = []
+
+    def search_handler(signum, _frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    previous = signal.signal(signal.SIGTERM, search_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            workers.start_ray()
+        assert received == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is search_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
