@@ -274,6 +274,14 @@ class BudgetControllerStrategy(ControllerStrategy):
         self.sharpen = sharpen
         self.schedule = (explore, 1.0, 0.0)
 
+    def get_state(self):
+        # The step in flight's schedule: a run resumed inside a step reports what it sampled with.
+        return {**super().get_state(), "schedule": list(self.schedule)}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.schedule = tuple(state.get("schedule", (self.explore, 1.0, 0.0)))
+
     def schedule_at(self, fraction):
         """(uniform mix, logit factor) at the spent fraction of the budget."""
         return self.explore * (1.0 - fraction), 1.0 + (self.sharpen - 1.0) * fraction

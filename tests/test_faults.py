@@ -271,3 +271,24 @@ def test_a_sigterm_while_ray_starts_reaches_the_search_s_own_handler(monkeypatch
         assert signal.getsignal(signal.SIGTERM) is search_handler
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_budget_aware_run_resumed_inside_a_step_logs_the_schedule_it_sampled_with(tmp_path):
+    """The step in flight's exploration mix lives in the strategy's state (bench/faults.py
+    found budget/exploration at step 1 differing after a resume inside that step)."""
+    def config(name):
+        return config_lib.SearchConfig(
+            space="toy", strategy="budget_controller", trials=6, children_per_step=3, epochs=1,
+            train_size=64, val_size=32, batch_size=32, final_epochs=1, seed=0, logdir=str(tmp_path),
+            run_name=name, workers=0,
+        )
+
+    quiet(config("full"))
+    seen = []
+    with pytest.raises(KeyboardInterrupt):  # After the second child of step 1.
+        quiet(config("cut"), should_stop=lambda: len(seen.append(1) or seen) == 5)
+    quiet(config("cut"), resume=True)
+    assert history(tmp_path / "cut") == history(tmp_path / "full")
+    got, expected = faults.scalars(tmp_path / "cut"), faults.scalars(tmp_path / "full")
+    assert got[(1, "budget/exploration")] == expected[(1, "budget/exploration")]
+    assert got == expected
