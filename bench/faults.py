@@ -244,7 +244,9 @@ def interrupted_run(mode, fault, seed, cuts, logdir, reference, reference_second
             # A run stopped before it wrote its config.json is started again, as train.py says.
             resume = resume and (run_dir / "config.json").exists()
             process = train(where, name, flags, resume=resume)
-            time.sleep(rng.uniform(0.5, reference_seconds))
+            # A moment within what is left of the run (a resumed run has less to do).
+            left = 1 - len(history(run_dir)) / max(len(reference["history"]), 1)
+            time.sleep(rng.uniform(0.5, max(5.0, reference_seconds * left)))
             if process.poll() is not None:  # Finished (or failed) before the moment came.
                 code, out, err = finish(process)
                 done.append("finished first")
@@ -260,6 +262,9 @@ def interrupted_run(mode, fault, seed, cuts, logdir, reference, reference_second
                     found.append(f"{signal.Signals(signum).name}: exit {code}, stderr {tail(err)!r}")
             elif fault == "worker":
                 pids = worker_pids()
+                while not pids and process.poll() is None:  # Ray still starting its worker.
+                    time.sleep(0.2)
+                    pids = worker_pids()
                 if pids:
                     os.kill(rng.choice(pids), signal.SIGKILL)
                     done.append("worker")

@@ -176,7 +176,8 @@ def test_the_fault_harness_finds_no_difference_on_the_table(jobs):
     done = jobs["harness"].result()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "0 runs with differences" in done.stdout
-    assert "| benchmark | signal | 1 | 2 |" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| benchmark | signal |"))
+    assert int(row.split("|")[4]) >= 1  # At least one cut landed before the run finished.
 
 
 def test_a_signal_inside_a_finalizer_is_not_printed_as_a_traceback():
