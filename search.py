@@ -697,6 +697,10 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
                 run.save()
 
         def progress(result):
+            if result.failed and should_stop is not None and should_stop():
+                # The stop may be what failed it (a KeyboardInterrupt that TensorFlow or a
+                # library turned into an error): not committed, trained again on resume.
+                raise KeyboardInterrupt
             if batched:  # Nothing is committed per trial: no signal needs holding back.
                 record(result)
             else:

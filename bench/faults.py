@@ -149,7 +149,7 @@ def differences(run_dir, reference, rows_only=None):
     for i, (row, ref) in enumerate(zip(rows, expected)):
         if row != ref:
             keys = [k for k in ref if row.get(k) != ref[k]]
-            found.append(f"history row {i + 1}: " + ", ".join(f"{k} {row.get(k)} vs {ref[k]}" for k in keys[:4]))
+            found.append(f"history row {i + 1}: " + ", ".join(f"{k} {row.get(k)} vs {ref[k]}" for k in keys[:6]))
             break
     if rows_only is not None:
         return found

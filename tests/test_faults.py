@@ -293,3 +293,33 @@ def test_a_budget_aware_run_resumed_inside_a_step_logs_the_schedule_it_sampled_w
     got, expected = faults.scalars(tmp_path / "cut"), faults.scalars(tmp_path / "full")
     assert got[(1, "budget/exploration")] == expected[(1, "budget/exploration")]
     assert got == expected
+
+
+def test_a_child_that_fails_while_a_stop_is_asked_is_trained_again_on_resume(tmp_path, monkeypatch):
+    """A SIGINT during a child's training can reach the child as an error of TensorFlow or
+    a library (bench/faults.py saw a TPE search resume with its last child failed, params
+    0, where the uninterrupted run trained it): such a child is not committed."""
+    def config(name):
+        return config_lib.SearchConfig(
+            space="toy", strategy="random", trials=3, children_per_step=3, epochs=1, train_size=64,
+            val_size=32, batch_size=32, final_epochs=1, seed=0, tensorboard=False,
+            logdir=str(tmp_path), run_name=name, workers=0,
+        )
+
+    quiet(config("full"))
+    build, calls, stop = manager_lib.NetworkManager.build_model, [], []
+
+    def interrupted(self, architecture, *args, **kwargs):
+        calls.append(architecture)
+        if len(calls) == 2:
+            stop.append(True)  # The signal arrives ...
+            raise RuntimeError("an error that a KeyboardInterrupt became")  # ... as an error.
+        return build(self, architecture, *args, **kwargs)
+
+    monkeypatch.setattr(manager_lib.NetworkManager, "build_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        quiet(config("cut"), should_stop=lambda: bool(stop))
+    assert len(history(tmp_path / "cut")) == 1  # The failed child is not in the run.
+    monkeypatch.setattr(manager_lib.NetworkManager, "build_model", build)
+    quiet(config("cut"), resume=True)
+    assert history(tmp_path / "cut") == history(tmp_path / "full")
