@@ -20,6 +20,7 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
 
 # Keep TensorFlow's C++ log lines out (start-up chatter, and a harmless "NodeDef mentions
 # attribute use_unbounded_threadpool" error line of TF 2.21's tf.data per run); Python
@@ -604,8 +605,9 @@ def _handle_signals():
     """SIGINT and SIGTERM raise KeyboardInterrupt (`_interrupt`). One that lands while
     Python runs a finalizer (a `__del__`, a weakref callback: the garbage collection
     after every child) cannot stop anything there: Python drops it and would print it as
-    an "Exception ignored" traceback. It is dropped quietly instead; the search stops
-    after the trial (`should_stop` sees `_received`)."""
+    an "Exception ignored" traceback. It is dropped quietly instead and sent again a
+    moment later, outside the finalizer (in the search loop `should_stop` would see it
+    after the trial anyway; in the final retraining nothing else would)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     default = sys.unraisablehook
@@ -613,6 +615,8 @@ def _handle_signals():
     def hook(unraisable):
         if not (_received and issubclass(unraisable.exc_type, KeyboardInterrupt)):
             default(unraisable)
+            return
+        threading.Timer(0.01, os.kill, (os.getpid(), _received[-1])).start()
 
     sys.unraisablehook = hook
 
