@@ -664,9 +664,7 @@ class NetworkManager:
             accuracy = self.shared.score(architecture, position)
             result = ChildResult(architecture, accuracy, params=self.shared.params(architecture))
         except Exception as e:  # pylint: disable=broad-except
-            result = ChildResult(
-                architecture, 0.0, failed=True, reason=_reason(e), traceback=traceback.format_exc()
-            )
+            result = _failed(architecture, e)
         result.seconds = time.perf_counter() - start
         return result
 
@@ -723,9 +721,7 @@ class NetworkManager:
                 result.stopped_epoch, result.stop_gain = watch.stopped_epoch, watch.gain
         except Exception as e:  # pylint: disable=broad-except
             # Build errors, NaN losses and resource exhaustion fail this child only.
-            result = ChildResult(
-                architecture, 0.0, failed=True, reason=_reason(e), traceback=traceback.format_exc()
-            )
+            result = _failed(architecture, e)
         finally:
             del model
             keras.backend.clear_session()  # Also runs the garbage collector.
@@ -894,6 +890,14 @@ def accuracy_of(model, x, y, batch_size=1000):
         probs = keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=False))
         correct += int(np.sum(np.argmax(probs, axis=-1) == y[start : start + batch_size]))
     return correct / len(x)
+
+
+def _failed(architecture, error):
+    """The result of a child whose build, training or scoring raised `error` (call it
+    inside the `except` block: the traceback is the one being handled)."""
+    return ChildResult(
+        architecture, 0.0, failed=True, reason=_reason(error), traceback=traceback.format_exc()
+    )
 
 
 def _reason(error):

@@ -216,8 +216,8 @@ def read_trials(directory, rows):
 
 
 def _truncate_lines(path, rows):
-    """Keeps the first `rows` complete lines of a file, in place (a line cut off by a
-    crash is not complete)."""
+    """Keeps the first `rows` complete lines of a file, in place: one truncate, so a
+    crash leaves the old length or the new (a line cut off by a crash is not complete)."""
     with open(path, "rb") as f:
         kept = 0
         for _ in range(rows):
@@ -230,20 +230,8 @@ def _truncate_lines(path, rows):
 
 
 def _truncate_csv(path, rows):
-    """Keeps the header and the first `rows` complete rows of a CSV file (atomically)."""
-    with open(path, newline="") as f:
-        lines = f.read().splitlines(keepends=True)
-    keep = lines[: rows + 1]
-    if keep and not keep[-1].endswith("\n"):
-        keep = keep[:-1]  # A row cut off by a crash.
-    if len(keep) == len(lines):
-        return
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        f.writelines(keep)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Keeps the header and the first `rows` complete rows of a CSV file."""
+    _truncate_lines(path, rows + 1)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ of the training split every `shared_steps_per_epoch` steps (weight_sharing.py).
 Library code: it never reads command-line flags.
 """
 
+import contextlib
 import dataclasses
 import gc
 import json
@@ -121,10 +122,6 @@ class RunFolderError(Exception):
     last commit and can be resumed once the folder is writable again."""
 
 
-class _EarlierVersion(Exception):
-    pass
-
-
 def _read_state(run_dir):
     path = os.path.join(run_dir, STATE_FILE)
     if not os.path.exists(path):
@@ -133,7 +130,7 @@ def _read_state(run_dir):
         with open(path) as f:
             state = json.load(f)
         if state.get("version") == 1:
-            raise _EarlierVersion(
+            raise ConfigError(
                 f"cannot resume {run_dir}: its state was written by an earlier version of this "
                 f"tool (state version 1, which kept every trial in state.json; this version "
                 f"reads {STATE_VERSION}); finish it with that version, or start a new run"
@@ -143,8 +140,8 @@ def _read_state(run_dir):
         for key in ("step", "trial", "events", "strategy", "manager", "pending", "phase"):
             state[key]  # pylint: disable=pointless-statement
         return state
-    except _EarlierVersion as e:
-        raise ConfigError(str(e)) from None
+    except ConfigError:
+        raise
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ConfigError(f"cannot resume: {path} is damaged ({e}); nothing was changed") from None
 
@@ -188,10 +185,14 @@ class _Run:
             return self.elapsed_before
         return self.elapsed_before + time.perf_counter() - self.clock
 
-    def _is_better(self, result):
-        """A complete child fitter than the best so far (one stopped early never is)."""
+    def count(self, result, poisoned):
+        """Adds a trial's result to the run's record: its fitness, its poisoned layers,
+        and the best so far (a complete child fitter than it; one stopped early never is)."""
+        self.accuracies.append(result.fitness)  # The NASWOT score with --evaluation=naswot.
+        self.poisoned.append(poisoned)
         complete = not result.failed and not result.stopped_epoch
-        return complete and (self.best is None or result.fitness > self.best.fitness)
+        if complete and (self.best is None or result.fitness > self.best.fitness):
+            self.best = result
 
     def save(self):
         """Commits the run: state.json, whose size does not grow with the trials (what
@@ -256,10 +257,7 @@ class _Run:
             raise ConfigError(f"cannot resume: {self.run_dir} is damaged ({e}); nothing was changed") from None
         for record in records:  # The trials again, as `_search`'s `record` saw them.
             result = _result_from_json(record["result"])
-            self.accuracies.append(result.fitness)
-            self.poisoned.append(record["poisoned"])
-            if self._is_better(result):
-                self.best = result
+            self.count(result, record["poisoned"])
             if self.manager.use_cache and not result.cached and not result.failed:
                 self.manager.cache[result.architecture] = result
             if self.stop_rule is not None and record["step"] < self.step:
@@ -539,7 +537,7 @@ def _run_locked(
         state = _read_state(run_dir)  # Read again under the lock.
     if manager.pool is None and manager.evaluation == "train":  # Children in this process.
         manager.crash_marker = os.path.join(run_dir, crash_guard.MARKER)
-        if os.path.exists(manager.crash_marker):
+        with contextlib.suppress(FileNotFoundError):
             os.remove(manager.crash_marker)  # Left by a process killed with kill -9.
         manager.crashed = crash_guard.read_crashes(run_dir)
     stop_rule = None
@@ -677,10 +675,7 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
             scores = getattr(strategy, "scores", None)  # NaswotStrategy's ranking.
             if result.score is None and scores:
                 result.score = scores.get(tuple(result.architecture))
-            run.accuracies.append(result.fitness)  # The NASWOT score with --evaluation=naswot.
-            run.poisoned.append(space.poisoned_layers(result.architecture))
-            if run._is_better(result):  # pylint: disable=protected-access
-                run.best = result
+            run.count(result, space.poisoned_layers(result.architecture))
             if result.failed:
                 log.write_failure(run.trial, result)
             log.write_trial(

@@ -28,12 +28,16 @@ import threading
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _not_started(signum):
+    """The line of a stop before the run folder holds anything."""
+    print(f"\ninterrupted by {signal.Signals(signum).name} before the run started; nothing was "
+          f"written", file=sys.stderr, flush=True)
+
+
 def _stopped_early(signum, _frame):
     """SIGINT or SIGTERM before the search's own handlers are in place (parsing flags,
-    checking settings): nothing was written yet; one line, no traceback."""
-    print(f"\ninterrupted by {signal.Signals(signum).name} before the run started; nothing was "
-          f"written", file=sys.stderr)
-    sys.stderr.flush()
+    checking settings): one line, no traceback."""
+    _not_started(signum)
     os._exit(128 + signum)  # pylint: disable=protected-access
 
 
@@ -532,8 +536,7 @@ def main(argv):
         signum = _received[-1] if _received else signal.SIGINT
         run_dir = os.path.join(config.logdir, config.run_name)
         if not os.path.exists(os.path.join(run_dir, "config.json")):
-            print(f"\ninterrupted by {signal.Signals(signum).name} before the run started; "
-                  f"nothing was written", file=sys.stderr)
+            _not_started(signum)
             sys.exit(128 + signum)
         saved = {
             "shared": "the run is saved up to its last commit (at most the last 5 s of scoring, "
