@@ -23,7 +23,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from run_log import write_json
+from run_log import load_arrays, save_arrays, write_json
+
+WEIGHTS_FILE = "controller.weights.npz"  # every variable of the scorer, in order
 
 # Defaults, with their source. ENAS = the released code of Pham et al. (2018),
 # NAS = Zoph & Le (2016); see ../shared/REFERENCES.md.
@@ -609,7 +611,7 @@ class Controller:
     def save(self, directory):
         """Writes hyperparameters, weights, optimizer state and sampler state.
 
-        Files: `controller.json`, `controller.weights.h5`, `optimizer.npz`, and
+        Files: `controller.json`, `controller.weights.npz`, `optimizer.npz`, and
         `memory.npy` (the memory buffer, encoded) when there is one. Each is
         written to a temporary name first and renamed, so a crash leaves the old
         copy intact.
@@ -621,13 +623,8 @@ class Controller:
             "hparams": self.hparams,
             "state": self.get_state(),
         }
-        weights = os.path.join(directory, "controller.weights.h5")
-        self._scorer.save_weights(weights + ".tmp.weights.h5")
-        os.replace(weights + ".tmp.weights.h5", weights)
-        optimizer = os.path.join(directory, "optimizer.npz")
-        with open(optimizer + ".tmp", "wb") as f:
-            np.savez(f, *[np.asarray(v) for v in self._scorer.optimizer.variables])
-        os.replace(optimizer + ".tmp", optimizer)
+        save_arrays(os.path.join(directory, WEIGHTS_FILE), self._scorer.weights)
+        save_arrays(os.path.join(directory, "optimizer.npz"), self._scorer.optimizer.variables)
         if self.hparams["memory_size"]:
             memory = os.path.join(directory, "memory.npy")
             with open(memory + ".tmp", "wb") as f:
@@ -676,16 +673,10 @@ class Controller:
         hparams_saved = {k: v for k, v in hparams_saved.items() if k in DEFAULTS}
         controller = cls(space, seed=meta.get("seed", 0), **hparams_saved)
         try:
-            controller._scorer.load_weights(os.path.join(directory, "controller.weights.h5"))
-            with np.load(os.path.join(directory, "optimizer.npz"), allow_pickle=False) as saved:
-                values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-            variables = controller._scorer.optimizer.variables
-            if len(values) != len(variables):
-                raise ValueError(
-                    f"{len(values)} optimizer variables saved, {len(variables)} expected"
-                )
-            for variable, value in zip(variables, values):
-                variable.assign(value)
+            load_arrays(os.path.join(directory, WEIGHTS_FILE), controller._scorer.weights)
+            load_arrays(
+                os.path.join(directory, "optimizer.npz"), controller._scorer.optimizer.variables
+            )
             if controller.hparams["memory_size"]:
                 memory = np.load(os.path.join(directory, "memory.npy"), allow_pickle=False)
                 if memory.ndim != 2 or memory.shape[1] != controller.memory.shape[1]:

@@ -7,7 +7,7 @@ after NASES (REFERENCES §12; NASES's own design is not available here).
    random architectures of the space (cross-entropy of every decision), with Gaussian
    noise on the latent point and an L2 penalty on it, so that nearby points decode to
    similar architectures and the points stay near the origin. Trained once per run
-   and kept in the run folder (`embedding/autoencoder.weights.h5`, with
+   and kept in the run folder (`embedding/autoencoder.weights.npz`, with
    `embedding/pretrain.json`: its reconstruction accuracy), so a resumed run reuses it.
 2. A Gaussian policy N(mu, diag(sigma^2)) over the latent space, initialized to the
    mean and spread of the pre-training architectures' codes, trained by REINFORCE on
@@ -29,7 +29,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from run_log import write_json
+from run_log import load_arrays, save_arrays, write_json
+
+AUTOENCODER_FILE = "autoencoder.weights.npz"  # every variable of the autoencoder, in order
 
 DEFAULTS = dict(
     latent=None,  # Dimensions of the embedding; None: one per decision, at most 24.
@@ -205,10 +207,10 @@ class EmbeddingStrategy:
 
     def _pretrained(self, folder, out):
         s = self.settings
-        weights = folder and os.path.join(folder, "autoencoder.weights.h5")
+        weights = folder and os.path.join(folder, AUTOENCODER_FILE)
         if weights and os.path.exists(weights):
             try:
-                self.autoencoder.model.load_weights(weights)
+                load_arrays(weights, self.autoencoder.model.weights)
                 with open(os.path.join(folder, "pretrain.json")) as f:
                     return json.load(f)
             except (OSError, ValueError) as e:
@@ -232,9 +234,7 @@ class EmbeddingStrategy:
         if self._folder is None or self._unkept is None:
             return
         os.makedirs(self._folder, exist_ok=True)
-        weights = os.path.join(self._folder, "autoencoder.weights.h5")
-        self.autoencoder.model.save_weights(weights + ".tmp.weights.h5")
-        os.replace(weights + ".tmp.weights.h5", weights)
+        save_arrays(os.path.join(self._folder, AUTOENCODER_FILE), self.autoencoder.model.weights)
         write_json(os.path.join(self._folder, "pretrain.json"), self._unkept)
         self._unkept = None
 
@@ -291,20 +291,14 @@ class EmbeddingStrategy:
         in the run's embedding/ folder, written by the first save)."""
         self._keep()
         os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, "embedding_policy.npz")
-        with open(path + ".tmp", "wb") as f:
-            np.savez(f, *[np.asarray(v) for v in self.policy.variables + self.policy.optimizer.variables])
-        os.replace(path + ".tmp", path)
+        save_arrays(
+            os.path.join(directory, "embedding_policy.npz"),
+            self.policy.variables + self.policy.optimizer.variables,
+        )
 
     def load(self, directory):
         path = os.path.join(directory, "embedding_policy.npz")
-        variables = self.policy.variables + self.policy.optimizer.variables
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-            if len(values) != len(variables):
-                raise ValueError(f"{len(values)} arrays saved, {len(variables)} expected")
-            for variable, value in zip(variables, values):
-                variable.assign(value)
-        except (OSError, ValueError, KeyError) as e:
+            load_arrays(path, self.policy.variables + self.policy.optimizer.variables)
+        except ValueError as e:
             raise EmbeddingError(f"cannot load the embedding policy from {path}: {e}") from None

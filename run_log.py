@@ -64,6 +64,51 @@ def write_json(path, value, indent=2):
     os.replace(tmp, path)
 
 
+def save_arrays(path, arrays):
+    """Writes `arrays` (variables or arrays) as one .npz atomically: temporary file,
+    flush, fsync, rename. Only Python's file I/O touches the disk, so a full disk is
+    one OSError. (Keras's `save_weights` leaves its HDF5 file open when a write
+    fails, and HDF5 then crashes the process at exit: bench/faults.py, disk.)"""
+    import numpy as np  # pylint: disable=import-outside-toplevel  (train.py's guard needs none)
+
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, *[np.asarray(v) for v in arrays])
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_arrays(path, variables):
+    """Assigns the arrays `save_arrays` wrote at `path` to `variables`, in order.
+
+    Raises:
+      ValueError: a missing or damaged file, or arrays of another number or shape.
+    """
+    import numpy as np  # pylint: disable=import-outside-toplevel
+
+    variables = list(variables)
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"cannot read {path}: {first}") from None
+    if len(values) != len(variables):
+        raise ValueError(
+            f"{path} is for another network: it holds {len(values)} arrays, "
+            f"{len(variables)} expected"
+        )
+    for variable, value in zip(variables, values):
+        if tuple(variable.shape) != tuple(value.shape):
+            raise ValueError(
+                f"{path} is for another network: it holds an array of shape "
+                f"{tuple(value.shape)} where {tuple(variable.shape)} is expected"
+            )
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
 class RunLog:
     """The files of one run folder.
 

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 import supernet as supernet_lib
+from run_log import load_arrays, save_arrays
 
 REWARD_MODES = ("inference", "training")
 DERIVE_FIELDS = ("rank", "proposed", "architecture", "shared_val_accuracy", "params")
@@ -286,10 +287,9 @@ class SharedEvaluator:
             (WEIGHTS_FILE, self.net.variables),
             (OPTIMIZER_FILE, self.net.optimizer.variables),
         ):
-            path = os.path.join(directory, name)
-            with open(path + ".tmp", "wb") as f:
-                np.savez(f, *[keras.ops.convert_to_numpy(v) for v in variables])
-            os.replace(path + ".tmp", path)
+            save_arrays(
+                os.path.join(directory, name), [keras.ops.convert_to_numpy(v) for v in variables]
+            )
 
     def load(self, directory):
         """Reads what `save` wrote.
@@ -301,15 +301,7 @@ class SharedEvaluator:
             (WEIGHTS_FILE, self.net.variables),
             (OPTIMIZER_FILE, self.net.optimizer.variables),
         ):
-            path = os.path.join(directory, name)
             try:
-                with np.load(path, allow_pickle=False) as saved:
-                    values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-            except (OSError, ValueError, KeyError) as e:
-                raise ValueError(f"cannot read supernet checkpoint {path}: {e}") from None
-            if len(values) != len(variables) or any(
-                tuple(v.shape) != tuple(value.shape) for v, value in zip(variables, values)
-            ):
-                raise ValueError(f"supernet checkpoint {path} is for another supernet")
-            for variable, value in zip(variables, values):
-                variable.assign(value)
+                load_arrays(os.path.join(directory, name), variables)
+            except ValueError as e:
+                raise ValueError(f"supernet checkpoint: {e}") from None

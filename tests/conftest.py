@@ -75,11 +75,22 @@ def start_background(module):
     return module._background_futures
 
 
+def _uses_background(item):
+    """Whether `item` asks for a fixture of its module that starts the background jobs
+    (so a single test of a module with background jobs runs without them)."""
+    for name in item.fixturenames:
+        fixture = getattr(item.module, name, None)
+        function = getattr(fixture, "__wrapped__", None)
+        if function is not None and "start_background" in function.__code__.co_names:
+            return True
+    return False
+
+
 def pytest_collection_finish(session):
     started = set()
     for item in session.items:
         module = getattr(item, "module", None)
-        if hasattr(module, "background_jobs") and module not in started:
+        if hasattr(module, "background_jobs") and module not in started and _uses_background(item):
             started.add(module)
             start_background(module)
 

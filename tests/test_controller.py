@@ -457,7 +457,7 @@ def saved(tmp_path_factory):
 def test_save_writes_files(saved):
     _, directory = saved
     names = sorted(p.name for p in directory.iterdir())
-    assert names == ["controller.json", "controller.weights.h5", "optimizer.npz"]
+    assert names == ["controller.json", "controller.weights.npz", "optimizer.npz"]
     meta = json.loads((directory / "controller.json").read_text())
     assert meta["space"] == toy_space(2).signature()
     assert meta["state"]["updates"] == 2
@@ -526,7 +526,7 @@ def test_missing_checkpoint(tmp_path):
         Controller.load(str(tmp_path / "nowhere"), toy_space())
 
 
-@pytest.mark.parametrize("name", ["controller.weights.h5", "optimizer.npz"])
+@pytest.mark.parametrize("name", ["controller.weights.npz", "optimizer.npz"])
 def test_damaged_weights_or_optimizer(saved, tmp_path, name):
     directory = _copy(saved, tmp_path)
     path = directory / name

@@ -211,6 +211,38 @@ def test_a_signal_inside_a_finalizer_is_not_printed_as_a_traceback():
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
 
 
+FULL_DISK_SAVE = """
+import resource, signal, sys
+import controller, state_space
+c = controller.Controller(state_space.toy_space(2), seed=0)
+c.save(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # A write past the limit: EFBIG, as a full disk.
+resource.setrlimit(resource.RLIMIT_FSIZE, (6000, resource.RLIM_INFINITY))
+try:
+    c.save(sys.argv[1])
+except OSError as e:
+    print("OSError", e.errno, flush=True)
+sys.exit(3)
+"""
+
+
+def test_a_write_that_fails_inside_a_checkpoint_is_one_oserror_and_the_old_one_stays(tmp_path):
+    """Keras's save_weights left its HDF5 file open when a write failed, and HDF5 then
+    crashed the process at exit (SIGSEGV, exit -11: bench/faults.py, disk, in CI): the
+    checkpoints are written with Python's file I/O only (run_log.save_arrays)."""
+    folder = tmp_path / "controller"
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_SAVE, str(folder)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert done.stdout.split() == ["OSError", str(errno.EFBIG)]
+    import controller as controller_lib  # pylint: disable=import-outside-toplevel
+    import state_space  # pylint: disable=import-outside-toplevel
+
+    controller_lib.Controller.load(str(folder), state_space.toy_space(2))  # The first save, whole.
+
+
 CRASHING_SEARCH = '''
 import os, sys
 sys.path.insert(0, {root!r})

@@ -583,7 +583,7 @@ def test_the_embedding_strategy_runs_and_the_probe_refuses_its_folder(processes)
     check_search_ran(search, run_dir)
     report = json.loads((run_dir / "embedding" / "pretrain.json").read_text())
     assert report["samples"] == 200 and report["epochs"] == 5
-    assert (run_dir / "embedding" / "autoencoder.weights.h5").exists()
+    assert (run_dir / "embedding" / "autoencoder.weights.npz").exists()
     assert "embedding: autoencoder pre-trained on 200 random architectures" in search.stdout
     assert probed.returncode == 2 and "Traceback" not in probed.stderr
     assert "--strategy=embedding run; the probe reads a controller" in probed.stderr
