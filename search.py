@@ -117,6 +117,15 @@ def _never_committed(run_dir):
     return True
 
 
+def _holds_a_run(run_dir):
+    """Whether `run_dir` holds anything but the lock and temporary files: those are all
+    a start leaves that stopped at once, or inside its first write (config.json) on a
+    full disk or by a kill -9, and a new start may use such a folder."""
+    if not os.path.isdir(run_dir):
+        return False
+    return any(n != LOCK_FILE and not n.endswith(".tmp") for n in os.listdir(run_dir))
+
+
 class RunFolderError(Exception):
     """The run folder cannot be written (disk full, read-only): the run stopped at its
     last commit and can be resumed once the folder is writable again."""
@@ -413,8 +422,7 @@ def run_search(config, out=print, resume=False, should_stop=None):
             with open(os.path.join(run_dir, "best.json")) as f:
                 return json.load(f)
     else:
-        # A folder holding nothing but the lock of a start that stopped at once is empty.
-        if os.path.isdir(run_dir) and set(os.listdir(run_dir)) - {LOCK_FILE}:
+        if _holds_a_run(run_dir):
             raise ConfigError(
                 f"run folder {run_dir} already holds a run; pass --resume to continue it, "
                 f"or another --run_name"
@@ -458,10 +466,14 @@ def run_search(config, out=print, resume=False, should_stop=None):
             )
         except OSError as e:  # A full disk, a folder made read-only, a file system gone.
             where = f" ({e.filename})" if e.filename else ""
+            if os.path.exists(os.path.join(run_dir, "config.json")):
+                then = ("the run is saved up to its last commit: once the folder can be "
+                        "written again, resume it with --resume")
+            else:  # Stopped in its first commit: nothing to resume.
+                then = ("nothing of the run was saved: once the folder can be written "
+                        "again, start it again")
             raise RunFolderError(
-                f"cannot write the run folder {run_dir}{where}: {e.strerror or e}; the run is "
-                f"saved up to its last commit: once the folder can be written again, resume "
-                f"it with --resume"
+                f"cannot write the run folder {run_dir}{where}: {e.strerror or e}; {then}"
             ) from None
         finally:
             lock.close()

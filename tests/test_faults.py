@@ -111,6 +111,31 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_resume_loses_nothing(tmp_
     assert resumed["architecture"] == quiet(table_config(tmp_path, "full"), resume=True)["architecture"]
 
 
+def test_a_full_disk_in_the_first_write_leaves_a_folder_a_new_start_can_use(tmp_path, monkeypatch):
+    """bench/faults.py (controller, disk): the disk filled while config.json was written
+    left config.json.tmp beside the lock, and every later start was refused ("already
+    holds a run") while --resume had nothing to resume."""
+    original = search.write_json
+
+    def full_disk(path, *args, **kwargs):
+        with open(path + ".tmp", "w") as f:
+            f.write('{"half": ')
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path + ".tmp")
+
+    monkeypatch.setattr(search, "write_json", full_disk)
+    with pytest.raises(search.RunFolderError) as info:
+        quiet(table_config(tmp_path, "first"))
+    assert "nothing of the run was saved" in str(info.value) and "--resume" not in str(info.value)
+    monkeypatch.setattr(search, "write_json", original)
+    quiet(table_config(tmp_path, "first"))  # The same command again, once there is room.
+    quiet(table_config(tmp_path, "full"))
+    assert history(tmp_path / "first") == history(tmp_path / "full")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("a user's file")
+    with pytest.raises(search.ConfigError, match="already holds a run"):
+        quiet(table_config(tmp_path, "other"))
+
+
 def test_events_written_after_the_last_commit_are_cut_back_on_resume(tmp_path, monkeypatch):
     """TensorBoard shows each step once after a resume, with the uninterrupted values."""
     monkeypatch.setattr(search, "BENCHMARK_COMMIT_SECONDS", 1e9)  # Commits at start and end only.
