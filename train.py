@@ -549,8 +549,13 @@ def main(argv):
             f"Resume with:\n  python train.py --resume --logdir={config.logdir} "
             f"--run_name={config.run_name}",
             file=sys.stderr,
+            flush=True,
         )
-        sys.exit(128 + signum)
+        # Everything is committed, the folder unlocked, Ray shut down (run_search's
+        # finally): end here, not in Python's finalization, where the libraries' teardown
+        # once aborted a stopped worker search (exit -6 after this line; bench/faults.py).
+        sys.stdout.flush()
+        os._exit(128 + signum)  # pylint: disable=protected-access
 
 
 # Flags whose SearchConfig field has another name; the rest match one to one.

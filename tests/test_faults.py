@@ -16,6 +16,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -266,6 +267,33 @@ def test_a_write_that_fails_inside_a_checkpoint_is_one_oserror_and_the_old_one_s
     import state_space  # pylint: disable=import-outside-toplevel
 
     controller_lib.Controller.load(str(folder), state_space.toy_space(2))  # The first save, whole.
+
+
+ABORTING_TEARDOWN = """
+import atexit, os, runpy, sys
+atexit.register(os.abort)  # A library whose teardown aborts at exit, as Ray's once did.
+sys.argv = ["train.py", "--space=nb201", "--evaluation=benchmark", "--trials=100000",
+            "--children_per_step=8", "--tensorboard=false", "--logdir=" + sys.argv[1],
+            "--run_name=run"]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+def test_a_stopped_search_exits_with_the_signal_s_status_whatever_the_teardown_does(tmp_path):
+    """bench/faults.py (controller-1-worker, SIGTERM): exit -6 after the "interrupted"
+    line, the abort in the libraries' teardown at exit; the status must be 143."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", ABORTING_TEARDOWN, str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "run" / search.STATE_FILE).exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "interrupted by SIGTERM" in err
 
 
 CRASHING_SEARCH = '''
