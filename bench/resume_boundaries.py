@@ -1,154 +1,178 @@
-"""Interrupt a tiny search at every boundary, resume it, compare (issue 20's resume sweep).
+"""Interrupts a tiny search at every boundary of its loop, resumes it, compares (issue 20).
 
-  python bench/resume_boundaries.py [--trials 9] [--children_per_step 3] [--strategy controller]
-                                    [--kinds trial,learn-before,learn-after,save-before,save-after]
+  python bench/resume_boundaries.py [--signals SIGINT,SIGKILL] [--trials 4] [--children_per_step 2]
+                             [--every 1] [--markdown FILE]
 
-In this process: one uninterrupted toy search (trained children, 1 epoch on 200 images),
-then, for every point k, the same search interrupted there (KeyboardInterrupt, what
-train.py's SIGINT/SIGTERM handler raises) and resumed to the end. The points: after each
-trial (the loop's `should_stop`), and inside each step's update (`strategy.learn`) and
-each checkpoint (`strategy.save`), where a signal can land too. Every history.csv
-column that does not measure time, and best.json's pick, must equal the uninterrupted
-run's; prints one line per point and the differences found. An interrupt raised inside a
-commit stands for a SIGKILL there (SIGINT and SIGTERM wait for the commit to end).
+Random moments (bench/faults.py) rarely land on the few microseconds between two writes;
+this sweep lands on each of them. A boundary is the entry or the exit of one of the
+loop's functions (`BOUNDARIES`: a child's training, the step's rewards, a result's
+accounting, a history row, a failure file, the strategy's proposal and learning, a
+TensorBoard step, a sync, a commit). One run of a tiny trained-children search counts
+them; then, for each boundary k and each signal, the search is started again with the
+signal sent to itself at boundary k (`os.kill`: a SIGINT is handled at the next
+bytecode, as a real one would be, and held back inside the loop's commit blocks as a
+real one is), resumed with `train.py --resume`, and compared with the uninterrupted run
+by bench/faults.py's comparison (history.csv but its timings, best.json but its
+seconds, the final model's weights, the TensorBoard scalars).
+
+The search runs in the command's own process (the crash guard's split is skipped:
+`NAS_SEARCH_PROCESS=1`) so the hook sees the loop. Exit status 1 when any difference is
+found; each is printed with the boundary that reproduces it.
+
+An earlier version of this script (until commit 1acffec) raised KeyboardInterrupt in the
+search's own process at 5 kinds of points (after a trial, around `learn` and `save`);
+bench/results/resume_boundaries.md keeps what both found.
 """
 
 import argparse
-import csv
+import functools
 import json
 import os
 import pathlib
+import runpy
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-import keras  # noqa: E402
+import faults  # noqa: E402  (bench/faults.py: the comparison)
 
-import config as config_lib  # noqa: E402
-import manager  # noqa: E402
-import search  # noqa: E402
-import strategies  # noqa: E402
-
-TIMED = {"train_seconds", "seconds", "elapsed_seconds"}
-
-
-def history(run_dir):
-    with open(os.path.join(run_dir, "history.csv"), newline="") as f:
-        return [{k: v for k, v in row.items() if k not in TIMED} for row in csv.DictReader(f)]
-
-
-def pick(run_dir):
-    with open(os.path.join(run_dir, "best.json")) as f:
-        best = json.load(f)
-    return best["architecture_str"], best["test_accuracy"]
-
-
-class _Raiser:
-    """Wraps a method so that its n-th call raises KeyboardInterrupt (before or after
-    the real call)."""
-
-    def __init__(self, n, after):
-        self.n, self.after, self.calls = n, after, 0
-
-    def wrap(self, method):
-        def wrapped(*args, **kwargs):
-            self.calls += 1
-            if self.calls == self.n and not self.after:
-                raise KeyboardInterrupt
-            result = method(*args, **kwargs)
-            if self.calls == self.n and self.after:
-                raise KeyboardInterrupt
-            return result
-
-        return wrapped
+# (module, class, method): each call is two boundaries, its entry and its exit.
+BOUNDARIES = (
+    ("manager", "NetworkManager", "get_rewards"),
+    ("manager", "NetworkManager", "_train_and_measure"),
+    ("search", "_Run", "count"),
+    ("search", "_Run", "save"),
+    ("search", "_Run", "save_checkpoint"),
+    ("run_log", "RunLog", "write_trial"),
+    ("run_log", "RunLog", "write_failure"),
+    ("run_log", "RunLog", "write_scalars"),
+    ("run_log", "RunLog", "sync"),
+    ("strategies", "ControllerStrategy", "propose"),
+    ("strategies", "ControllerStrategy", "learn"),
+)
+EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143, "SIGKILL": -9}
+HOOK = "NAS_BOUNDARY_HOOK"  # "count:FILE" or "K:SIGNAL" in the hooked process.
 
 
-def run(config, should_stop=None, resume=False):
-    try:
-        search.run_search(config, out=lambda line: None, resume=resume, should_stop=should_stop)
-        return True
-    except KeyboardInterrupt:
-        return False
-    finally:
-        keras.backend.clear_session()
+def _install(spec):
+    """Wraps every boundary; at the k-th one sends the signal (or counts them all)."""
+    import importlib  # pylint: disable=import-outside-toplevel
+
+    mode, _, arg = spec.partition(":")
+    seen = []
+
+    def boundary(name):
+        seen.append(name)
+        if mode != "count" and len(seen) == int(mode):
+            os.kill(os.getpid(), getattr(signal, arg))
+
+    for module_name, class_name, method in BOUNDARIES:
+        cls = getattr(importlib.import_module(module_name), class_name)
+        original = getattr(cls, method)
+
+        @functools.wraps(original)
+        def wrapped(*args, __original=original, __name=f"{class_name}.{method}", **kwargs):
+            boundary(f"enter {__name}")
+            value = __original(*args, **kwargs)
+            boundary(f"exit {__name}")
+            return value
+
+        setattr(cls, method, wrapped)
+    if mode == "count":
+        import atexit  # pylint: disable=import-outside-toplevel
+
+        atexit.register(lambda: pathlib.Path(arg).write_text(json.dumps(seen)))
 
 
-def interrupted(config, point):
-    """Runs `config` until `point` raises, then resumes it; True if it was interrupted."""
-    kind, n = point
-    if kind == "trial":
-        trials = []
+def hooked_main():
+    """Runs train.py in this process with the boundaries wrapped (`HOOK` in the env)."""
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    _install(os.environ[HOOK])
+    sys.argv = ["train.py"] + sys.argv[2:]
+    runpy.run_path(str(ROOT / "train.py"), run_name="__main__")
 
-        def should_stop():
-            trials.append(1)
-            return len(trials) == n
 
-        finished = run(config, should_stop)
-    else:
-        method, after = {"learn-before": ("learn", False), "learn-after": ("learn", True),
-                         "save-before": ("save", False), "save-after": ("save", True)}[kind]
-        raiser = _Raiser(n, after)
-        original = {}
-        for cls in (strategies.ControllerStrategy, strategies.RandomStrategy):
-            original[cls] = getattr(cls, method)
-            setattr(cls, method, raiser.wrap(original[cls]))
-        try:
-            finished = run(config)
-        finally:
-            for cls, m in original.items():
-                setattr(cls, method, m)
-    if finished:
-        return False
-    if not run(config, resume=True):
-        raise RuntimeError(f"the resume of {point} was interrupted")
-    return True
+def run(logdir, name, flags, hook=None, resume=False):
+    command = [sys.executable, "train.py", f"--logdir={logdir}", f"--run_name={name}"]
+    command += ["--resume"] if resume else flags
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if hook is not None:
+        command = [sys.executable, __file__, "--hooked"] + command[2:]
+        env.update({HOOK: hook, "NAS_SEARCH_PROCESS": "1"})
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    return done.returncode, done.stdout, done.stderr
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=9)
-    parser.add_argument("--children_per_step", type=int, default=3)
-    parser.add_argument("--strategy", default="controller")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kinds", default="trial,learn-before,learn-after,save-before,save-after")
+    if sys.argv[1:2] == ["--hooked"]:
+        return hooked_main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--signals", default="SIGINT,SIGKILL")
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--children_per_step", type=int, default=2)
+    parser.add_argument("--every", type=int, default=1, help="every n-th boundary only")
+    parser.add_argument("--markdown", help="write the summary table here")
     args = parser.parse_args()
-    manager.make_deterministic()
-    logdir = tempfile.mkdtemp(prefix="resume-boundaries-")
-    base = dict(space="toy", strategy=args.strategy, trials=args.trials,
-                children_per_step=args.children_per_step, epochs=1, train_size=200, val_size=100,
-                batch_size=32, seed=args.seed, tensorboard=False, logdir=logdir)
-    full = config_lib.SearchConfig(**base, run_name="full")
-    assert run(full)
-    reference, reference_pick = history(os.path.join(logdir, "full")), pick(os.path.join(logdir, "full"))
-    steps = -(-args.trials // args.children_per_step)
-    points = [("trial", k) for k in range(1, args.trials)]
-    points += [(kind, n) for kind in ("learn-before", "learn-after") for n in range(1, steps + 1)]
-    points += [(kind, n) for kind in ("save-before", "save-after") for n in range(1, steps + 2)]
-    points = [p for p in points if p[0] in args.kinds.split(",")]
-    differences = 0
-    for i, point in enumerate(points):
-        name = f"cut-{i}"
-        config = config_lib.SearchConfig(**base, run_name=name)
-        was_cut = interrupted(config, point)
-        rows = history(os.path.join(logdir, name))
-        bad = [j + 1 for j, (a, b) in enumerate(zip(rows, reference)) if a != b]
-        if len(rows) != len(reference):
-            bad.append(f"{len(rows)} rows, expected {len(reference)}")
-        if pick(os.path.join(logdir, name)) != reference_pick:
-            bad.append("another pick")
-        differences += bool(bad)
-        detail = ""
-        if bad and isinstance(bad[0], int):
-            row, ref = rows[bad[0] - 1], reference[bad[0] - 1]
-            detail = "; ".join(f"{k}: {row[k]} vs {ref[k]}" for k in ref if row.get(k) != ref[k])
-        print(f"{point[0]:>12} {point[1]:>2}: {'interrupted' if was_cut else 'not reached'}; "
-              f"{'identical' if not bad else f'DIFFERS at {bad} ({detail})'}", flush=True)
-    print(f"\n{len(points)} points, {differences} with differences (folder {logdir})")
-    sys.exit(1 if differences else 0)
+    flags = ["--space=toy", f"--trials={args.trials}", f"--children_per_step={args.children_per_step}"]
+    flags += faults.TINY + ["--seed=5"]
+    signals = args.signals.split(",")
+    logdir = pathlib.Path(tempfile.mkdtemp(prefix="boundaries-"))
+    started = time.perf_counter()
+    try:
+        count_file = logdir / "boundaries.json"
+        code, _, err = run(logdir, "full", flags, hook=f"count:{count_file}")
+        if code != 0:
+            sys.exit(f"the uninterrupted run failed ({code}): {err[-1500:]}")
+        names = json.loads(count_file.read_text())
+        reference = faults.record_of(logdir / "full")
+        print(f"{' '.join(flags)}: {len(names)} boundaries ({time.perf_counter() - started:.0f} s)",
+              flush=True)
+        rows, differing = [], 0
+        for k in range(1, len(names) + 1, args.every):
+            for signame in signals:
+                name = f"b{k}-{signame}"
+                code, _, err = run(logdir, name, flags, hook=f"{k}:{signame}")
+                stopped, found = code, []
+                expected = EXIT_STATUS[signame]
+                if code != expected:
+                    found.append(f"exit {code} after {signame}, expected {expected}: {faults.tail(err)}")
+                elif signame != "SIGKILL" and not faults.one_line(err):
+                    found.append(f"the stop is not one line: {faults.tail(err)}")
+                code, _, err = run(logdir, name, flags, resume=True)
+                found += ([f"resume exit {code}: {faults.tail(err)}"] if code != 0
+                          else faults.differences(logdir / name, reference))
+                differing += bool(found)
+                rows.append((k, names[k - 1], signame, stopped, found))
+                print(f"  {k:3d} {names[k - 1]:<40} {signame:<7} exit {stopped:4d} -> "
+                      + ("DIFFERS: " + "; ".join(found) if found else "identical"), flush=True)
+                shutil.rmtree(logdir / name, ignore_errors=True)
+        cases = len(rows)
+        summary = (f"{cases} interruptions at {len(range(1, len(names) + 1, args.every))} of "
+                   f"{len(names)} boundaries x {len(signals)} signals "
+                   f"({', '.join(signals)}); {differing} with differences; "
+                   f"{time.perf_counter() - started:.0f} s")
+        print(summary)
+        if args.markdown:
+            lines = ["| boundary | where | " + " | ".join(signals) + " |",
+                     "|---:|---|" + "---|" * len(signals)]
+            by_k = {}
+            for k, where, signame, stopped, found in rows:
+                by_k.setdefault((k, where), {})[signame] = (
+                    f"exit {stopped}: " + ("**differs**" if found else "identical"))
+            for (k, where), cells in by_k.items():
+                lines.append(f"| {k} | {where} | " + " | ".join(cells.get(s, "") for s in signals) + " |")
+            pathlib.Path(args.markdown).write_text("\n".join(lines + ["", summary, ""]))
+        return 1 if differing else 0
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
