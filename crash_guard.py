@@ -27,11 +27,24 @@ MARKER = "in_flight.json"  # The child training in the search process now.
 CRASHES = "crashes.jsonl"  # Children that killed the search process, one JSON line each.
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 SEARCH_PROCESS = "NAS_SEARCH_PROCESS"  # Set in the guarded process's environment.
+READY_FD = "NAS_GUARD_READY_FD"  # The pipe on which the search process says it is ready.
 
 
 def guarded():
     """True in the process `guard` started (it must not guard itself again)."""
     return os.environ.get(SEARCH_PROCESS) == "1"
+
+
+def ready():
+    """In the search process, once its own SIGINT/SIGTERM handlers are in place: tells
+    the guarding process, which holds a signal back until then (one that reached the
+    search process during Python's start-up would end it in a KeyboardInterrupt
+    traceback, exit 1: bench/faults.py, early-stop, SIGINT)."""
+    fd = os.environ.pop(READY_FD, None)
+    if fd is not None:
+        with contextlib.suppress(OSError, ValueError):
+            os.write(int(fd), b"1")
+            os.close(int(fd))
 
 
 def read_crashes(run_dir):
@@ -70,20 +83,37 @@ def _die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _start(argv):
+    """Starts the search process and waits until it says it is `ready` (or ends)."""
+    read_end, write_end = os.pipe()
+    env = {**os.environ, SEARCH_PROCESS: "1", READY_FD: str(write_end)}
+    try:
+        process = subprocess.Popen(
+            argv, env=env, start_new_session=True, preexec_fn=_die_with_parent,
+            pass_fds=(write_end,),
+        )
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        pipe.read(1)  # b"1" once its handlers are in place; b"" if it ends before.
+    return process
+
+
 def guard(argv, run_dir, resume_argv, out=None, restarts=20):
     """Runs the search command `argv` (this Python, a script and its flags) in a process
     of its own and returns the exit status to end with. Each time that process dies of
     a crash signal while a child is named in `run_dir`'s marker, the child is recorded
     in the crash record and `resume_argv` runs next, at most `restarts` times.
-    SIGINT and SIGTERM sent to this process are passed on to the search once."""
+    SIGINT and SIGTERM sent to this process are passed on to the search once, as soon as
+    it has its own handlers (`ready`)."""
     out = out or (lambda line: print(line, file=sys.stderr, flush=True))
-    env = {**os.environ, SEARCH_PROCESS: "1"}
-    process, stopped = None, []
+    process, stopped, listening, sent = None, [], [False], [False]
 
     def forward(signum, _frame):
         stopped.append(signum)
-        if process is not None and process.poll() is None:
+        if listening[0] and process.poll() is None:
             process.send_signal(signum)
+            sent[0] = True
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -92,8 +122,12 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
                 return 128 + stopped[-1]
             # A session of its own: a Ctrl-C at the terminal reaches this process only,
             # which passes it on once.
-            process = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            process = _start(argv)
+            listening[0] = True
+            if stopped and not sent[0]:  # Held back while the search process started.
+                process.send_signal(stopped[-1])
             code = process.wait()  # Signals to this process are forwarded meanwhile.
+            listening[0] = False
             if code >= 0 or stopped:
                 return code if code >= 0 else 128 - code
             signum = -code

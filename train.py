@@ -45,10 +45,14 @@ if __name__ == "__main__":  # The command only: assess.py imports this module fo
     for _signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(_signum, _stopped_early)
 
+import crash_guard  # noqa: E402  (the standard library only)
+
+if __name__ == "__main__":
+    crash_guard.ready()  # A guarding process may pass signals on from now on.
+
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
-import crash_guard  # noqa: E402  (no TensorFlow either)
 from run_log import quiet_stderr  # noqa: E402
 
 FLAGS = flags.FLAGS

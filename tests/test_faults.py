@@ -296,6 +296,38 @@ def test_a_stopped_search_exits_with_the_signal_s_status_whatever_the_teardown_d
     assert "interrupted by SIGTERM" in err
 
 
+SLOW_STARTING_SEARCH = """
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import crash_guard
+if not crash_guard.guarded():
+    command = [sys.executable, "-c", __import__("__main__").CODE, sys.argv[1]]
+    sys.exit(crash_guard.guard(command, sys.argv[1], command))
+time.sleep(1.5)  # Python's start-up and the imports before train.py's handlers are in place.
+def stopped(signum, _frame):
+    print("stopped by", signal.Signals(signum).name, flush=True)
+    os._exit(128 + signum)
+signal.signal(signal.SIGINT, stopped)
+crash_guard.ready()
+time.sleep(60)
+"""
+
+
+def test_a_signal_while_the_search_process_starts_reaches_its_handler(tmp_path):
+    """bench/faults.py (early-stop, SIGINT): a SIGINT the guard passed on while the search
+    process was still starting ended it in a KeyboardInterrupt traceback, exit 1."""
+    code = "CODE = " + repr(SLOW_STARTING_SEARCH) + "\n" + SLOW_STARTING_SEARCH
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(ROOT)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(0.8)  # The search process exists and sleeps in its start-up.
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-2000:]
+    assert out == "stopped by SIGINT\n" and "Traceback" not in err
+
+
 CRASHING_SEARCH = '''
 import os, sys
 sys.path.insert(0, {root!r})
