@@ -12,7 +12,8 @@ records that child as failed with the crash as its reason (`NetworkManager.crash
 instead of training it again. Ctrl-C, SIGTERM and `kill -9` reach the search as before;
 its exit status is the command's.
 
-Nothing here imports TensorFlow or the search: the guarding process stays small.
+Nothing here imports TensorFlow or the search (run_log: the standard library only): the
+guarding process stays small.
 """
 
 import contextlib
@@ -22,6 +23,8 @@ import os
 import signal
 import subprocess
 import sys
+
+from run_log import cut_incomplete_line  # The standard library only, as this module.
 
 MARKER = "in_flight.json"  # The child training in the search process now.
 CRASHES = "crashes.jsonl"  # Children that killed the search process, one JSON line each.
@@ -142,6 +145,7 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
             os.remove(marker)
             reason = (f"the child's training killed its process ({signal.Signals(signum).name}); "
                       f"the search went on in a new one")
+            cut_incomplete_line(os.path.join(run_dir, CRASHES))  # Left by a full disk.
             with open(os.path.join(run_dir, CRASHES), "a") as f:
                 f.write(json.dumps({"architecture": architecture, "reason": reason}) + "\n")
                 f.flush()

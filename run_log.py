@@ -260,6 +260,21 @@ def read_trials(directory, rows):
     return records
 
 
+def cut_incomplete_line(path):
+    """Cuts a last line without its newline off the file at `path` (if it exists): what a
+    write stopped by a full disk or a kill leaves of a line-per-record log. Appended to,
+    such a line would merge with the next record into one that cannot be read."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        kept = f.read().rfind(b"\n") + 1
+    os.truncate(path, kept)
+
+
 def _truncate_lines(path, rows):
     """Keeps the first `rows` complete lines of a file, in place: one truncate, so a
     crash leaves the old length or the new (a line cut off by a crash is not complete)."""

@@ -22,6 +22,8 @@ Optuna is imported here only: a search with another strategy does not need it.
 import os
 import warnings
 
+from run_log import cut_incomplete_line
+
 STUDY = "search"
 JOURNAL = "optuna.journal"
 INSTALL = "pip install optuna==5.0.0 (requirements.txt)"
@@ -69,6 +71,9 @@ class TpeStrategy:
         folder exists by then)."""
         if self._study is None:
             optuna = self.optuna
+            # A write the disk or a kill cut off: Optuna cannot read past it once
+            # appended to (bench/faults.py, tpe, disk).
+            cut_incomplete_line(self.path)
             storage = optuna.storages.JournalStorage(
                 optuna.storages.journal.JournalFileBackend(self.path)
             )

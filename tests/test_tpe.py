@@ -79,6 +79,29 @@ def test_a_step_told_before_a_crash_is_not_told_twice(tmp_path):
     assert [t.value for t in complete] == [fitness(a) for a in architectures]
 
 
+def test_a_journal_line_cut_off_by_a_full_disk_does_not_stop_the_resume(tmp_path):
+    """bench/faults.py (tpe, disk): a journal line the full disk cut off merged with the
+    first line the resumed search appended, and Optuna's next read raised
+    JSONDecodeError (a traceback, exit 1)."""
+    space = state_space.toy_space(3)
+    full = tpe.TpeStrategy(space, 3, str(tmp_path / "full"), startup=4)
+    (tmp_path / "full").mkdir()
+    expected = [step(full, 3) for _ in range(4)]
+    (tmp_path / "cut").mkdir()
+    first = tpe.TpeStrategy(space, 3, str(tmp_path / "cut"), startup=4)
+    got = [step(first, 3) for _ in range(2)]
+    committed = json.loads(json.dumps(first.get_state()))
+    journal = tmp_path / "cut" / tpe.JOURNAL
+    with open(journal, "a") as f:
+        f.write('{"op_code":5,"worker_id":"x","trial_id":6,"st')  # The write the disk cut.
+    again = tpe.TpeStrategy(space, 3, str(tmp_path / "cut"), startup=4)
+    again.set_state(committed)
+    got += [step(again, 3) for _ in range(2)]
+    assert got == expected
+    reread = tpe.TpeStrategy(space, 3, str(tmp_path / "cut"), startup=4)
+    assert len(reread.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 12
+
+
 def test_without_optuna_the_strategy_is_one_line_naming_the_install(monkeypatch, tmp_path):
     import config as config_lib
     import strategies
