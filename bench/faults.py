@@ -177,6 +177,18 @@ def record_of(run_dir):
             "scalars": scalars(run_dir)}
 
 
+def _remount_read_only(where):
+    """Makes the bind mount at `where` read-only. The kernel refuses (busy) while a file
+    is open for writing through the new mount, which the search may have done in the
+    moment since it was made (seen once: shared mode): tried again until it takes."""
+    for _ in range(200):
+        done = subprocess.run(["mount", "-o", "remount,ro,bind", str(where)], capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"cannot make {where} read-only: {done.stderr.strip()}")
+
+
 def can_mount():
     probe = tempfile.mkdtemp(prefix="faults-mount-")
     try:
@@ -279,7 +291,7 @@ def interrupted_run(mode, fault, seed, cuts, logdir, reference, reference_second
                     subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True, check=False)
                 else:
                     subprocess.run(["mount", "--bind", str(where), str(where)], check=True)
-                    subprocess.run(["mount", "-o", "remount,ro,bind", str(where)], check=True)
+                    _remount_read_only(where)
                 try:
                     code, out, err = finish(process)
                 finally:
