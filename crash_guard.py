@@ -110,11 +110,11 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
     SIGINT and SIGTERM sent to this process are passed on to the search once, as soon as
     it has its own handlers (`ready`)."""
     out = out or (lambda line: print(line, file=sys.stderr, flush=True))
-    process, stopped, listening, sent = None, [], [False], [False]
+    process, stopped, sent = None, [], [False]  # `process`: once it is ready, while it runs.
 
     def forward(signum, _frame):
         stopped.append(signum)
-        if listening[0] and process.poll() is None:
+        if process is not None and process.poll() is None:
             process.send_signal(signum)
             sent[0] = True
 
@@ -126,11 +126,10 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
             # A session of its own: a Ctrl-C at the terminal reaches this process only,
             # which passes it on once.
             process = _start(argv)
-            listening[0] = True
             if stopped and not sent[0]:  # Held back while the search process started.
                 process.send_signal(stopped[-1])
             code = process.wait()  # Signals to this process are forwarded meanwhile.
-            listening[0] = False
+            process = None
             if code >= 0 or stopped:
                 return code if code >= 0 else 128 - code
             signum = -code
