@@ -12,6 +12,12 @@ records that child as failed with the crash as its reason (`NetworkManager.crash
 instead of training it again. Ctrl-C, SIGTERM and `kill -9` reach the search as before;
 its exit status is the command's.
 
+What a child does in the process is its `phase`: "training", "scoring" (NASWOT, untrained)
+or "final" (the best architecture's retraining at the end). A child that crashed in
+training or scoring fails; a crashed final retraining is tried once more, in a search
+process with oneDNN off (`RETRY_ENV`: the kernels seen crashing), and if that one crashes
+too the run ends with the search's result and no final model (`final_crashes`).
+
 Nothing here imports TensorFlow or the search (run_log: the standard library only): the
 guarding process stays small.
 """
@@ -31,6 +37,10 @@ CRASHES = "crashes.jsonl"  # Children that killed the search process, one JSON l
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 SEARCH_PROCESS = "NAS_SEARCH_PROCESS"  # Set in the guarded process's environment.
 READY_FD = "NAS_GUARD_READY_FD"  # The pipe on which the search process says it is ready.
+PHASES = ("training", "scoring", "final")
+# The evaluations whose children train or are scored in the search process (without workers).
+EVALUATIONS = ("train", "naswot")
+RETRY_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}  # The search process after a final retraining's crash.
 
 
 def guarded():
@@ -50,28 +60,37 @@ def ready():
             os.close(int(fd))
 
 
-def read_crashes(run_dir):
-    """{architecture tuple: reason} of the run's children that crashed its process."""
+def _records(run_dir):
     path = os.path.join(run_dir, CRASHES)
-    crashes = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.endswith("\n"):
-                    record = json.loads(line)
-                    crashes[tuple(record["architecture"])] = record["reason"]
-    return crashes
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.endswith("\n")]
+
+
+def read_crashes(run_dir):
+    """{architecture tuple: reason} of the run's children that crashed its process while
+    they trained or were scored."""
+    return {tuple(r["architecture"]): r["reason"] for r in _records(run_dir)
+            if r.get("phase", "training") != "final"}
+
+
+def final_crashes(run_dir):
+    """[(architecture tuple, reason)] of the final retrainings that crashed the process."""
+    return [(tuple(r["architecture"]), r["reason"]) for r in _records(run_dir)
+            if r.get("phase") == "final"]
 
 
 @contextlib.contextmanager
-def training(marker, architecture):
-    """Names `architecture` in the marker file while it trains (nothing if `marker` is
-    None). Not synced: a crash of the process keeps what the page cache holds."""
+def training(marker, architecture, phase="training"):
+    """Names `architecture` and its `phase` (one of `PHASES`) in the marker file while
+    it runs (nothing if `marker` is None). Not synced: a crash of the process keeps what
+    the page cache holds."""
     if marker is None:
         yield
         return
     with open(marker, "w") as f:
-        json.dump({"architecture": list(architecture)}, f)
+        json.dump({"architecture": list(architecture), "phase": phase}, f)
     try:
         yield
     finally:
@@ -86,10 +105,10 @@ def _die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _start(argv):
+def _start(argv, extra_env=None):
     """Starts the search process and waits until it says it is `ready` (or ends)."""
     read_end, write_end = os.pipe()
-    env = {**os.environ, SEARCH_PROCESS: "1", READY_FD: str(write_end)}
+    env = {**os.environ, **(extra_env or {}), SEARCH_PROCESS: "1", READY_FD: str(write_end)}
     try:
         process = subprocess.Popen(
             argv, env=env, start_new_session=True, preexec_fn=_die_with_parent,
@@ -106,11 +125,13 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
     """Runs the search command `argv` (this Python, a script and its flags) in a process
     of its own and returns the exit status to end with. Each time that process dies of
     a crash signal while a child is named in `run_dir`'s marker, the child is recorded
-    in the crash record and `resume_argv` runs next, at most `restarts` times.
+    in the crash record and `resume_argv` runs next, at most `restarts` times (after a
+    final retraining's crash, with `RETRY_ENV`).
     SIGINT and SIGTERM sent to this process are passed on to the search once, as soon as
     it has its own handlers (`ready`)."""
     out = out or (lambda line: print(line, file=sys.stderr, flush=True))
     process, stopped, sent = None, [], [False]  # `process`: once it is ready, while it runs.
+    extra_env = {}
 
     def forward(signum, _frame):
         stopped.append(signum)
@@ -125,7 +146,7 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
                 return 128 + stopped[-1]
             # A session of its own: a Ctrl-C at the terminal reaches this process only,
             # which passes it on once.
-            process = _start(argv)
+            process = _start(argv, extra_env)
             if stopped and not sent[0]:  # Held back while the search process started.
                 process.send_signal(stopped[-1])
             code = process.wait()  # Signals to this process are forwarded meanwhile.
@@ -140,17 +161,25 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
                         f"training; resume it with --resume")
                 return 128 + signum
             with open(marker) as f:
-                architecture = json.load(f)["architecture"]
+                named = json.load(f)
             os.remove(marker)
-            reason = (f"the child's training killed its process ({signal.Signals(signum).name}); "
-                      f"the search went on in a new one")
+            architecture, phase = named["architecture"], named.get("phase", "training")
+            name = signal.Signals(signum).name
+            reason = f"the child's {phase} killed its process ({name}); the search went on in a new one"
+            if phase == "final":
+                reason = f"the final retraining killed its process ({name})"
             cut_incomplete_line(os.path.join(run_dir, CRASHES))  # Left by a full disk.
             with open(os.path.join(run_dir, CRASHES), "a") as f:
-                f.write(json.dumps({"architecture": architecture, "reason": reason}) + "\n")
+                f.write(json.dumps({"architecture": architecture, "phase": phase, "reason": reason}) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-            out(f"a child killed the search process ({signal.Signals(signum).name}): it is "
-                f"recorded as failed and the search resumes")
+            if phase == "final":
+                extra_env = RETRY_ENV
+                out(f"the best architecture's final retraining killed the search process ({name}); "
+                    f"it is tried again with oneDNN off")
+            else:
+                out(f"a child killed the search process ({name}) in its {phase}: it is "
+                    f"recorded as failed and the search resumes")
             argv = resume_argv
         out(f"the search process was killed by children {restarts + 1} times; stopping")
         return 1

@@ -524,9 +524,11 @@ class NetworkManager:
         self.pool = None
         # Children trained in this process name themselves in this file while they train
         # (crash_guard.py; set by the search, None: not named), and children that killed
-        # an earlier search process fail at once with this reason (architecture -> reason).
+        # an earlier search process fail at once with this reason (architecture -> reason);
+        # final retrainings that did: [(architecture, reason)].
         self.crash_marker = None
         self.crashed = {}
+        self.final_crashes = []
 
     def worker_settings(self):
         """The keyword arguments that rebuild this manager's child training in a
@@ -571,6 +573,17 @@ class NetworkManager:
         """The seed of a child: fixed per (manager seed, architecture), so that a
         retrained architecture trains exactly as it did the first time."""
         return (self.seed * 1_000_003 + zlib.crc32(repr(architecture).encode())) % (2**31 - 1)
+
+    def train_final(self, architecture, epochs):
+        """`train` for the final retraining of the best architecture, named in the crash
+        marker as such (crash_guard.py). Returns (model, None), or (None, reason) when this
+        retraining has killed the search process twice already (once with oneDNN on, once
+        off): it is not tried a third time."""
+        crashes = [reason for a, reason in self.final_crashes if a == tuple(architecture)]
+        if len(crashes) >= 2:
+            return None, crashes[-1]
+        with crash_guard.training(self.crash_marker, architecture, "final"):
+            return self.train(architecture, epochs=epochs)[0], None
 
     def train(self, architecture, epochs=None, watch=None):
         """Builds and trains one child on the training split.
@@ -631,7 +644,12 @@ class NetworkManager:
         processes when there is a pool; a child whose worker died gets a failed score."""
         if self.pool is None:
             for architecture in architectures:
-                yield self.scorer.score(architecture)
+                if architecture in self.crashed:  # It killed the process once: not again.
+                    yield naswot.Score(naswot.MIN_SCORE, failed=True, reason=self.crashed[architecture])
+                    continue
+                with crash_guard.training(self.crash_marker, architecture, "scoring"):
+                    score = self.scorer.score(architecture)
+                yield score
             return
         jobs = [("score", a, 0) for a in architectures]
         for value in self.pool.map(jobs):

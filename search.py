@@ -547,11 +547,12 @@ def _run_locked(
 ):
     if state is not None:
         state = _read_state(run_dir)  # Read again under the lock.
-    if manager.pool is None and manager.evaluation == "train":  # Children in this process.
+    if manager.pool is None and manager.evaluation in crash_guard.EVALUATIONS:  # In this process.
         manager.crash_marker = os.path.join(run_dir, crash_guard.MARKER)
         with contextlib.suppress(FileNotFoundError):
             os.remove(manager.crash_marker)  # Left by a process killed with kill -9.
         manager.crashed = crash_guard.read_crashes(run_dir)
+        manager.final_crashes = crash_guard.final_crashes(run_dir)
     stop_rule = None
     if config.early_stop == "median":
         stop_rule = early_stopping.MedianRule(config.epochs, config.early_stop_after)
@@ -935,12 +936,14 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
             poison["poisoned_layers"] = space.poisoned_layers(best.architecture)
     out(f"retraining the best architecture for {config.final_epochs} epochs ...")
     started = time.perf_counter()
-    model, _ = manager.train(best.architecture, epochs=config.final_epochs)
-    val_accuracy = manager_lib.accuracy_of(model, dataset.x_val, dataset.y_val)
-    test_accuracy = manager_lib.accuracy_of(model, dataset.x_test, dataset.y_test)
+    model, crashed = manager.train_final(best.architecture, config.final_epochs)
     model_path = os.path.join(run.run_dir, "best_model.keras")
-    model.save(model_path + ".tmp.keras")
-    os.replace(model_path + ".tmp.keras", model_path)
+    val_accuracy = test_accuracy = None
+    if model is not None:
+        val_accuracy = float(manager_lib.accuracy_of(model, dataset.x_val, dataset.y_val))
+        test_accuracy = float(manager_lib.accuracy_of(model, dataset.x_test, dataset.y_test))
+        model.save(model_path + ".tmp.keras")
+        os.replace(model_path + ".tmp.keras", model_path)
     summary = {
         "architecture": list(best.architecture),
         "architecture_str": space.format(best.architecture),
@@ -949,10 +952,12 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         # accuracy on the whole validation split with the shared weights.
         "search_val_accuracy": best.accuracy,
         "naswot_score": best.score,
-        "final_val_accuracy": float(val_accuracy),
-        "test_accuracy": float(test_accuracy),
-        "params": int(model.count_params()),
+        # None when the final retraining killed the search process twice (crash_guard.py).
+        "final_val_accuracy": val_accuracy,
+        "test_accuracy": test_accuracy,
+        "params": None if model is None else int(model.count_params()),
         "final_epochs": config.final_epochs,
+        "final_failed": crashed,
         "trials": run.trial,
         f"first_quarter_mean_{metric}": first,
         f"last_quarter_mean_{metric}": last,
@@ -968,6 +973,10 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         run.phase = "finished"
         run.save()
     out(f"best architecture: {summary['architecture_str']}")
+    if model is None:
+        out(f"no final model: {crashed}, twice (once with oneDNN off); best.json has the "
+            f"search's result")
+        return summary
     out(
         f"test accuracy {test_accuracy:.4f} (validation {val_accuracy:.4f}); model saved to "
         f"{model_path}"

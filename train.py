@@ -507,7 +507,7 @@ def main(argv):
     except config_lib.ConfigError as e:
         fail(str(e))
     _check_backend()
-    if config.workers == 0 and config.evaluation == "train" and not crash_guard.guarded():
+    if config.workers == 0 and config.evaluation in crash_guard.EVALUATIONS and not crash_guard.guarded():
         # Children train in the search process: a child that kills it fails, the search
         # goes on (crash_guard.py). This process only waits beside it.
         command = [sys.executable] + sys.argv

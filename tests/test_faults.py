@@ -360,7 +360,7 @@ def test_a_signal_a_library_turns_into_another_error_is_still_the_stop(tmp_path)
 
 
 CRASHING_SEARCH = '''
-import os, sys
+import json, os, sys
 sys.path.insert(0, {root!r})
 import crash_guard
 run_dir = os.path.join({logdir!r}, "crash")
@@ -370,8 +370,12 @@ if not crash_guard.guarded():  # What train.py does for a search with children i
 import config, manager, search
 build, calls = manager.NetworkManager.build_model, []
 def crashing(self, architecture, *args, **kwargs):
-    calls.append(architecture)
-    if len(calls) == 2 and "--resume" not in sys.argv:
+    with open(os.path.join(run_dir, crash_guard.MARKER)) as f:
+        phase = json.load(f)["phase"]  # What the crash guard will be told.
+    calls.append(phase)
+    with open(os.path.join({logdir!r}, "calls.txt"), "a") as f:
+        f.write(f"{{phase}} {{os.environ.get('TF_ENABLE_ONEDNN_OPTS')}}\\n")
+    if phase == {phase!r} and calls.count(phase) == {nth} and ({always} or "--resume" not in sys.argv):
         os.abort()  # What heap corruption in a native kernel does to the process.
     return build(self, architecture, *args, **kwargs)
 manager.NetworkManager.build_model = crashing
@@ -379,27 +383,64 @@ manager.make_deterministic()
 search.run_search(config.SearchConfig(
     space="toy", strategy="random", trials=4, children_per_step=2, epochs=1, train_size=64,
     val_size=32, batch_size=32, final_epochs=1, seed=0, tensorboard=False, workers=0,
-    logdir={logdir!r}, run_name="crash"), resume="--resume" in sys.argv)
+    evaluation={evaluation!r}, naswot_batch=16, logdir={logdir!r}, run_name="crash"),
+    resume="--resume" in sys.argv)
 '''
 
 
-def test_a_child_that_kills_the_search_process_fails_and_the_search_goes_on(tmp_path):
+def crashing_search(tmp_path, evaluation="train", phase="training", nth=2, always=False):
+    """Runs a guarded search whose `nth` build of a child in `phase` aborts the process
+    (in every search process with `always`, else in the first only). Returns the finished
+    process, its history rows and its crash records."""
     script = tmp_path / "crashing_search.py"
-    script.write_text(CRASHING_SEARCH.format(root=str(ROOT), logdir=str(tmp_path)))
+    script.write_text(CRASHING_SEARCH.format(root=str(ROOT), logdir=str(tmp_path), evaluation=evaluation,
+                                             phase=phase, nth=nth, always=always))
     done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "a child killed the search process (SIGABRT): it is recorded as failed" in done.stderr
-    rows = history(tmp_path / "crash")
+    crashes = [json.loads(line) for line in (tmp_path / "crash" / "crashes.jsonl").read_text().splitlines()]
+    assert not (tmp_path / "crash" / "in_flight.json").exists()
+    return done, history(tmp_path / "crash"), crashes
+
+
+def decisions_of(row):
+    keys = list(row)
+    return [row[k] for k in keys[keys.index("step") + 1 : keys.index("architecture")]]
+
+
+@pytest.mark.parametrize("evaluation,phase", [("train", "training"), ("naswot", "scoring")])
+def test_a_child_that_kills_the_search_process_fails_and_the_search_goes_on(tmp_path, evaluation, phase):
+    done, rows, crashes = crashing_search(tmp_path, evaluation, phase)
+    assert f"a child killed the search process (SIGABRT) in its {phase}: it is recorded as failed" in done.stderr
     assert [r["trial"] for r in rows] == ["1", "2", "3", "4"]
     assert [r["failed"] for r in rows] == ["0", "1", "0", "0"]
-    assert "killed its process (SIGABRT)" in rows[1]["reason"]
-    crashes = (tmp_path / "crash" / "crashes.jsonl").read_text().splitlines()
-    keys = list(rows[1])
-    decisions = [rows[1][k] for k in keys[keys.index("step") + 1 : keys.index("architecture")]]
-    assert len(crashes) == 1
-    assert [str(v) for v in json.loads(crashes[0])["architecture"]] == decisions
-    assert not (tmp_path / "crash" / "in_flight.json").exists()
+    assert f"the child's {phase} killed its process (SIGABRT)" in rows[1]["reason"]
+    assert len(crashes) == 1 and crashes[0]["phase"] == phase
+    assert [str(v) for v in crashes[0]["architecture"]] == decisions_of(rows[1])
     assert (tmp_path / "crash" / "best.json").exists()
+
+
+def test_a_final_retraining_that_kills_the_search_process_is_tried_again_with_onednn_off(tmp_path):
+    done, rows, crashes = crashing_search(tmp_path, phase="final", nth=1)
+    assert "final retraining killed the search process (SIGABRT); it is tried again with oneDNN off" in done.stderr
+    assert [r["failed"] for r in rows] == ["0"] * 4
+    assert [c["phase"] for c in crashes] == ["final"]
+    calls = (tmp_path / "calls.txt").read_text().split("\n")
+    assert calls[-3:] == ["final None", "final 0", ""]  # The retry's process had oneDNN off.
+    best = json.loads((tmp_path / "crash" / "best.json").read_text())
+    assert best["final_failed"] is None and 0 <= best["test_accuracy"] <= 1
+    assert (tmp_path / "crash" / "best_model.keras").exists()
+
+
+def test_a_final_retraining_that_kills_the_process_twice_ends_the_run_without_a_model(tmp_path):
+    done, rows, crashes = crashing_search(tmp_path, phase="final", nth=1, always=True)
+    assert [c["phase"] for c in crashes] == ["final", "final"]
+    assert "no final model: the final retraining killed its process (SIGABRT), twice" in done.stdout
+    best = json.loads((tmp_path / "crash" / "best.json").read_text())
+    assert best["final_failed"] == "the final retraining killed its process (SIGABRT)"
+    assert best["test_accuracy"] is None and best["final_val_accuracy"] is None
+    assert [str(v) for v in best["architecture"]] == [str(v) for v in crashes[0]["architecture"]]
+    assert not (tmp_path / "crash" / "best_model.keras").exists()
+    assert len(rows) == 4
 
 
 def test_a_sigterm_while_ray_starts_reaches_the_search_s_own_handler(monkeypatch):
