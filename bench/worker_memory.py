@@ -16,7 +16,7 @@ notes how many children history.csv holds. Reported per run:
     50 children;
   - children per minute; the 2-worker run trains the first children of the 1-worker
     run again (same seed), and both rates over those children are compared.
-Writes bench/results/worker_memory.md and worker_memory.csv (the samples).
+Writes bench/results/OUT.md and OUT.csv (the samples; `--out`, default worker_memory).
 """
 
 import argparse
@@ -45,17 +45,20 @@ CHILD = [
 
 
 def tree_rss_mb(process):
-    total = 0
+    """(resident MB of `process` and all its descendants, how many of them are child
+    workers: two with --workers=1 while a replacement starts beside the old one)."""
+    total, workers = 0, 0
     try:
         family = [process] + process.children(recursive=True)
     except psutil.NoSuchProcess:
-        return 0.0
+        return 0.0, 0
     for p in family:
         try:
             total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            workers += "ChildWorker" in " ".join(p.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total / 2**20
+    return total / 2**20, workers
 
 
 def history(run_dir):
@@ -77,8 +80,8 @@ def run(name, children, workers, logdir, samples):
     run_dir = logdir / name
     while process.poll() is None:
         n = len(history(run_dir))
-        mb = tree_rss_mb(ps)
-        samples.append((name, round(time.monotonic() - start, 1), n, round(mb, 1)))
+        mb, live = tree_rss_mb(ps)
+        samples.append((name, round(time.monotonic() - start, 1), n, round(mb, 1), live))
         if n >= children:
             break
         time.sleep(1.0)
@@ -94,12 +97,18 @@ def summarize(name, workers, run_dir, samples):
     elapsed = np.array([float(r["elapsed_seconds"]) for r in rows])
     per_child = np.diff(np.concatenate([[0.0], elapsed]))
     mine = [s for s in samples if s[0] == name]
-    at_20 = next((mb for _, _, n, mb in mine if n >= 20), None)
-    after = [mb for _, _, n, mb in mine if n >= 20]
+    at_20 = next((mb for _, _, n, mb, _ in mine if n >= 20), None)
+    after = [mb for _, _, n, mb, _ in mine if n >= 20]
+    # A child's memory swings by hundreds of MB while it trains (building, tracing,
+    # the training data), so one sample at child 20 may be a trough or a crest; the
+    # fair "value at child 20" for a peak is the peak of the children before it.
+    peak_10_20 = max((mb for _, _, n, mb, _ in mine if 10 <= n < 20), default=None)
+    top = max((s for s in mine if s[2] >= 20), key=lambda s: s[3], default=None)
+    overlap = [mb for _, _, n, mb, live in mine if n >= 20 and live > max(workers, 1)]
     k = min(50, len(rows) // 2)
     # The trend: least-squares MB per child over the samples after child 20 (the
     # sawtooth of recycled workers averages out; in process it is the growth).
-    late = [(n, mb) for _, _, n, mb in mine if n >= 20]
+    late = [(n, mb) for _, _, n, mb, _ in mine if n >= 20]
     slope = float(np.polyfit([n for n, _ in late], [mb for _, mb in late], 1)[0]) if late else None
     medians = [
         float(np.median([mb for n, mb in late if lo <= n < lo + 50]))
@@ -114,6 +123,14 @@ def summarize(name, workers, run_dir, samples):
         "mb_at_20": at_20,
         "mb_max_after_20": max(after) if after else None,
         "growth_mb": (max(after) - at_20) if after else None,
+        "peak_10_20": peak_10_20,
+        "peak_growth_mb": (max(after) - peak_10_20) if after and peak_10_20 else None,
+        "top_child": None if top is None else top[2] + 1,  # 1-based: the child then training.
+        "top_workers": None if top is None else top[4],
+        "overlap_samples": len(overlap),
+        "overlap_max": max(overlap, default=None),
+        "peak_no_overlap": max((mb for _, _, n, mb, live in mine
+                                if n >= 20 and live <= max(workers, 1)), default=None),
         "mb_per_child": slope,
         "first_s": float(np.mean(per_child[:k])),
         "last_s": float(np.mean(per_child[-k:])),
@@ -141,8 +158,10 @@ def main():
     parser.add_argument(
         "--report",
         metavar="LOGDIR",
-        help="only write the tables again from an earlier run's LOGDIR and worker_memory.csv",
+        help="only write the tables again from an earlier run's LOGDIR and OUT.csv",
     )
+    parser.add_argument("--out", default="worker_memory",
+                        help="bench/results/OUT.md and OUT.csv (the samples)")
     args = parser.parse_args()
     out = ROOT / "bench" / "results"
     plan = [("in-process", 0, args.in_process), ("1-worker", 1, args.children)]
@@ -151,9 +170,10 @@ def main():
     results = []
     if args.report:
         logdir = pathlib.Path(args.report)
-        with open(out / "worker_memory.csv", newline="") as f:
+        with open(out / f"{args.out}.csv", newline="") as f:
             samples = [
-                (r["run"], float(r["seconds"]), int(r["children"]), float(r["resident_mb"]))
+                (r["run"], float(r["seconds"]), int(r["children"]), float(r["resident_mb"]),
+                 int(r.get("workers") or 0))
                 for r in csv.DictReader(f)
             ]
         for name, workers, _ in plan:
@@ -169,9 +189,9 @@ def main():
         )
 
     if not args.report:
-        with open(out / "worker_memory.csv", "w", newline="") as f:
+        with open(out / f"{args.out}.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["run", "seconds", "children", "resident_mb"])
+            w.writerow(["run", "seconds", "children", "resident_mb", "workers"])
             w.writerows(samples)
     command = "python bench/worker_memory.py " + " ".join(
         a for a in sys.argv[1:] if not a.startswith("--report")
@@ -209,8 +229,21 @@ def main():
                 f"{r['per_minute']:.1f} with 2 workers "
                 f"({r['per_minute'] / r['one_worker_same_children']:.2f}x).",
             ]
+    lines += ["", "Peaks: the value at child 20 taken as the peak over children 10-20 (a child's own "
+              "swing is hundreds of MB), the child training at the highest sample, and the samples "
+              "taken while a replacement worker ran beside the old one:", "",
+              "| run | peak children 10-20 | most after child 20 | growth (target < 300) | at child "
+              "| workers then | samples with 2 workers | most with 2 workers | most with one |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        if r["peak_growth_mb"] is None:
+            continue
+        lines.append(
+            f"| {r['run']} | {r['peak_10_20']:.0f} | {r['mb_max_after_20']:.0f} | "
+            f"{r['peak_growth_mb']:+.0f} | {r['top_child']} | {r['top_workers']} | "
+            f"{r['overlap_samples']} | {r['overlap_max'] or 0:.0f} | {r['peak_no_overlap'] or 0:.0f} |")
     text = "\n".join(lines) + "\n"
-    (out / "worker_memory.md").write_text(text)
+    (out / f"{args.out}.md").write_text(text)
     print(text)
 
 
