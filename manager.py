@@ -652,12 +652,7 @@ class NetworkManager:
                 yield score
             return
         jobs = [("score", a, 0) for a in architectures]
-        for value in self.pool.map(jobs):
-            if _is_worker_death(value):
-                value = naswot.Score(
-                    naswot.MIN_SCORE, failed=True, reason=value.reason, traceback=value.detail
-                )
-            yield value
+        yield from self.pool.map(jobs, died=_died_score)
 
     def score(self, architecture):
         """Scores one untrained child (NASWOT); never raises for a child that fails."""
@@ -821,14 +816,14 @@ class NetworkManager:
                 if self.use_cache:
                     seen.add(architectures[i])
         evaluated = self.pool.map(
-            [("evaluate", architectures[i], i, self.stop_thresholds) for i in todo]
+            [("evaluate", architectures[i], i, self.stop_thresholds) for i in todo], died=_died_child
         )
         todo = set(todo)
         for i, architecture in enumerate(architectures):
             if i < len(done):
                 yield done[i]
             elif i in todo:
-                result = _child_result(next(evaluated), architecture)
+                result = next(evaluated)
                 if self.use_cache and not result.failed:
                     self.cache[architecture] = dataclasses.replace(result)
                 yield result
@@ -844,8 +839,9 @@ class NetworkManager:
         if self.evaluation == "shared":  # Not cached: see __init__.
             return self.score_shared(architecture, position)
         if self.pool is not None:
-            (value,) = self.pool.map([("evaluate", architecture, position, self.stop_thresholds)])
-            result = _child_result(value, architecture)
+            (result,) = self.pool.map(
+                [("evaluate", architecture, position, self.stop_thresholds)], died=_died_child
+            )
         else:
             result = self.evaluate(architecture)
         if self.use_cache and not result.failed:
@@ -853,19 +849,15 @@ class NetworkManager:
         return result
 
 
-def _is_worker_death(value):
-    import workers  # pylint: disable=import-outside-toplevel  (no Ray or TF at import)
+def _died_child(job, reason, detail):
+    """The result of a pool's job whose worker process died while it trained the child."""
+    return ChildResult(job[1], 0.0, failed=True, reason=reason, traceback=detail)
 
-    return isinstance(value, workers.WorkerDied)
 
-
-def _child_result(value, architecture):
-    """A pool's answer for one child: its ChildResult, or a failed one if its worker died."""
-    if _is_worker_death(value):
-        return ChildResult(
-            architecture, 0.0, failed=True, reason=value.reason, traceback=value.detail
-        )
-    return value
+def _died_score(job, reason, detail):
+    """The NASWOT score of a pool's job whose worker process died while scoring it."""
+    del job
+    return naswot.Score(naswot.MIN_SCORE, failed=True, reason=reason, traceback=detail)
 
 
 def make_deterministic():

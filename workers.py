@@ -343,15 +343,20 @@ class WorkerPool:
             return True
         return slot.first_mb is not None and slot.last_mb - slot.first_mb >= self.worker_growth_mb
 
-    def map(self, jobs):
+    def map(self, jobs, died=None):
         """Evaluates `jobs` in parallel: tuples of `ChildWorker.run`'s arguments,
         `(kind, architecture, position[, stop_thresholds])`.
 
+        Args:
+          died: `died(job, reason, detail)` is the result of a job whose worker ended
+            while it held the child (the caller's failed result; default: `WorkerDied`).
+
         Yields:
           One result per job, in the order of `jobs`: the worker's return value, or
-          `WorkerDied` for a child whose worker ended. Results of later jobs that
-          finish first wait for the earlier ones.
+          `died`'s for a child whose worker ended. Results of later jobs that finish
+          first wait for the earlier ones.
         """
+        died = died or (lambda job, reason, detail: WorkerDied(reason, detail))
         ray = self.ray
         queue = collections.deque(enumerate(jobs))
         running = {}  # ObjectRef -> (job index, slot index)
@@ -388,7 +393,7 @@ class WorkerPool:
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                             ray.exceptions.OutOfMemoryError) as e:
                         self.died += 1
-                        finished[index] = WorkerDied(_death_reason(e), str(e))
+                        finished[index] = died(jobs[index], _death_reason(e), str(e))
                         self._replace(s, kill=False)
                         continue
                     finished[index] = value
