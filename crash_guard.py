@@ -152,6 +152,9 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
             code = process.wait()  # Signals to this process are forwarded meanwhile.
             process = None
             if code >= 0 or stopped:
+                if -code in CRASH_SIGNALS:  # Asked to stop, it crashed instead: not silently.
+                    out(f"the search process died of {signal.Signals(-code).name} while it "
+                        f"stopped; resume it with --resume")
                 return code if code >= 0 else 128 - code
             signum = -code
             marker = os.path.join(run_dir, MARKER)

@@ -28,20 +28,28 @@ import threading
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+_STDERR = [2]  # The command's own standard error (a copy: quiet_stderr redirects fd 2).
+
+
 def _not_started(signum):
     """The line of a stop before the run folder holds anything."""
-    print(f"\ninterrupted by {signal.Signals(signum).name} before the run started; nothing was "
-          f"written", file=sys.stderr, flush=True)
+    sys.stderr.flush()
+    line = f"\ninterrupted by {signal.Signals(signum).name} before the run started; nothing was written\n"
+    os.write(_STDERR[0], line.encode())
 
 
 def _stopped_early(signum, _frame):
     """SIGINT or SIGTERM before the search's own handlers are in place (parsing flags,
-    checking settings): one line, no traceback."""
+    checking settings, importing TensorFlow and the search): one line, no traceback, and
+    the process ends at once. A KeyboardInterrupt raised inside TensorFlow's import and
+    unwound through its half-made native state crashed the process (SIGSEGV, no line:
+    bench/faults.py, evolution, SIGINT)."""
     _not_started(signum)
     os._exit(128 + signum)  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":  # The command only: assess.py imports this module for its flags.
+    _STDERR[0] = os.dup(2)
     for _signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(_signum, _stopped_early)
 
@@ -516,18 +524,19 @@ def main(argv):
             os.path.join(config.logdir, config.run_name),
             command if FLAGS.resume else command + ["--resume"],
         ))
-    _handle_signals()  # Before the imports: they take seconds.
+    # A signal during the imports (seconds) ends the process at once (`_stopped_early`).
+    with quiet_stderr():
+        import keras  # pylint: disable=import-outside-toplevel
+
+        import controller
+        import data
+        import manager
+        import search
+
+        keras.ops.zeros(())  # Start the backend's runtime (its device log lines) in here too.
+    manager.make_deterministic()
+    _handle_signals()  # From here a signal stops the search at its next safe point.
     try:
-        with quiet_stderr():
-            import keras  # pylint: disable=import-outside-toplevel
-
-            import controller
-            import data
-            import manager
-            import search
-
-            keras.ops.zeros(())  # Start the backend's runtime (its device log lines) in here too.
-        manager.make_deterministic()
         try:
             search.run_search(config, resume=FLAGS.resume, should_stop=lambda: bool(_received))
         except (search.ConfigError, data.DataError, controller.ControllerError) as e:
@@ -553,7 +562,10 @@ def _stopped(config):
     run_dir = os.path.join(config.logdir, config.run_name)
     if not os.path.exists(os.path.join(run_dir, "config.json")):
         _not_started(signum)
-        sys.exit(128 + signum)
+        sys.stdout.flush()
+        # Not through Python's finalization either (below): it crashed a 2-worker search
+        # stopped while it started (SIGSEGV after this line; bench/faults.py).
+        os._exit(128 + signum)  # pylint: disable=protected-access
     saved = {
         "shared": "the run is saved up to its last commit (at most the last 5 s of scoring, "
         "or the supernet pass in flight, are lost)",

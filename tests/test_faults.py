@@ -296,6 +296,60 @@ def test_a_stopped_search_exits_with_the_signal_s_status_whatever_the_teardown_d
     assert "interrupted by SIGTERM" in err
 
 
+STOPPED_BEFORE_THE_RUN = """
+import atexit, os, runpy, signal, sys, time
+import search
+def starting(*args, **kwargs):  # A stop while the search starts, before it writes anything.
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+search.run_search = starting
+atexit.register(os.abort)  # A library whose teardown aborts at exit (Ray's, TensorFlow's).
+sys.argv = ["train.py", "--space=nb201", "--evaluation=benchmark", "--trials=10",
+            "--tensorboard=false", "--logdir=" + sys.argv[1], "--run_name=run"]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+def test_a_search_stopped_before_it_wrote_anything_exits_with_the_signal_s_status(tmp_path):
+    """bench/faults.py (controller-2-workers, SIGINT): "interrupted by SIGINT before the
+    run started; nothing was written", then exit -11 in Python's finalization."""
+    done = subprocess.run([sys.executable, "-c", STOPPED_BEFORE_THE_RUN, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr[-2000:]
+    assert "interrupted by SIGTERM before the run started; nothing was written" in done.stderr
+
+
+SIGNAL_INSIDE_AN_IMPORT = """
+import os, signal, sys, time, runpy
+marker = sys.argv[1] + "/went-on"
+class Slow:  # Sends SIGINT to this process from inside the import of the search.
+    def find_spec(self, name, path=None, target=None):
+        if name == "search":
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(3)
+            finally:
+                open(marker, "w").close()  # Reached if the import unwinds or goes on.
+        return None
+sys.meta_path.insert(0, Slow())
+os.environ["NAS_SEARCH_PROCESS"] = "1"  # As in the crash guard's search process.
+sys.argv = ["train.py", "--trials=2", "--logdir=" + sys.argv[1], "--run_name=run"]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+def test_a_signal_during_the_imports_ends_the_process_at_once_with_one_line(tmp_path):
+    """bench/faults.py (evolution, SIGINT): exit 139 and not a line; a KeyboardInterrupt
+    unwound through TensorFlow's half-made import crashed the process. The import must
+    not go on (nor unwind): the process ends where the signal came."""
+    done = subprocess.run([sys.executable, "-c", SIGNAL_INSIDE_AN_IMPORT, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 128 + signal.SIGINT, done.stderr[-2000:]
+    assert "interrupted by SIGINT before the run started; nothing was written" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "went-on").exists()
+
+
 SLOW_STARTING_SEARCH = """
 import os, signal, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -357,6 +411,31 @@ def test_a_signal_a_library_turns_into_another_error_is_still_the_stop(tmp_path)
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 128 + signal.SIGTERM, done.stderr[-2000:]
     assert "interrupted by SIGTERM" in done.stderr and "Traceback" not in done.stderr
+
+
+CRASHING_WHILE_IT_STOPS = """
+import os, signal, sys, time
+sys.path.insert(0, {root!r})
+import crash_guard
+if not crash_guard.guarded():
+    command = [sys.executable, __file__]
+    sys.exit(crash_guard.guard(command, {logdir!r}, command))
+signal.signal(signal.SIGINT, lambda *_: os.abort())  # Asked to stop, it crashes.
+crash_guard.ready()
+time.sleep(60)
+"""
+
+
+def test_a_search_process_that_crashes_while_it_stops_is_said_so(tmp_path):
+    """bench/faults.py (evolution, SIGINT): exit 139 and nothing on stderr."""
+    script = tmp_path / "crashing_while_it_stops.py"
+    script.write_text(CRASHING_WHILE_IT_STOPS.format(root=str(ROOT), logdir=str(tmp_path)))
+    process = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGABRT
+    assert "the search process died of SIGABRT while it stopped; resume it with --resume" in err
 
 
 CRASHING_SEARCH = '''
