@@ -1,0 +1,87 @@
+"""The pages stay true to the code: the flag reference is generated from the flag
+definitions and must be current; every relative link points at a file that exists;
+the README stays a front door (at most 15 KB)."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_the_flag_reference_is_generated_from_the_current_flags():
+    done = subprocess.run([sys.executable, "docs/make_flags.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_flag_reference_names_every_flag_once():
+    import train  # pylint: disable=import-outside-toplevel
+
+    page = (ROOT / "docs" / "FLAGS.md").read_text()
+    named = re.findall(r"^\| `--(\w+)` \|", page, flags=re.M)
+    assert sorted(named) == sorted(set(named))
+    ours = {f.name for f in train.FLAGS.get_flags_for_module(train)}
+    assert set(named) == ours
+
+
+def test_every_relative_link_points_at_a_file_and_heading_that_exist():
+    missing = []
+    for page in PAGES:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)]*))?\)", page.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path = page.parent / target if target else page
+            if not path.exists():
+                missing.append(f"{page.relative_to(ROOT)} -> {target}")
+            elif anchor and path.suffix == ".md":
+                try:
+                    section(path.read_text(), anchor)
+                except AssertionError:
+                    missing.append(f"{page.relative_to(ROOT)} -> {target}#{anchor}")
+    assert not missing
+
+
+def test_the_readme_is_read_in_five_minutes():
+    assert len((ROOT / "README.md").read_bytes()) <= 15 * 1024
+
+
+def slug(heading):
+    """GitHub's anchor of a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def section(page, anchor):
+    """The part of `page` under the heading whose anchor is `anchor` (all of it if none)."""
+    if not anchor:
+        return page
+    lines = page.splitlines()
+    for i, line in enumerate(lines):
+        level = len(line) - len(line.lstrip("#"))
+        if level and slug(line[level:]) == anchor:
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("#")
+                        and len(lines[j]) - len(lines[j].lstrip("#")) <= level), len(lines))
+            return "\n".join(lines[i:end])
+    raise AssertionError(f"no heading with the anchor #{anchor}")
+
+
+def test_every_number_in_the_readme_s_results_is_in_the_page_it_links_to():
+    """The README's result table is the one allowed summary: each of its numbers must
+    be found in the page its row links to, so a measurement changed there cannot be
+    left stale here."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Results", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "](" in line]
+    assert len(rows) >= 5
+    stale = []
+    for row in rows:
+        what, result, source = [cell.strip() for cell in row.strip("|").split(" | ")]
+        target, _, anchor = re.search(r"\]\(([^)]+)\)", source).group(1).partition("#")
+        page = section((ROOT / target).read_text(), anchor)
+        for number in re.findall(r"\d+(?:[.,]\d+)*", what + " " + result):
+            if number not in page:
+                stale.append(f"{number} ({what})")
+    assert not stale
