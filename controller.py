@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from run_log import load_arrays, save_arrays, write_json
+from run_log import atomic_write, error_line, load_arrays, save_arrays, write_json
 
 WEIGHTS_FILE = "controller.weights.npz"  # every variable of the scorer, in order
 
@@ -627,9 +627,8 @@ class Controller:
         save_arrays(os.path.join(directory, "optimizer.npz"), self._scorer.optimizer.variables)
         if self.hparams["memory_size"]:
             memory = os.path.join(directory, "memory.npy")
-            with open(memory + ".tmp", "wb") as f:
+            with atomic_write(memory, "wb") as f:
                 np.save(f, self.memory)
-            os.replace(memory + ".tmp", memory)
         write_json(os.path.join(directory, "controller.json"), meta)
 
     @classmethod
@@ -652,7 +651,7 @@ class Controller:
             signature, hparams_saved = meta["space"], dict(meta["hparams"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ControllerError(
-                f"cannot read controller checkpoint {path}: {_first_line(e)}"
+                f"cannot read controller checkpoint {path}: {error_line(e, kind=False)}"
             ) from None
         if _json_roundtrip(signature) != _json_roundtrip(space.signature()):
             raise ControllerError(
@@ -685,7 +684,7 @@ class Controller:
             controller.set_state(meta["state"])
         except Exception as e:  # pylint: disable=broad-except
             raise ControllerError(
-                f"cannot load controller checkpoint from {directory}: {_first_line(e)}"
+                f"cannot load controller checkpoint from {directory}: {error_line(e, kind=False)}"
             ) from None
         return controller
 
@@ -719,11 +718,6 @@ def _check_hparams(h):
         raise ControllerError(f"memory_weight must be >= 0, got {h['memory_weight']!r}")
     if not (_number(h["exploration"]) and 0 <= h["exploration"] < 1):
         raise ControllerError(f"exploration must be in [0, 1), got {h['exploration']!r}")
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _json_roundtrip(value):

@@ -19,6 +19,8 @@ import pathlib
 
 import numpy as np
 
+from run_log import error_line
+
 DATASETS = ("mnist5k", "mnist", "fashion_mnist", "cifar10")
 
 # The vendored MNIST subset and its fixed test split.
@@ -286,7 +288,7 @@ def _load_tfds(name, data_dir, download):
     except (ImportError, OSError, tfds.download.DownloadError) as error:
         # No network (OSError / DownloadError) or a missing optional tfds dependency.
         raise DataError(
-            f"could not download dataset {name!r} into {where} ({_first_line(error)}): "
+            f"could not download dataset {name!r} into {where} ({error_line(error, kind=False)}): "
             f"{how_to_prepare}"
         ) from error
     finally:
@@ -313,11 +315,6 @@ def _as_arrays(tfds, dataset, name):
         images = np.stack([image for image, _ in pairs])
         labels = np.array([label for _, label in pairs])
     return images, labels
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 # ----------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import numpy as np
 import crash_guard
 import early_stopping
 import naswot
+from run_log import error_line
 from state_space import INSTANCE_SEPARATOR, op_of
 
 # Children train for a few epochs only: with Keras's default momentum of 0.99 the
@@ -906,11 +907,7 @@ def _failed(architecture, error):
     """The result of a child whose build, training or scoring raised `error` (call it
     inside the `except` block: the traceback is the one being handled)."""
     return ChildResult(
-        architecture, 0.0, failed=True, reason=_reason(error), traceback=traceback.format_exc()
+        architecture, 0.0, failed=True, reason=error_line(error), traceback=traceback.format_exc()
     )
 
 
-def _reason(error):
-    """One line naming what went wrong, e.g. 'ResourceExhaustedError: OOM when ...'."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:200] if text else ''}".rstrip(": ")

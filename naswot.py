@@ -39,6 +39,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from run_log import error_line
+
 MIN_SCORE = -1.0
 BATCH_SIZE = 128
 
@@ -157,9 +159,7 @@ class Scorer:
             value = score_kernel(kernel(codes)) if codes else MIN_SCORE
             result = Score(value, relu_units=units, params=model.count_params())
         except Exception as e:  # pylint: disable=broad-except
-            text = str(e).strip().splitlines()
-            reason = f"{type(e).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
-            result = Score(MIN_SCORE, failed=True, reason=reason, traceback=traceback.format_exc())
+            result = Score(MIN_SCORE, failed=True, reason=error_line(e), traceback=traceback.format_exc())
         finally:
             del model
             keras.backend.clear_session()

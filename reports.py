@@ -10,16 +10,16 @@ import os
 
 import numpy as np
 
+from run_log import atomic_write
+
 
 def write_results(path, rows, columns):
     """Writes one CSV row per run, atomically."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _cell(row.get(k, "")) for k in columns})
-    os.replace(tmp, path)
 
 
 def _cell(value):
@@ -94,10 +94,8 @@ def write_summary(path, rows, total_runs, columns):
     if verdicts:
         lines += ["", "## Does the controller avoid the poison?", ""]
         lines += [f"- {v}" for v in verdicts]
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(path) as f:
         f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
 
 
 def poison_verdicts(rows):

@@ -51,17 +51,47 @@ RESULT_FIELDS = (
 )
 
 
-def write_json(path, value, indent=2):
-    """Writes `value` as JSON atomically: temporary file, flush, fsync, rename.
-    `indent=None` writes it on one line, about five times faster (Python's C encoder
-    does not indent): for state that holds a value per trial."""
+ERROR_LINE_LIMIT = 300  # Characters of an error's first line kept in logs and messages.
+
+
+def error_line(error, kind=True):
+    """One line naming what went wrong: "TypeName: the message's first line" (`kind`),
+    or the first line alone (its type's name when it has no message), at most
+    `ERROR_LINE_LIMIT` characters of it. The whole traceback goes elsewhere (a failed
+    child's is in the run folder's failures/)."""
+    lines = str(error).strip().splitlines()
+    first = lines[0][:ERROR_LINE_LIMIT] if lines else ""
+    if not kind:
+        return first or type(error).__name__
+    return f"{type(error).__name__}: {first}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", **open_args):
+    """Opens a temporary file beside `path` to write; once the block ends without an
+    exception it is flushed, synced and renamed over `path`, so a reader (or a resume
+    after a crash) sees the old file or the new one, never a part. On an exception the
+    temporary file is removed and `path` is untouched."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    try:
+        with open(tmp, mode, **open_args) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    os.replace(tmp, path)
+
+
+def write_json(path, value, indent=2):
+    """Writes `value` as JSON atomically (`atomic_write`). `indent=None` writes it on
+    one line, about five times faster (Python's C encoder does not indent): for state
+    that holds a value per trial."""
+    with atomic_write(path) as f:
         json.dump(value, f, indent=indent, sort_keys=False)
         f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_arrays(path, arrays):
@@ -71,12 +101,8 @@ def save_arrays(path, arrays):
     fails, and HDF5 then crashes the process at exit: bench/faults.py, disk.)"""
     import numpy as np  # pylint: disable=import-outside-toplevel  (train.py's guard needs none)
 
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic_write(path, "wb") as f:
         np.savez(f, *[np.asarray(v) for v in arrays])
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_arrays(path, variables):

@@ -20,6 +20,7 @@ import numpy as np
 
 import controller as controller_lib
 from config import ConfigError
+from run_log import atomic_write
 
 
 class RandomStrategy:
@@ -194,7 +195,7 @@ NASWOT_FIELDS += ("seconds", "failed", "reason")
 
 def _write_naswot_csv(path, space, scored, order):
     """naswot.csv: every scored candidate, best first (`sampled`: its sampling order)."""
-    with open(path + ".tmp", "w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(NASWOT_FIELDS)
         for rank, i in enumerate(order, 1):
@@ -203,7 +204,6 @@ def _write_naswot_csv(path, space, scored, order):
                 [rank, i + 1, space.format(a), f"{s.score:.4f}", s.relu_units, s.params]
                 + [f"{s.seconds:.3f}", int(s.failed), s.reason]
             )
-    os.replace(path + ".tmp", path)
 
 
 class ControllerStrategy:

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 import supernet as supernet_lib
-from run_log import load_arrays, save_arrays
+from run_log import atomic_write, load_arrays, save_arrays
 
 REWARD_MODES = ("inference", "training")
 DERIVE_FIELDS = ("rank", "proposed", "architecture", "shared_val_accuracy", "params")
@@ -244,7 +244,7 @@ class SharedEvaluator:
         """
         accuracies = [self.accuracy(a) for a in architectures]
         order = sorted(range(len(architectures)), key=lambda i: -accuracies[i])
-        with open(path + ".tmp", "w", newline="") as f:
+        with atomic_write(path, newline="") as f:
             w = csv.writer(f)
             w.writerow(DERIVE_FIELDS)
             for rank, i in enumerate(order, 1):
@@ -253,7 +253,6 @@ class SharedEvaluator:
                     [rank, i + 1, self.space.format(a), f"{accuracies[i]:.6f}", self.params(a)]
                     + [self.space.poisoned_layers(a)]
                 )
-        os.replace(path + ".tmp", path)
         return [(architectures[i], accuracies[i]) for i in order]
 
     def params(self, architecture):

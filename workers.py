@@ -30,6 +30,8 @@ import os
 import re
 import signal
 
+from run_log import error_line
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 # What a cluster's workers get of this folder (runtime_env working_dir): the code.
 UPLOAD_EXCLUDES = [".git", ".venv", "logs", "bench/results", "embedded", "**/__pycache__"]
@@ -118,7 +120,7 @@ def start_ray(address=None, num_cpus=None):
             if kwargs["address"] == "local"
             else f"reach the Ray cluster at {address}"
         )
-        raise WorkerError(f"cannot {where}: {_first_line(e)}") from None
+        raise WorkerError(f"cannot {where}: {error_line(e)}") from None
     finally:
         for signum, handler in handlers.items():
             if handler is not None:
@@ -168,11 +170,6 @@ def cluster_gpus():
 
 def _backend():
     return os.environ.get("KERAS_BACKEND", "tensorflow")
-
-
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
 
 
 def resident_mb():

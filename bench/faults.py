@@ -256,9 +256,11 @@ def interrupted_run(mode, fault, seed, cuts, logdir, reference, reference_second
             # A run stopped before it wrote its config.json is started again, as train.py says.
             resume = resume and (run_dir / "config.json").exists()
             process = train(where, name, flags, resume=resume)
-            # A moment within what is left of the run (a resumed run has less to do).
+            # A moment within what is left of the run (a resumed run has less to do), drawn
+            # from the first three quarters of it: the machine's speed varies between runs,
+            # and a moment after the run's end interrupts nothing.
             left = 1 - len(history(run_dir)) / max(len(reference["history"]), 1)
-            time.sleep(rng.uniform(0.5, max(5.0, reference_seconds * left)))
+            time.sleep(rng.uniform(0.5, max(5.0, 0.75 * reference_seconds * left)))
             if process.poll() is not None:  # Finished (or failed) before the moment came.
                 code, out, err = finish(process)
                 done.append("finished first")
