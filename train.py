@@ -348,7 +348,8 @@ flags.DEFINE_float(
     "gpus_per_child",
     None,
     "GPUs of each worker (default 1 where the Ray cluster has GPUs, else 0; 0.5 puts two "
-    "children on one GPU).",
+    "children on one GPU). Children have not yet been measured on a GPU by this project: "
+    "bench/gpu_check.py is the check, ready to run on a machine with one.",
 )
 flags.DEFINE_string(
     "ray_address",

@@ -50,3 +50,21 @@ def test_shared_ranking_reads_back_formatted_architectures():
     rng = np.random.default_rng(0)
     for a in space.sample(rng, 20):
         assert shared_ranking.parse_architecture(space, space.format(a)) == a
+
+
+def test_the_gpu_check_says_when_a_child_did_not_run_on_a_gpu(tmp_path):
+    """bench/gpu_check.py is run where device time is scarce: on this machine (no GPU)
+    it must train the child, see that its weights were on the CPU, and fail
+    `--require_gpu` with the leg named."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    out = tmp_path / "gpu_check.md"
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_check.py", "--backends=torch", "--spaces=toy", "--device=gpu",
+         "--children=1", "--train_size=64", "--batch_size=32", "--require_gpu", f"--out={out}"],
+        cwd=pathlib.Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "not on a GPU: torch/gpu/toy" in done.stdout
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| torch |"))
+    assert row.split(" | ")[1:4] == ["gpu", "cpu", "toy"]  # Asked for a GPU, ran on the CPU.
