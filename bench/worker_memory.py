@@ -140,6 +140,28 @@ def summarize(name, workers, run_dir, samples):
     }
 
 
+def peaks_table(samples):
+    """Markdown: per run of `samples`, the peak of the first 20 children against the
+    peak after them (a child swings by hundreds of MB while it trains, so peaks are
+    compared with peaks), the child training at the highest sample, and the children
+    whose samples rose above the first 20's peak."""
+    lines = ["| run | peak, children 2-20 | peak, children 10-20 | most after child 20 | at child "
+             "| after 20 minus 2-20 | after 20 minus 10-20 | children above the 2-20 peak |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name in dict.fromkeys(s[0] for s in samples):
+        mine = [s for s in samples if s[0] == name]
+        first = max((s[3] for s in mine if 1 <= s[2] < 20), default=None)
+        late = max((s[3] for s in mine if 10 <= s[2] < 20), default=None)
+        top = max((s for s in mine if s[2] >= 20), key=lambda s: s[3], default=None)
+        if first is None or top is None:
+            continue
+        above = sorted({s[2] + 1 for s in mine if s[2] >= 20 and s[3] > first})
+        shown = ", ".join(map(str, above[:8])) + (f", ... ({len(above)} in all)" if len(above) > 8 else "")
+        lines.append(f"| {name} | {first:.0f} | {late:.0f} | {top[3]:.0f} | {top[2] + 1} | "
+                     f"{top[3] - first:+.0f} | {top[3] - late:+.0f} | {shown or 'none'} |")
+    return "\n".join(lines)
+
+
 def rate_of_first(run_dir, n):
     """Children per minute over the first `n` children of a run."""
     rows = history(run_dir)[:n]
@@ -162,8 +184,16 @@ def main():
     )
     parser.add_argument("--out", default="worker_memory",
                         help="bench/results/OUT.md and OUT.csv (the samples)")
+    parser.add_argument("--peaks", metavar="CSV",
+                        help="only print the peaks table of an earlier run's samples (OUT.csv)")
     args = parser.parse_args()
     out = ROOT / "bench" / "results"
+    if args.peaks:
+        with open(args.peaks, newline="") as f:
+            samples = [(r["run"], float(r["seconds"]), int(r["children"]), float(r["resident_mb"]),
+                        int(r.get("workers") or 0)) for r in csv.DictReader(f)]
+        print(peaks_table(samples))
+        return
     plan = [("in-process", 0, args.in_process), ("1-worker", 1, args.children)]
     plan += [("2-workers", 2, args.throughput)]
     plan = [p for p in plan if p[2]]
