@@ -37,7 +37,6 @@ CRASHES = "crashes.jsonl"  # Children that killed the search process, one JSON l
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 SEARCH_PROCESS = "NAS_SEARCH_PROCESS"  # Set in the guarded process's environment.
 READY_FD = "NAS_GUARD_READY_FD"  # The pipe on which the search process says it is ready.
-PHASES = ("training", "scoring", "final")
 # The evaluations whose children train or are scored in the search process (without workers).
 EVALUATIONS = ("train", "naswot")
 RETRY_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}  # The search process after a final retraining's crash.
@@ -83,9 +82,9 @@ def final_crashes(run_dir):
 
 @contextlib.contextmanager
 def training(marker, architecture, phase="training"):
-    """Names `architecture` and its `phase` (one of `PHASES`) in the marker file while
-    it runs (nothing if `marker` is None). Not synced: a crash of the process keeps what
-    the page cache holds."""
+    """Names `architecture` and its `phase` ("training", "scoring" or "final") in the
+    marker file while it runs (nothing if `marker` is None). Not synced: a crash of the
+    process keeps what the page cache holds."""
     if marker is None:
         yield
         return
@@ -168,9 +167,8 @@ def guard(argv, run_dir, resume_argv, out=None, restarts=20):
             os.remove(marker)
             architecture, phase = named["architecture"], named.get("phase", "training")
             name = signal.Signals(signum).name
-            reason = f"the child's {phase} killed its process ({name}); the search went on in a new one"
-            if phase == "final":
-                reason = f"the final retraining killed its process ({name})"
+            reason = (f"the final retraining killed its process ({name})" if phase == "final" else
+                      f"the child's {phase} killed its process ({name}); the search went on in a new one")
             cut_incomplete_line(os.path.join(run_dir, CRASHES))  # Left by a full disk.
             with open(os.path.join(run_dir, CRASHES), "a") as f:
                 f.write(json.dumps({"architecture": architecture, "phase": phase, "reason": reason}) + "\n")
