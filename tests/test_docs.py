@@ -18,13 +18,18 @@ def test_the_flag_reference_is_generated_from_the_current_flags():
 
 
 def test_the_flag_reference_names_every_flag_once():
-    import train  # pylint: disable=import-outside-toplevel
-
+    # train.py's flags are read in a process of their own: absl's registry is global,
+    # and probe.py (imported by another test) defines flags of the same names.
+    listed = subprocess.run(
+        [sys.executable, "-c", "import train\n"
+         "print(' '.join(f.name for f in train.FLAGS.get_flags_for_module(train)))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    ours = set(listed.stdout.split())
     page = (ROOT / "docs" / "FLAGS.md").read_text()
     named = re.findall(r"^\| `--(\w+)` \|", page, flags=re.M)
     assert sorted(named) == sorted(set(named))
-    ours = {f.name for f in train.FLAGS.get_flags_for_module(train)}
-    assert set(named) == ours
+    assert set(named) == ours and len(ours) > 20
 
 
 def test_every_relative_link_points_at_a_file_and_heading_that_exist():
