@@ -568,6 +568,7 @@ class NetworkManager:
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
+        build_for_training(model, self.dataset.x_train[:1], self.dataset.y_train[:1])
         return model
 
     def child_seed(self, architecture):
@@ -888,6 +889,20 @@ def _cap_torch_onednn():
 
     if torch.backends.cpu.get_cpu_capability() == "AVX2":
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX")
+
+
+def build_for_training(model, x, y):
+    """Creates the loss's, metrics' and optimizer's variables of a compiled `model` from
+    one batch's shapes (`x`, `y`), before its first training step.
+
+    On TensorFlow without a distribution strategy Keras leaves them to be created
+    while the training step is traced, and TensorFlow traces a function that creates
+    variables twice: building them first saves one trace of every child's training
+    step, the largest part of a small child's fixed cost, with the same weights bit
+    for bit (BENCHMARKS.md, "Per-child fixed cost"). Keras does this itself on the
+    other backends and under a strategy; `_symbolic_build` is the method it calls.
+    """
+    model._symbolic_build(data_batch=(x, y, None))  # pylint: disable=protected-access
 
 
 def accuracy_of(model, x, y, batch_size=1000):

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 import supernet as supernet_lib
+from manager import build_for_training
 from run_log import atomic_write, load_arrays, save_arrays
 
 REWARD_MODES = ("inference", "training")
@@ -152,7 +153,9 @@ class SharedEvaluator:
             # XLA would compile every branch of the switch on the CPU for minutes.
             jit_compile=keras.backend.backend() != "tensorflow",
         )
-        self.net.optimizer.build(self.net.trainable_variables)
+        d = dataset
+        build_for_training(self.net, [d.x_train[:1], self._rows(space.sample(
+            np.random.default_rng(0), 1)[0], 1)], d.y_train[:1])
         if reward_mode == "training":
             self.scorer = _TrainingModeView(self.net, name="training_mode_scorer")
         else:
