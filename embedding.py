@@ -29,6 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from manager import build_for_training
 from run_log import load_arrays, save_arrays, write_json
 
 AUTOENCODER_FILE = "autoencoder.weights.npz"  # every variable of the autoencoder, in order
@@ -103,6 +104,7 @@ class Autoencoder:
         architectures = self.space.sample(rng, samples)
         x = self.one_hot(architectures)
         self.model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=self.loss)
+        build_for_training(self.model, x[:1], x[:1])
         history = self.model.fit(x, x, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=False)
         report = {"samples": samples, "epochs": epochs, "final_loss": float(history.history["loss"][-1])}
         held_out = self.space.sample(rng, 500)  # Drawn after the training set: mostly new.
