@@ -153,9 +153,10 @@ class SharedEvaluator:
             # XLA would compile every branch of the switch on the CPU for minutes.
             jit_compile=keras.backend.backend() != "tensorflow",
         )
-        d = dataset
-        build_for_training(self.net, [d.x_train[:1], self._rows(space.sample(
-            np.random.default_rng(0), 1)[0], 1)], d.y_train[:1])
+        shape_of = space.sample(np.random.default_rng(0), 1)[0]  # Any architecture: shapes only.
+        build_for_training(
+            self.net, [dataset.x_train[:1], self._rows(shape_of, 1)], dataset.y_train[:1]
+        )
         if reward_mode == "training":
             self.scorer = _TrainingModeView(self.net, name="training_mode_scorer")
         else:
