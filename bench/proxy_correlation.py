@@ -40,31 +40,11 @@ import config as config_lib  # noqa: E402
 import data  # noqa: E402
 import naswot  # noqa: E402
 import search  # noqa: E402
+import zero_cost  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 FIELDS = ["index", "architecture", "naswot", "relu_units", "params", "flops", "score_seconds"]
 FIELDS += ["val_accuracy", "train_seconds", "failed"]
-
-
-def macs(model):
-    """Multiply-accumulates per image of the Conv2D, SeparableConv2D,
-    DepthwiseConv2D, Conv2DTranspose and Dense layers of `model`."""
-    total = 0
-    for layer in model.layers:
-        out = layer.output.shape
-        spatial = int(np.prod(out[1:-1])) if len(out) > 2 else 1
-        if isinstance(layer, keras.layers.SeparableConv2D):
-            kh, kw, cin, mult = layer.depthwise_kernel.shape
-            total += spatial * kh * kw * cin * mult + spatial * cin * mult * out[-1]
-        elif isinstance(layer, keras.layers.DepthwiseConv2D):
-            kh, kw, cin, mult = layer.kernel.shape
-            total += spatial * kh * kw * cin * mult
-        elif isinstance(layer, keras.layers.Conv2DTranspose):
-            kh, kw, cout, cin = layer.kernel.shape
-            total += int(np.prod(layer.input.shape[1:-1])) * kh * kw * cin * cout
-        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            total += spatial * int(np.prod(layer.kernel.shape))
-    return int(total)
 
 
 def sample_distinct(space, n, seed):
@@ -131,7 +111,7 @@ def run_space(name, args, dataset):
         for i, (a, s) in enumerate(zip(archs, scores)):
             if i in done:
                 continue
-            flops = macs(m.build_model(a))
+            flops = zero_cost.flops(m.build_model(a))
             keras.backend.clear_session()
             r = m.evaluate(a)
             row = [i, space.format(a), f"{s.score:.4f}", s.relu_units, s.params, flops]

@@ -46,6 +46,24 @@ for a in space.sample(rng, 4):
 print("jax ok")
 """
 
+# The zero-cost proxies of one small network with fixed weights (zero_cost.py): each
+# backend's gradients (TensorFlow's tape, PyTorch's autograd, JAX's grad) give the same.
+ZERO_COST_CHECK = """
+import json, numpy as np, keras
+import zero_cost
+rng = np.random.default_rng(0)
+inputs = keras.Input((6, 6, 2))
+h = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv")(inputs)
+h = keras.layers.BatchNormalization(name="bn")(h)
+h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+out = keras.layers.Dense(4, activation="softmax", name="classifier")(h)
+model = keras.Model(inputs, out)
+for layer in model.layers:
+    layer.set_weights([(np.abs(rng.normal(size=w.shape)) + 0.5 if layer.name == "bn" else
+                        rng.normal(size=w.shape)).astype("float32") for w in layer.get_weights()])
+x = rng.normal(size=(8, 6, 6, 2)).astype("float32"); y = rng.integers(0, 4, 8)
+print(json.dumps({p: zero_cost.score(p, model, x, y) for p in zero_cost.PROXIES}))
+"""
 
 # A lone JAX search with a worker takes about 65 s on a quiet 2-core machine; beside the
 # rest of the suite on a slow day (3x) it came close to the 400 s this was before.
@@ -89,6 +107,10 @@ def background_jobs(logdir):
             args = args + [f"--workers={name[-1]}", f"--logdir={logdir}", f"--run_name={name}"]
         started[name] = lambda a=args, b=backend: _run(a, b)
     started["logdir"] = lambda: logdir
+    for backend in ("torch", "jax"):
+        started[f"zero-cost-{backend}"] = lambda b=backend: _run(["-c", ZERO_COST_CHECK], b)
+    for users in (None, "AVX2"):  # The oneDNN cap's check (below), as set and as not.
+        started[f"cap-{users}"] = lambda u=users: _isa_after_make_deterministic(u)
     return started
 
 
@@ -128,18 +150,38 @@ def test_the_supernet_trains_scores_and_extracts_on_jax(runs):
     assert proc.returncode == 0 and "jax ok" in proc.stdout, proc.stderr[-3000:]
 
 
-def test_torch_children_avoid_onednns_avx2_kernels_on_a_cpu_without_avx512():
+CAP_SCRIPT = "import os, manager; manager.make_deterministic(); print(os.environ.get('ONEDNN_MAX_CPU_ISA'))"
+
+
+def _isa_after_make_deterministic(users):
+    """ONEDNN_MAX_CPU_ISA in a torch process after make_deterministic, `users` its
+    value before (None: not set)."""
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    env.update(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT), **({"ONEDNN_MAX_CPU_ISA": users} if users else {}))
+    return subprocess.run([sys.executable, "-c", CAP_SCRIPT], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_torch_children_avoid_onednns_avx2_kernels_on_a_cpu_without_avx512(runs):
     """PyTorch's oneDNN corrupts the heap in an AVX2 kernel (manager._cap_torch_onednn):
     on such a CPU every torch process of a search caps it at AVX; a user's own cap wins."""
     torch = pytest.importorskip("torch")
-    script = "import os, manager; manager.make_deterministic(); print(os.environ.get('ONEDNN_MAX_CPU_ISA'))"
     got = {}
     for users in (None, "AVX2"):
-        env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
-        env.update(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT), **({"ONEDNN_MAX_CPU_ISA": users} if users else {}))
-        proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                              text=True, env=env, timeout=300)
+        proc = runs[1][f"cap-{users}"]
         assert proc.returncode == 0, proc.stderr[-2000:]
         got[users] = proc.stdout.split()[-1]
     avx2_only = torch.backends.cpu.get_cpu_capability() == "AVX2"
     assert got == {None: "AVX" if avx2_only else "None", "AVX2": "AVX2"}
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_the_zero_cost_proxies_are_the_same_on_every_backend(runs, backend, capsys):
+    proc = runs[1][f"zero-cost-{backend}"]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    exec(ZERO_COST_CHECK, {})  # pylint: disable=exec-used  (here: TensorFlow)
+    expected = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(got) == set(expected) == {"grad_norm", "snip", "synflow", "params", "flops"}
+    for proxy, value in expected.items():
+        assert value > 0 and got[proxy] == pytest.approx(value, rel=1e-5), proxy

@@ -1,32 +1,37 @@
 """The counting helpers of the benchmarks (their runs themselves are measured, not tested)."""
 
 import pathlib
+import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
+from conftest import start_background
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
 
 import compare  # noqa: E402
 import poison_breakdown  # noqa: E402
-import proxy_correlation  # noqa: E402
 import shared_ranking  # noqa: E402
 import state_space  # noqa: E402
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-def test_macs_count_every_convolution_and_dense_layer_by_hand():
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 8*8 * 3*3*3*4 = 6,912
-    x = keras.layers.Conv2D(6, 1, strides=2)(x)  # 4*4 * 1*1*4*6 = 384
-    x = keras.layers.SeparableConv2D(5, 3, padding="same")(x)  # 4*4*(3*3*6) + 4*4*6*5 = 1,344
-    x = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")(x)  # 4*4 * 3*3*5*2 = 1,440
-    x = keras.layers.MaxPooling2D()(x)  # No multiply-accumulates.
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(7)(x)  # 2*7 = 14
-    model = keras.Model(inputs, outputs)
-    assert proxy_correlation.macs(model) == 6912 + 384 + 1344 + 1440 + 14
+
+def background_jobs(folder):
+    """bench/gpu_check.py on this machine, started with the suite (conftest.py)."""
+    out = folder / "gpu_check.md"
+    return {"gpu_check": lambda: (out, subprocess.run(
+        [sys.executable, "bench/gpu_check.py", "--backends=torch", "--spaces=toy", "--device=gpu",
+         "--children=1", "--train_size=64", "--batch_size=32", "--require_gpu", f"--out={out}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    ))}
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    """(its table, its CompletedProcess)."""
+    return start_background(sys.modules[__name__])["gpu_check"].result()
 
 
 @pytest.mark.parametrize("max_epochs, expected", [(1, 1), (3, 6), (9, 23)])
@@ -52,18 +57,11 @@ def test_shared_ranking_reads_back_formatted_architectures():
         assert shared_ranking.parse_architecture(space, space.format(a)) == a
 
 
-def test_the_gpu_check_says_when_a_child_did_not_run_on_a_gpu(tmp_path):
+def test_the_gpu_check_says_when_a_child_did_not_run_on_a_gpu(gpu_check):
     """bench/gpu_check.py is run where device time is scarce: on this machine (no GPU)
     it must train the child, see that its weights were on the CPU, and fail
     `--require_gpu` with the leg named."""
-    import subprocess  # pylint: disable=import-outside-toplevel
-
-    out = tmp_path / "gpu_check.md"
-    done = subprocess.run(
-        [sys.executable, "bench/gpu_check.py", "--backends=torch", "--spaces=toy", "--device=gpu",
-         "--children=1", "--train_size=64", "--batch_size=32", "--require_gpu", f"--out={out}"],
-        cwd=pathlib.Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=600,
-    )
+    out, done = gpu_check
     assert done.returncode == 1, done.stdout + done.stderr
     assert "not on a GPU: torch/gpu/toy" in done.stdout
     row = next(line for line in out.read_text().splitlines() if line.startswith("| torch |"))

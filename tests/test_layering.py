@@ -14,7 +14,7 @@ LAYERS = [
         "early_stopping", "stats", "reports", "benchmark_report",
     ]),
     ("networks and how they are scored", [
-        "naswot", "manager", "poisoning", "workers", "supernet", "weight_sharing",
+        "naswot", "zero_cost", "manager", "poisoning", "workers", "supernet", "weight_sharing",
     ]),
     ("how architectures are proposed", ["controller", "embedding", "tpe", "strategies"]),
     ("the loop", ["search"]),

@@ -1,0 +1,154 @@
+"""How well do the zero-cost proxies rank NAS-Bench-201 cells, beside the published values?
+
+  python bench/zero_cost_nb201.py --cells=1000                 # synflow, params, flops
+  python bench/zero_cost_nb201.py --cells=200 --proxies=synflow,snip,grad_norm,params,flops
+
+Samples `--cells` distinct cells of the 15,625 (seeded), builds each as the benchmark's
+Keras network (`manager.build_nb201`: C=16, N=5 unless --channels/--cells_per_stage say
+otherwise, 32x32x3 inputs, 10 classes), initialized from the cell's table row as seed,
+scores it untrained with each proxy (zero_cost.py), and reports Spearman rho and Kendall
+tau of each proxy against the table's CIFAR-10 test accuracy (200 epochs), with 95%
+bootstrap intervals, beside Abdelfattah et al.'s values over all 15,625 cells (REFERENCES
+§13). synflow, params and flops need no data, so they compare with the paper exactly (up
+to the initialization's random draw). snip and grad_norm need labelled images and CIFAR-10
+is not on this machine: they get --batch images of the embedded MNIST subset, padded to
+32x32 and repeated over 3 channels, with their labels; that can change their ranking.
+
+One row per cell goes to bench/results/zero_cost_nb201.csv as soon as it is scored (a
+rerun with the same settings continues); the table goes to
+bench/results/zero_cost_nb201.md. Needs scipy (bench/requirements.txt).
+"""
+
+import argparse
+import csv
+import os
+import pathlib
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import data  # noqa: E402
+import manager  # noqa: E402
+import nb201  # noqa: E402
+import state_space  # noqa: E402
+import zero_cost  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+# Spearman rho over all 15,625 cells on CIFAR-10 (Abdelfattah et al. 2021; REFERENCES §13).
+PUBLISHED = {"synflow": 0.737, "snip": 0.596, "grad_norm": 0.594}
+
+
+def mnist_batch(n, seed):
+    """n MNIST images of the embedded subset as 32x32x3 (zero-padded, channels repeated)."""
+    ds = data.load_dataset("mnist5k", val_size=100, train_size=max(n, 100), seed=seed)
+    x = np.pad(ds.x_train[:n], ((0, 0), (2, 2), (2, 2), (0, 0)))
+    return np.repeat(x, 3, axis=-1).astype("float32"), ds.y_train[:n]
+
+
+def read_rows(path):
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=1000)
+    parser.add_argument("--proxies", default="synflow,params,flops")
+    parser.add_argument("--channels", type=int, default=16)
+    parser.add_argument("--cells_per_stage", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=zero_cost.BATCH_SIZE)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bootstrap", type=int, default=2000)
+    args = parser.parse_args()
+    proxies = args.proxies.split(",")
+    unknown = [p for p in proxies if p not in zero_cost.PROXIES]
+    if unknown or not 1 <= args.cells <= nb201.CELLS:
+        parser.error(f"--proxies from {','.join(zero_cost.PROXIES)} and 1 <= --cells <= {nb201.CELLS}")
+
+    table = nb201.load_table()
+    space = state_space.nb201_space()
+    rows_to_score = np.random.default_rng(args.seed).permutation(nb201.CELLS)[: args.cells]
+    x, y = mnist_batch(args.batch, args.seed) if set(proxies) & set(zero_cost.NEEDS_LABELS) else (None, None)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "zero_cost_nb201.csv"
+    fields = ["row", "cell", "cifar10", *proxies, *[f"{p}_seconds" for p in proxies], "build_seconds"]
+    settings = f"channels={args.channels} cells={args.cells_per_stage} batch={args.batch} seed={args.seed}"
+    done = [r for r in read_rows(path) if r.get("settings") == settings and all(p in r for p in proxies)]
+    seen = {int(r["row"]) for r in done}
+    new = not path.exists() or not done
+    with open(path, "w" if new else "a", newline="") as f:
+        writer = csv.DictWriter(f, fields + ["settings"], extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        for n, row in enumerate(rows_to_score):
+            if int(row) in seen:
+                continue
+            cell = table.strings[row]
+            start = time.perf_counter()
+            keras.utils.set_random_seed(int(row))
+            model = manager.build_nb201(space, space.from_string(cell), (32, 32, 3), 10,
+                                        channels=args.channels, cells=args.cells_per_stage)
+            result = {"row": int(row), "cell": cell, "cifar10": table.accuracy["cifar10"][row],
+                      "build_seconds": round(time.perf_counter() - start, 3), "settings": settings}
+            for proxy in proxies:
+                start = time.perf_counter()
+                result[proxy] = zero_cost.score(proxy, model, x, y)
+                result[f"{proxy}_seconds"] = round(time.perf_counter() - start, 3)
+            writer.writerow(result)
+            f.flush()
+            done.append({k: str(v) for k, v in result.items()})
+            del model
+            keras.backend.clear_session()
+            if (n + 1) % 25 == 0:
+                print(f"{n + 1}/{args.cells} cells scored", flush=True)
+    report(done[: args.cells], proxies, args, settings)
+
+
+def report(rows, proxies, args, settings):
+    from scipy import stats as sp  # pylint: disable=import-outside-toplevel
+
+    accuracy = np.array([float(r["cifar10"]) for r in rows])
+    lines = [
+        f"# Zero-cost proxies on NAS-Bench-201 (CIFAR-10), {len(rows)} random cells",
+        "",
+        f"`python bench/zero_cost_nb201.py --cells={args.cells} --proxies={','.join(proxies)}` "
+        f"({settings}; {platform.processor() or platform.machine()}, Keras {keras.__version__} on "
+        f"{keras.backend.backend()}, {time.strftime('%Y-%m-%d')}). Accuracy: the table's CIFAR-10 "
+        f"test accuracy at 200 epochs. Intervals: 95% bootstrap over cells ({args.bootstrap} "
+        f"resamples). Published: Spearman rho over all 15,625 cells (Abdelfattah et al. 2021).",
+        "",
+        "| proxy | Spearman rho [95% CI] | Kendall tau [95% CI] | published rho | seconds per cell (median) |",
+        "|---|---|---|---|---|",
+    ]
+    for proxy in proxies:
+        values = np.array([float(r[proxy]) for r in rows])
+        cells = []
+        for fn in (lambda a, b: sp.spearmanr(a, b).statistic, lambda a, b: sp.kendalltau(a, b).statistic):
+            point = fn(values, accuracy)
+            ci = sp.bootstrap((values, accuracy), fn, paired=True, vectorized=False, n_resamples=args.bootstrap,
+                              method="percentile", random_state=np.random.default_rng(args.seed)).confidence_interval
+            cells.append(f"{point:.3f} [{ci.low:.3f}, {ci.high:.3f}]")
+        seconds = np.median([float(r[f"{proxy}_seconds"]) for r in rows])
+        published = PUBLISHED.get(proxy)
+        lines.append(f"| {proxy} | {cells[0]} | {cells[1]} | {'' if published is None else published} | {seconds:.3f} |")
+    build = np.median([float(r["build_seconds"]) for r in rows])
+    lines += ["", f"Building a network: {build:.2f} s per cell (median), not counted above."]
+    if set(proxies) & set(zero_cost.NEEDS_LABELS):
+        lines.append(f"snip and grad_norm: one batch of {args.batch} MNIST images (32x32x3, padded and "
+                     f"repeated), not CIFAR-10.")
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "zero_cost_nb201.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
