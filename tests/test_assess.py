@@ -62,24 +62,13 @@ def background_jobs(folder):
                       "--evaluation=naswot", "--naswot_batch=32")
         return folder / "naswot", proc
 
-    return {
-        "grid": grid,
-        "naswot": naswot,
-        "interrupted": lambda: _interrupted_grid(folder / "interrupted"),
-        "shared": lambda: _shared_grid(folder / "shared"),
-    }
+    return {"grid": grid, "naswot": naswot}
 
 
 @pytest.fixture(scope="module")
-def jobs():
-    """name -> Future of each background job."""
-    return start_background(sys.modules[__name__])
-
-
-@pytest.fixture(scope="module")
-def grid(jobs):
+def grid():
     """(folder, CompletedProcess of the half grid, of the whole grid)."""
-    return jobs["grid"].result()
+    return start_background(sys.modules[__name__])["grid"].result()
 
 
 REACH = 0.3
@@ -163,10 +152,8 @@ def test_summary_and_plots(grid):
     assert not list(out.glob("*.tmp*"))
 
 
-def _interrupted_grid(out):
-    """A one-run grid stopped by SIGINT after its first trial, then run again: (the
-    stopped process's status and stderr, whether results.csv existed then, the second
-    process, the run's history.csv path)."""
+def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "interrupted"
     args = [sys.executable, "assess.py", *TINY, f"--out={out}", "--clean=false"]
     args.append("--strategies=controller")
     args[args.index("--trials=4")] = "--trials=6"
@@ -179,19 +166,13 @@ def _interrupted_grid(out):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
-    stopped = (proc.returncode, err.decode(), (out / "results.csv").exists())
-    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=400)
-    return stopped, again, history
-
-
-def test_an_interrupted_grid_resumes_where_it_stopped(jobs):
-    (returncode, err, had_results), again, history = jobs["interrupted"].result()
-    out = history.parents[2]
-    assert returncode == 128 + signal.SIGINT, err[-3000:]
+    err = err.decode()
+    assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
     assert "Traceback" not in err
     assert "Resume with:" in err and "assess.py" in err and f"--out={out}" in err
-    assert not had_results
+    assert not (out / "results.csv").exists()
 
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"{POISONED}-controller-seed0] resuming" in again.stdout
     rows = results(out)
@@ -285,15 +266,11 @@ def test_config_to_flags_gives_the_config_back():
     assert same == [True, True, None, "zero,noise2", False]
 
 
-def _shared_grid(out):
+def test_a_grid_in_shared_mode_scores_with_shared_weights(tmp_path):
+    """The controller against random search with weight sharing (ENAS vs RSWS)."""
     shared = ["--evaluation=shared", "--trials=8", "--children_per_step=4"]
     shared += ["--shared_steps_per_epoch=1", "--eval_batch=16", "--derive_candidates=3"]
-    return out, assess(f"--out={out}", "--clean=false", "--jobs=2", *shared)
-
-
-def test_a_grid_in_shared_mode_scores_with_shared_weights(jobs):
-    """The controller against random search with weight sharing (ENAS vs RSWS)."""
-    tmp_path, proc = jobs["shared"].result()
+    proc = assess(f"--out={tmp_path}", "--clean=false", "--jobs=2", *shared)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = results(tmp_path)
     assert [(r["setting"], r["strategy"]) for r in rows] == [
@@ -312,10 +289,10 @@ def test_a_grid_in_shared_mode_scores_with_shared_weights(jobs):
     assert "poison rate" in (tmp_path / "summary.md").read_text()
 
 
-def test_a_grid_scored_by_naswot_reports_the_score_as_the_fitness(jobs):
+def test_a_grid_scored_by_naswot_reports_the_score_as_the_fitness():
     # It once ran its whole grid and then died in a KeyError: best.json names the
     # quarter means after the metric (naswot_score), the report read "accuracy".
-    tmp_path, proc = jobs["naswot"].result()
+    tmp_path, proc = start_background(sys.modules[__name__])["naswot"].result()
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     rows = results(tmp_path)

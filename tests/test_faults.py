@@ -54,19 +54,7 @@ def background_jobs(folder):
         out, err = process.communicate(timeout=300)
         return process.returncode, out, err
 
-    crashes = {  # name -> crashing_search's arguments (below): a process each.
-        "train": ("train", "training", 2, False),
-        "naswot": ("naswot", "scoring", 2, False),
-        "final": ("train", "final", 1, False),
-        "final-twice": ("train", "final", 1, True),
-    }
-
-    def crash(name):
-        (folder / name).mkdir()
-        return folder / name, crashing_search(folder / name, *crashes[name])
-
-    return {"harness": harness, "start_up": start_up,
-            **{f"crash-{name}": lambda n=name: crash(n) for name in crashes}}
+    return {"harness": harness, "start_up": start_up}
 
 
 @pytest.fixture(scope="module")
@@ -499,8 +487,8 @@ def decisions_of(row):
 
 
 @pytest.mark.parametrize("evaluation,phase", [("train", "training"), ("naswot", "scoring")])
-def test_a_child_that_kills_the_search_process_fails_and_the_search_goes_on(jobs, evaluation, phase):
-    tmp_path, (done, rows, crashes) = jobs[f"crash-{evaluation}"].result()
+def test_a_child_that_kills_the_search_process_fails_and_the_search_goes_on(tmp_path, evaluation, phase):
+    done, rows, crashes = crashing_search(tmp_path, evaluation, phase)
     assert f"a child killed the search process (SIGABRT) in its {phase}: it is recorded as failed" in done.stderr
     assert [r["trial"] for r in rows] == ["1", "2", "3", "4"]
     assert [r["failed"] for r in rows] == ["0", "1", "0", "0"]
@@ -510,8 +498,8 @@ def test_a_child_that_kills_the_search_process_fails_and_the_search_goes_on(jobs
     assert (tmp_path / "crash" / "best.json").exists()
 
 
-def test_a_final_retraining_that_kills_the_search_process_is_tried_again_with_onednn_off(jobs):
-    tmp_path, (done, rows, crashes) = jobs["crash-final"].result()
+def test_a_final_retraining_that_kills_the_search_process_is_tried_again_with_onednn_off(tmp_path):
+    done, rows, crashes = crashing_search(tmp_path, phase="final", nth=1)
     assert "final retraining killed the search process (SIGABRT); it is tried again with oneDNN off" in done.stderr
     assert [r["failed"] for r in rows] == ["0"] * 4
     assert [c["phase"] for c in crashes] == ["final"]
@@ -522,8 +510,8 @@ def test_a_final_retraining_that_kills_the_search_process_is_tried_again_with_on
     assert (tmp_path / "crash" / "best_model.keras").exists()
 
 
-def test_a_final_retraining_that_kills_the_process_twice_ends_the_run_without_a_model(jobs):
-    tmp_path, (done, rows, crashes) = jobs["crash-final-twice"].result()
+def test_a_final_retraining_that_kills_the_process_twice_ends_the_run_without_a_model(tmp_path):
+    done, rows, crashes = crashing_search(tmp_path, phase="final", nth=1, always=True)
     assert [c["phase"] for c in crashes] == ["final", "final"]
     assert "no final model: the final retraining killed its process (SIGABRT), twice" in done.stdout
     best = json.loads((tmp_path / "crash" / "best.json").read_text())

@@ -16,7 +16,6 @@ import sys
 import time
 
 import pytest
-from conftest import start_background
 
 import run_log
 
@@ -73,19 +72,19 @@ def wait_for_rows(process, run_dir, n, timeout=240):
 
 def interrupt(logdir, name, signum, after_rows):
     """Starts a search, sends `signum` once `after_rows` trials are done, returns
-    (returncode, stdout, stderr, state.json and history.csv's rows as it left them)."""
+    (returncode, stdout, stderr)."""
     process = start(*TINY, f"--logdir={logdir}", f"--run_name={name}")
     wait_for_rows(process, logdir / name, after_rows)
     process.send_signal(signum)
     out, err = process.communicate(timeout=120)
-    state = json.loads((logdir / name / "state.json").read_text())
-    return process.returncode, out, err, state, rows(logdir / name)
+    return process.returncode, out, err
 
 
-def _runs(logdir):
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
     """An uninterrupted run, a run killed with SIGKILL mid-step and then resumed, and
     runs stopped by SIGINT and SIGTERM (not resumed here)."""
-    logdir.mkdir()
+    logdir = tmp_path_factory.mktemp("runs")
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         full = pool.submit(train, *TINY, f"--logdir={logdir}", "--run_name=full")
         sigint = pool.submit(interrupt, logdir, "sigint", signal.SIGINT, 2)
@@ -107,26 +106,6 @@ def _runs(logdir):
             "sigint": sigint.result(),
             "sigterm": sigterm.result(),
         }
-
-
-def background_jobs(folder):
-    """The module's train.py runs, started with the suite on the background pool
-    (conftest.py): the interrupted runs, then what resumes them (the damaged copies
-    of the SIGTERM run, the SIGINT run resumed twice); the shared-weight runs."""
-
-    def runs():
-        found = _runs(folder / "runs")
-        # Copies first: resuming the SIGINT run below leaves the SIGTERM run alone.
-        found["damaged"] = {name: _resume_damaged(found, name, damage) for name, damage, _ in DAMAGES}
-        found["sigint_resumed"] = _resume_twice(found["logdir"], "sigint")
-        return found
-
-    return {"runs": runs, "shared": lambda: _shared_runs(folder / "shared")}
-
-
-@pytest.fixture(scope="module")
-def runs():
-    return start_background(sys.modules[__name__])["runs"].result()
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(runs):
@@ -168,10 +147,11 @@ SHARED = TINY + [
 ]
 
 
-def _shared_runs(logdir):
+@pytest.fixture(scope="module")
+def shared_runs(tmp_path_factory):
     """An uninterrupted shared-weight run, and one killed with SIGKILL in its second
     supernet epoch and resumed."""
-    logdir.mkdir()
+    logdir = tmp_path_factory.mktemp("shared")
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         full = pool.submit(train, *SHARED, f"--logdir={logdir}", "--run_name=full")
         killed = start(*SHARED, f"--logdir={logdir}", "--run_name=killed")
@@ -186,11 +166,6 @@ def _shared_runs(logdir):
             "killed_rows": rows_at_kill,
             "resumed": resumed,
         }
-
-
-@pytest.fixture(scope="module")
-def shared_runs():
-    return start_background(sys.modules[__name__])["shared"].result()
 
 
 def test_shared_search_killed_then_resumed_matches_an_uninterrupted_run(shared_runs):
@@ -252,27 +227,21 @@ def test_shared_search_scores_on_the_supernet_and_retrains_the_derived_pick(shar
 
 @pytest.mark.parametrize("name, signum", [("sigint", signal.SIGINT), ("sigterm", signal.SIGTERM)])
 def test_signal_saves_state_and_prints_the_resume_command(runs, name, signum):
-    returncode, out, err, state, history = runs[name]
+    returncode, out, err = runs[name]
     assert returncode == 128 + signum
     assert "Traceback" not in err
+    run_dir = runs["logdir"] / name
     assert f"python train.py --resume --logdir={runs['logdir']} --run_name={name}" in err
+    state = json.loads((run_dir / "state.json").read_text())
+    history = rows(run_dir)
     assert state["phase"] == "search"
     assert state["trial"] == len(history) >= 1
     assert [r["trial"] for r in history] == [str(i + 1) for i in range(len(history))]
 
 
-def _resume_twice(logdir, name):
-    """Resumes a stopped run to its end, then once more: (first, its history.csv bytes,
-    second, the bytes after it)."""
-    done = train("--resume", f"--logdir={logdir}", f"--run_name={name}")
-    before = (logdir / name / "history.csv").read_bytes()
-    again = train("--resume", f"--logdir={logdir}", f"--run_name={name}")
-    return done, before, again, (logdir / name / "history.csv").read_bytes()
-
-
 def test_resume_after_sigint_finishes_and_then_does_nothing(runs):
     logdir = runs["logdir"]
-    done, before, again, after = runs["sigint_resumed"]
+    done = train("--resume", f"--logdir={logdir}", "--run_name=sigint")
     assert done.returncode == 0, done.stderr[-2000:]
     history = rows(logdir / "sigint")
     assert len(history) == 9
@@ -284,9 +253,11 @@ def test_resume_after_sigint_finishes_and_then_does_nothing(runs):
     assert elapsed == sorted(elapsed)
     best = json.loads((logdir / "sigint" / "best.json").read_text())
     assert elapsed[-1] <= best["search_seconds"]
+    before = (logdir / "sigint" / "history.csv").read_bytes()
+    again = train("--resume", f"--logdir={logdir}", "--run_name=sigint")
     assert again.returncode == 0
     assert "already finished; nothing to do" in again.stdout
-    assert after == before
+    assert (logdir / "sigint" / "history.csv").read_bytes() == before
 
 
 def _truncate(paths):
@@ -302,48 +273,43 @@ def _copy_run(runs, name):
     return target
 
 
-# (id, damage done to a copy of the SIGTERM run, a word of the one error line)
-DAMAGES = [
-    ("truncated", lambda d: (d / "state.json").write_text((d / "state.json").read_text()[:80]), "damaged"),
-    ("not-json", lambda d: (d / "state.json").write_text("not json"), "damaged"),
-    ("other-version", lambda d: (d / "state.json").write_text('{"version": 99}'), "damaged"),
-    ("version-1", lambda d: (d / "state.json").write_text('{"version": 1}'), "earlier version"),
-    ("trials-log", lambda d: (d / "trials.jsonl").write_text(""), "damaged"),
-    ("missing", lambda d: (d / "state.json").unlink(), "no run state"),
-    ("config", lambda d: (d / "config.json").write_text("{"), "config.json"),
-    (
-        "sizes",
-        lambda d: [
-            p.write_text(p.read_text().replace('"lstm_units": 64', '"lstm_units": 32'))
-            for p in d.glob("checkpoints/*/controller.json")
-        ],
-        "controller checkpoint",
-    ),
-    (
-        "weights",
-        lambda d: _truncate(list(d.glob("checkpoints/*/controller.weights.npz"))),
-        "controller checkpoint",
-    ),
-]
-
-
-def _resume_damaged(runs, name, damage):
-    """Damages a copy of the SIGTERM run and resumes it: (process, the copy's files
-    before the resume, after it)."""
-    run_dir = _copy_run(runs, "damaged-" + name)
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "state.json").write_text((d / "state.json").read_text()[:80]), "damaged"),
+        (lambda d: (d / "state.json").write_text("not json"), "damaged"),
+        (lambda d: (d / "state.json").write_text('{"version": 99}'), "damaged"),
+        (lambda d: (d / "state.json").write_text('{"version": 1}'), "earlier version"),
+        (lambda d: (d / "trials.jsonl").write_text(""), "damaged"),
+        (lambda d: (d / "state.json").unlink(), "no run state"),
+        (lambda d: (d / "config.json").write_text("{"), "config.json"),
+        (
+            lambda d: [
+                p.write_text(p.read_text().replace('"lstm_units": 64', '"lstm_units": 32'))
+                for p in d.glob("checkpoints/*/controller.json")
+            ],
+            "controller checkpoint",
+        ),
+        (
+            lambda d: _truncate(list(d.glob("checkpoints/*/controller.weights.npz"))),
+            "controller checkpoint",
+        ),
+    ],
+    ids=[
+        "truncated", "not-json", "other-version", "version-1", "trials-log", "missing", "config",
+        "sizes", "weights",
+    ],
+)
+def test_damaged_or_mismatched_checkpoint_is_one_clear_error(runs, damage, message, request):
+    run_dir = _copy_run(runs, "damaged-" + request.node.callspec.id)
     damage(run_dir)
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     proc = train("--resume", f"--logdir={runs['logdir']}", f"--run_name={run_dir.name}")
-    return proc, before, {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-
-
-@pytest.mark.parametrize("name, message", [(d[0], d[2]) for d in DAMAGES], ids=[d[0] for d in DAMAGES])
-def test_damaged_or_mismatched_checkpoint_is_one_clear_error(runs, name, message):
-    proc, before, after = runs["damaged"][name]
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("train.py: error:"), proc.stderr
     assert message in lines[0]
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after == before  # Nothing was overwritten.
 
 
