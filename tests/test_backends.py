@@ -109,8 +109,6 @@ def background_jobs(logdir):
     started["logdir"] = lambda: logdir
     for backend in ("torch", "jax"):
         started[f"zero-cost-{backend}"] = lambda b=backend: _run(["-c", ZERO_COST_CHECK], b)
-    for users in (None, "AVX2"):  # The oneDNN cap's check (below), as set and as not.
-        started[f"cap-{users}"] = lambda u=users: _isa_after_make_deterministic(u)
     return started
 
 
@@ -162,13 +160,13 @@ def _isa_after_make_deterministic(users):
                           text=True, env=env, timeout=300)
 
 
-def test_torch_children_avoid_onednns_avx2_kernels_on_a_cpu_without_avx512(runs):
+def test_torch_children_avoid_onednns_avx2_kernels_on_a_cpu_without_avx512():
     """PyTorch's oneDNN corrupts the heap in an AVX2 kernel (manager._cap_torch_onednn):
     on such a CPU every torch process of a search caps it at AVX; a user's own cap wins."""
     torch = pytest.importorskip("torch")
     got = {}
     for users in (None, "AVX2"):
-        proc = runs[1][f"cap-{users}"]
+        proc = _isa_after_make_deterministic(users)
         assert proc.returncode == 0, proc.stderr[-2000:]
         got[users] = proc.stdout.split()[-1]
     avx2_only = torch.backends.cpu.get_cpu_capability() == "AVX2"

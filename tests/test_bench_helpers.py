@@ -1,12 +1,10 @@
 """The counting helpers of the benchmarks (their runs themselves are measured, not tested)."""
 
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import start_background
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
 
@@ -14,24 +12,6 @@ import compare  # noqa: E402
 import poison_breakdown  # noqa: E402
 import shared_ranking  # noqa: E402
 import state_space  # noqa: E402
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def background_jobs(folder):
-    """bench/gpu_check.py on this machine, started with the suite (conftest.py)."""
-    out = folder / "gpu_check.md"
-    return {"gpu_check": lambda: (out, subprocess.run(
-        [sys.executable, "bench/gpu_check.py", "--backends=torch", "--spaces=toy", "--device=gpu",
-         "--children=1", "--train_size=64", "--batch_size=32", "--require_gpu", f"--out={out}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    ))}
-
-
-@pytest.fixture(scope="module")
-def gpu_check():
-    """(its table, its CompletedProcess)."""
-    return start_background(sys.modules[__name__])["gpu_check"].result()
 
 
 @pytest.mark.parametrize("max_epochs, expected", [(1, 1), (3, 6), (9, 23)])
@@ -57,11 +37,18 @@ def test_shared_ranking_reads_back_formatted_architectures():
         assert shared_ranking.parse_architecture(space, space.format(a)) == a
 
 
-def test_the_gpu_check_says_when_a_child_did_not_run_on_a_gpu(gpu_check):
+def test_the_gpu_check_says_when_a_child_did_not_run_on_a_gpu(tmp_path):
     """bench/gpu_check.py is run where device time is scarce: on this machine (no GPU)
     it must train the child, see that its weights were on the CPU, and fail
     `--require_gpu` with the leg named."""
-    out, done = gpu_check
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    out = tmp_path / "gpu_check.md"
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_check.py", "--backends=torch", "--spaces=toy", "--device=gpu",
+         "--children=1", "--train_size=64", "--batch_size=32", "--require_gpu", f"--out={out}"],
+        cwd=pathlib.Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=600,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "not on a GPU: torch/gpu/toy" in done.stdout
     row = next(line for line in out.read_text().splitlines() if line.startswith("| torch |"))
