@@ -29,7 +29,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from run_log import error_line
+
 PROXIES = ("grad_norm", "snip", "synflow", "params", "flops")
+GRADIENT_PROXIES = ("grad_norm", "snip", "synflow")
 NEEDS_LABELS = ("grad_norm", "snip")
 BATCH_SIZE = 64  # Images in the batch of grad_norm and snip (the paper's).
 _KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
@@ -59,8 +62,7 @@ def kernels(model):
     if not found:
         raise ProxyError(
             f"network {model.name!r} has no trainable convolution or dense kernel: "
-            f"the gradient proxies ({', '.join(p for p in PROXIES if p not in ('params', 'flops'))}) "
-            f"score those"
+            f"the gradient proxies ({', '.join(GRADIENT_PROXIES)}) score those"
         )
     return found
 
@@ -101,21 +103,15 @@ def gradients(model, loss_of, inputs, variables):
     ]
 
 
-def _cross_entropy(labels, num_classes):
-    y = ops.one_hot(ops.convert_to_tensor(labels, "int32"), num_classes)
-
-    def loss_of(outputs):  # The mean cross-entropy of softmax outputs.
-        p = ops.clip(outputs, 1e-7, 1.0)
-        return -ops.mean(ops.sum(ops.cast(y, p.dtype) * ops.log(p), axis=-1))
-
-    return loss_of
-
-
 def _labelled_gradients(model, x, y):
     layers = kernels(model)
     variables = [v for _, vs in layers for v in vs]
-    num_classes = int(model.outputs[0].shape[-1])
-    grads = gradients(model, _cross_entropy(y, num_classes), ops.convert_to_tensor(x), variables)
+    labels = ops.convert_to_tensor(y, "int32")
+
+    def loss_of(outputs):  # The mean cross-entropy of the softmax outputs.
+        return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, outputs))
+
+    grads = gradients(model, loss_of, ops.convert_to_tensor(x), variables)
     it = iter(grads)
     return [(layer, [(np.asarray(ops.convert_to_numpy(v.value), np.float64), next(it)) for v in vs])
             for layer, vs in layers]
@@ -147,13 +143,11 @@ def linear_copy(model, dtype="float64"):
     def clone(layer):
         if isinstance(layer, keras.layers.BatchNormalization):
             return _identity(layer.name, dtype)  # Called as BN was: with its training and mask.
-        config = dict(layer.get_config(), dtype=dtype)
-        if config.get("activation") == "softmax":
-            config["activation"] = "linear"
-        if isinstance(layer, keras.layers.Softmax) or (
-            isinstance(layer, keras.layers.Activation) and config.get("activation") == "linear"
-        ):
+        if isinstance(layer, keras.layers.Softmax):
             return _identity(layer.name, dtype)
+        config = dict(layer.get_config(), dtype=dtype)
+        if config.get("activation") == "softmax":  # A Dense or an Activation layer.
+            config["activation"] = "linear"
         return layer.__class__.from_config(config)
 
     try:
@@ -161,7 +155,7 @@ def linear_copy(model, dtype="float64"):
     except Exception as e:  # pylint: disable=broad-except
         raise ProxyError(
             f"synflow needs a copy of the network without batch normalization in {dtype}, "
-            f"which could not be made: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            f"which could not be made: {error_line(e)}"
         ) from None
     for layer in copy.layers:
         if layer.weights:
@@ -170,12 +164,11 @@ def linear_copy(model, dtype="float64"):
     return copy
 
 
-def synflow(model, input_shape=None):
+def synflow(model):
     """Sum over the convolution and dense kernels of |W * dR/dW| on `linear_copy`, R
     the sum of its outputs on one all-ones input (no data)."""
     copy = linear_copy(model)
-    shape = tuple(input_shape or model.inputs[0].shape[1:])
-    ones = ops.ones((1, *shape), dtype="float64")
+    ones = ops.ones((1, *model.inputs[0].shape[1:]), dtype="float64")
     layers = kernels(copy)
     variables = [v for _, vs in layers for v in vs]
     grads = gradients(copy, ops.sum, ones, variables)

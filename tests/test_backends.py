@@ -148,25 +148,17 @@ def test_the_supernet_trains_scores_and_extracts_on_jax(runs):
     assert proc.returncode == 0 and "jax ok" in proc.stdout, proc.stderr[-3000:]
 
 
-CAP_SCRIPT = "import os, manager; manager.make_deterministic(); print(os.environ.get('ONEDNN_MAX_CPU_ISA'))"
-
-
-def _isa_after_make_deterministic(users):
-    """ONEDNN_MAX_CPU_ISA in a torch process after make_deterministic, `users` its
-    value before (None: not set)."""
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
-    env.update(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT), **({"ONEDNN_MAX_CPU_ISA": users} if users else {}))
-    return subprocess.run([sys.executable, "-c", CAP_SCRIPT], cwd=ROOT, capture_output=True,
-                          text=True, env=env, timeout=300)
-
-
 def test_torch_children_avoid_onednns_avx2_kernels_on_a_cpu_without_avx512():
     """PyTorch's oneDNN corrupts the heap in an AVX2 kernel (manager._cap_torch_onednn):
     on such a CPU every torch process of a search caps it at AVX; a user's own cap wins."""
     torch = pytest.importorskip("torch")
+    script = "import os, manager; manager.make_deterministic(); print(os.environ.get('ONEDNN_MAX_CPU_ISA'))"
     got = {}
     for users in (None, "AVX2"):
-        proc = _isa_after_make_deterministic(users)
+        env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+        env.update(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT), **({"ONEDNN_MAX_CPU_ISA": users} if users else {}))
+        proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                              text=True, env=env, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         got[users] = proc.stdout.split()[-1]
     avx2_only = torch.backends.cpu.get_cpu_capability() == "AVX2"
