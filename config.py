@@ -7,6 +7,7 @@ a bad value then gets its one line at once, with nothing else on stderr.
 import dataclasses
 import json
 import math
+import numbers
 import os
 
 import budget
@@ -52,6 +53,75 @@ AUTO_WORKER_TRIALS = 100
 
 class ConfigError(ValueError):
     """A bad search setting; the message names the value and what is allowed."""
+
+
+# The controller's settings (controller.py) and their defaults, with their source.
+# ENAS = the released code of Pham et al. (2018), NAS = Zoph & Le (2016); see
+# ../shared/REFERENCES.md.
+CONTROLLER_DEFAULTS = dict(
+    lstm_units=64,  # ENAS: 64 units (NAS: 35).
+    lstm_layers=1,  # ENAS: 1 layer (NAS: 2).
+    embedding_size=64,  # ENAS: the embedding is as wide as the LSTM.
+    learning_rate=5e-3,  # ENAS: 1e-3 over ~15k steps; raised for budgets of tens of steps (bench/).
+    entropy_weight=1e-4,  # ENAS code: 1e-4 (paper: 0.1).
+    temperature=1.0,  # ENAS paper: 5 with tanh constant 2.5; 1.0 leaves logits unchanged.
+    tanh_constant=2.5,  # ENAS paper: 2.5 (code: 1.5); None disables the cap.
+    exploration=0.0,  # Probability mass mixed in uniformly while sampling; 0 = on-policy.
+    grad_clip=5.0,  # Global gradient-norm clip (ENAS clips too).
+    skip_weight=0.0,  # ENAS: 0.8. Weight of the skip penalty KL(skip probability || skip_target).
+    skip_target=0.4,  # ENAS: 0.4, the skip rate the penalty pulls towards.
+    reward_entropy=0.0,  # ENAS: 1e-4. The sample's entropy times this is added to its reward.
+    init_range=0.1,  # Weights ~ U(-0.1, 0.1) (ENAS; NAS: 0.08).
+    # Memory buffer (Adam & Lorraine 2019; REFERENCES §12): every update adds a
+    # teacher-forced reconstruction loss on a batch of earlier architectures.
+    memory_size=0,  # Architectures kept (the paper: 10,000); 0 turns the buffer off.
+    memory_batch=100,  # Architectures drawn from the buffer per update (the paper: 100).
+    memory_weight=1.0,  # Weight of the reconstruction loss (the paper: 1).
+    memory_start=0,  # Updates made before the loss is added (the paper: a later epoch).
+)
+# Flags whose controller setting has another name; the rest are named as the setting.
+CONTROLLER_FLAGS = {"learning_rate": "controller_lr", "memory_size": "controller_memory"}
+
+
+def check_controller(settings, flags=False):
+    """The controller's settings: CONTROLLER_DEFAULTS updated with `settings`, checked.
+
+    Raises:
+      ConfigError: an unknown setting, or a value out of range, named as the setting
+        (as its train.py flag with `flags`: --controller_lr for learning_rate).
+    """
+    unknown = set(settings) - set(CONTROLLER_DEFAULTS)
+    _check(
+        not unknown,
+        f"unknown controller setting(s) {sorted(unknown)}; allowed: {sorted(CONTROLLER_DEFAULTS)}",
+    )
+    h = {**CONTROLLER_DEFAULTS, **settings}
+
+    def check(name, condition, allowed):
+        shown = f"--{CONTROLLER_FLAGS.get(name, name)}" if flags else name
+        _check(condition, f"{shown} must be {allowed}, got {h[name]!r}")
+
+    for name in ("lstm_units", "lstm_layers", "embedding_size", "memory_batch"):
+        check(name, _integer(h[name]) and h[name] >= 1, "an integer >= 1")
+    for name in ("learning_rate", "temperature", "grad_clip", "init_range"):
+        check(name, _number(h[name]) and h[name] > 0, "a number > 0")
+    for name in ("entropy_weight", "skip_weight", "reward_entropy", "memory_weight"):
+        check(name, _number(h[name]) and h[name] >= 0, ">= 0")
+    tanh = h["tanh_constant"]
+    check("tanh_constant", tanh is None or (_number(tanh) and tanh > 0), "> 0 or None")
+    check("skip_target", _number(h["skip_target"]) and 0 < h["skip_target"] < 1, "in (0, 1)")
+    for name in ("memory_size", "memory_start"):
+        check(name, _integer(h[name]) and h[name] >= 0, "an integer >= 0")
+    check("exploration", _number(h["exploration"]) and 0 <= h["exploration"] < 1, "in [0, 1)")
+    return h
+
+
+def _integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclasses.dataclass
@@ -146,7 +216,7 @@ class SearchConfig:
     # Reward.
     acc_beta: float = 0.8
     clip_rewards: float = 0.0
-    # Controller (see controller.DEFAULTS for sources).
+    # Controller (CONTROLLER_DEFAULTS, with their sources): only the settings given.
     controller: dict = dataclasses.field(default_factory=dict)
     # Where children run (workers.py): `workers` worker processes on Ray, each child
     # with `cpus_per_child` CPUs and `gpus_per_child` GPUs; 0 workers: in this process.
@@ -231,6 +301,7 @@ class SearchConfig:
             f"--controller_memory is a setting of the controller (--strategy="
             f"{', '.join(CONTROLLERS)}), got --strategy={c.strategy}",
         )
+        check_controller(c.controller, flags=True)
         _check(
             c.space != "nb201" or c.num_layers in (None, 6),
             f"--num_layers is for the toy and macro spaces; an NB201 cell has 6 edges "
@@ -354,6 +425,8 @@ class SearchConfig:
             c.shared_grad_clip > 0, f"--shared_grad_clip must be > 0, got {c.shared_grad_clip}"
         )
         c.workers = _resolve_workers(c)
+        if c.evaluation != "benchmark":  # The only evaluation without images.
+            _check_images(c)
         _check(
             c.cpus_per_child > 0, f"--cpus_per_child must be > 0, got {c.cpus_per_child}"
         )
@@ -378,6 +451,32 @@ class SearchConfig:
             f"--run_name must be a plain folder name, got {c.run_name!r}",
         )
         return c
+
+
+def _check_images(c):
+    """The split's sizes against the dataset's (data.TRAINING_EXAMPLES), and the
+    minibatches drawn from them, before anything is loaded."""
+    try:
+        train_images = data.check_sizes(c.dataset, c.train_size, c.val_size)
+    except data.DataError as e:
+        raise ConfigError(str(e)) from None
+    if c.evaluation == "shared":
+        for flag, batch, images, split in (
+            ("batch_size", c.batch_size, train_images, "training"),
+            ("eval_batch", c.eval_batch, c.val_size, "validation"),
+        ):
+            _check(
+                batch <= images,
+                f"--evaluation=shared: the {'supernet' if split == 'training' else 'scoring'} "
+                f"minibatch of {batch} must be between 1 and the {images} {split} images; "
+                f"lower --{flag}",
+            )
+    if c.evaluation == "naswot" or c.strategy == "naswot":
+        _check(
+            c.naswot_batch <= train_images,
+            f"--naswot_batch={c.naswot_batch} is larger than the {train_images} training images "
+            f"NASWOT draws its minibatch from; lower --naswot_batch",
+        )
 
 
 def _resolve_workers(c):

@@ -23,33 +23,14 @@ import keras
 import numpy as np
 from keras import ops
 
+import config
 from run_log import atomic_write, error_line, load_arrays, save_arrays, write_json
 
 WEIGHTS_FILE = "controller.weights.npz"  # every variable of the scorer, in order
 
-# Defaults, with their source. ENAS = the released code of Pham et al. (2018),
-# NAS = Zoph & Le (2016); see ../shared/REFERENCES.md.
-DEFAULTS = dict(
-    lstm_units=64,  # ENAS: 64 units (NAS: 35).
-    lstm_layers=1,  # ENAS: 1 layer (NAS: 2).
-    embedding_size=64,  # ENAS: the embedding is as wide as the LSTM.
-    learning_rate=5e-3,  # ENAS: 1e-3 over ~15k steps; raised for budgets of tens of steps (bench/).
-    entropy_weight=1e-4,  # ENAS code: 1e-4 (paper: 0.1).
-    temperature=1.0,  # ENAS paper: 5 with tanh constant 2.5; 1.0 leaves logits unchanged.
-    tanh_constant=2.5,  # ENAS paper: 2.5 (code: 1.5); None disables the cap.
-    exploration=0.0,  # Probability mass mixed in uniformly while sampling; 0 = on-policy.
-    grad_clip=5.0,  # Global gradient-norm clip (ENAS clips too).
-    skip_weight=0.0,  # ENAS: 0.8. Weight of the skip penalty KL(skip probability || skip_target).
-    skip_target=0.4,  # ENAS: 0.4, the skip rate the penalty pulls towards.
-    reward_entropy=0.0,  # ENAS: 1e-4. The sample's entropy times this is added to its reward.
-    init_range=0.1,  # Weights ~ U(-0.1, 0.1) (ENAS; NAS: 0.08).
-    # Memory buffer (Adam & Lorraine 2019; REFERENCES §12): every update adds a
-    # teacher-forced reconstruction loss on a batch of earlier architectures.
-    memory_size=0,  # Architectures kept (the paper: 10,000); 0 turns the buffer off.
-    memory_batch=100,  # Architectures drawn from the buffer per update (the paper: 100).
-    memory_weight=1.0,  # Weight of the reconstruction loss (the paper: 1).
-    memory_start=0,  # Updates made before the loss is added (the paper: a later epoch).
-)
+# Defaults, with their source (ENAS, NAS: see config.CONTROLLER_DEFAULTS), and the checks
+# of every setting: config.py, so that train.py refuses a bad one before Keras loads.
+DEFAULTS = config.CONTROLLER_DEFAULTS
 
 
 class ControllerError(ValueError):
@@ -366,13 +347,10 @@ class Controller:
     """
 
     def __init__(self, space, *, seed=0, **hparams):
-        unknown = set(hparams) - set(DEFAULTS)
-        if unknown:
-            raise ControllerError(
-                f"unknown controller setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}"
-            )
-        self.hparams = {**DEFAULTS, **hparams}
-        _check_hparams(self.hparams)
+        try:
+            self.hparams = config.check_controller(hparams)
+        except config.ConfigError as e:
+            raise ControllerError(str(e)) from None
         space.num_architectures  # Raises if the space has no decisions.
         self.space = space
         self.seed = int(seed)
@@ -687,37 +665,6 @@ class Controller:
                 f"cannot load controller checkpoint from {directory}: {error_line(e, kind=False)}"
             ) from None
         return controller
-
-
-def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-
-
-def _check_hparams(h):
-    for name in ("lstm_units", "lstm_layers", "embedding_size", "memory_batch"):
-        if isinstance(h[name], bool) or not isinstance(h[name], (int, np.integer)) or h[name] < 1:
-            raise ControllerError(f"{name} must be an integer >= 1, got {h[name]!r}")
-    for name in ("learning_rate", "temperature", "grad_clip", "init_range"):
-        if not (_number(h[name]) and h[name] > 0):
-            raise ControllerError(f"{name} must be a number > 0, got {h[name]!r}")
-    if not (_number(h["entropy_weight"]) and h["entropy_weight"] >= 0):
-        raise ControllerError(f"entropy_weight must be >= 0, got {h['entropy_weight']!r}")
-    if h["tanh_constant"] is not None and not (
-        _number(h["tanh_constant"]) and h["tanh_constant"] > 0
-    ):
-        raise ControllerError(f"tanh_constant must be > 0 or None, got {h['tanh_constant']!r}")
-    for name in ("skip_weight", "reward_entropy"):
-        if not (_number(h[name]) and h[name] >= 0):
-            raise ControllerError(f"{name} must be >= 0, got {h[name]!r}")
-    if not (_number(h["skip_target"]) and 0 < h["skip_target"] < 1):
-        raise ControllerError(f"skip_target must be in (0, 1), got {h['skip_target']!r}")
-    for name in ("memory_size", "memory_start"):
-        if isinstance(h[name], bool) or not isinstance(h[name], (int, np.integer)) or h[name] < 0:
-            raise ControllerError(f"{name} must be an integer >= 0, got {h[name]!r}")
-    if not (_number(h["memory_weight"]) and h["memory_weight"] >= 0):
-        raise ControllerError(f"memory_weight must be >= 0, got {h['memory_weight']!r}")
-    if not (_number(h["exploration"]) and 0 <= h["exploration"] < 1):
-        raise ControllerError(f"exploration must be in [0, 1), got {h['exploration']!r}")
 
 
 def _json_roundtrip(value):

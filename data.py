@@ -22,6 +22,10 @@ import numpy as np
 from run_log import error_line
 
 DATASETS = ("mnist5k", "mnist", "fashion_mnist", "cifar10")
+# Training examples of each dataset, the pool the validation split is drawn from (mnist5k:
+# its 5,000 less the fixed test split; the others: tfds's `train` split), so that sizes
+# can be checked before anything is loaded (`check_sizes`).
+TRAINING_EXAMPLES = {"mnist5k": 4000, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
 
 # The vendored MNIST subset and its fixed test split.
 EMBEDDED_PATH = pathlib.Path(__file__).resolve().parent / "embedded" / "mnist_5k.npz"
@@ -139,25 +143,53 @@ def split_train_val(labels, *, val_size, train_size=None, seed=0):
     Raises:
       DataError: if the sizes do not fit into ``len(labels)``.
     """
-    available = len(labels)
-    if train_size is None:
-        if val_size >= available:
-            raise DataError(
-                f"val_size={val_size} leaves no training data: at most {available - 1} of the "
-                f"{available} available training examples can go to validation"
-            )
-    elif train_size + val_size > available:
-        raise DataError(
-            f"train_size={train_size} + val_size={val_size} = {train_size + val_size} exceeds "
-            f"the {available} available training examples (maximum train_size + val_size is "
-            f"{available})"
-        )
+    check_split(len(labels), train_size, val_size)
     rng = np.random.default_rng(seed)
     val_idx, train_idx = _stratified_take(labels, val_size, rng)
     if train_size is not None and train_size < len(train_idx):
         keep, _ = _stratified_take(labels[train_idx], train_size, rng)
         train_idx = train_idx[keep]
     return train_idx, val_idx
+
+
+def check_sizes(name, train_size, val_size):
+    """Checks `train_size` and `val_size` against `name`'s TRAINING_EXAMPLES, before
+    anything is loaded (`load_dataset` checks them against the loaded data too).
+
+    Returns:
+      The number of training examples the split will have.
+
+    Raises:
+      DataError: an unknown dataset, a bad size, or sizes that do not fit.
+    """
+    name = _check_name(name)
+    val_size = _check_size("val_size", val_size)
+    if train_size is not None:
+        train_size = _check_size("train_size", train_size)
+    return check_split(TRAINING_EXAMPLES[name], train_size, val_size)
+
+
+def check_split(available, train_size, val_size):
+    """Checks that `train_size` (None: all the rest) and `val_size` examples fit into
+    `available`; returns the training examples of the split.
+
+    Raises:
+      DataError: if they do not fit.
+    """
+    if train_size is None:
+        if val_size >= available:
+            raise DataError(
+                f"val_size={val_size} leaves no training data: at most {available - 1} of the "
+                f"{available} available training examples can go to validation"
+            )
+        return available - val_size
+    if train_size + val_size > available:
+        raise DataError(
+            f"train_size={train_size} + val_size={val_size} = {train_size + val_size} exceeds "
+            f"the {available} available training examples (maximum train_size + val_size is "
+            f"{available})"
+        )
+    return train_size
 
 
 def mnist5k_test_indices(labels):

@@ -41,6 +41,7 @@ from scipy.stats import rankdata  # noqa: E402
 
 import config as config_lib  # noqa: E402
 import run_log  # noqa: E402
+import run_state  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run", None, "The run folder of a controller search.")
@@ -154,7 +155,7 @@ def load_controller(run_dir):
             f"{run_dir} is a --strategy={config.strategy} run; the probe reads a controller "
             f"(--strategy={', '.join(CONTROLLER_STRATEGIES)})"
         )
-    checkpoint = search._read_state(run_dir)["strategy"]["checkpoint"]  # pylint: disable=protected-access
+    checkpoint = run_state.read_state(run_dir)["strategy"]["checkpoint"]
     if not checkpoint:
         raise ProbeError(f"{run_dir} has no controller checkpoint yet (no step finished)")
     space, _ = search.make_space(config)

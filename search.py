@@ -31,16 +31,18 @@ import budget as budget_lib
 import crash_guard
 import data
 import early_stopping
-from config import EXECUTION_FIELDS, ConfigError, SearchConfig, read_config
+from config import ConfigError
 import manager as manager_lib
 import nb201
 import poisoning
+import run_state
+from run_state import LOCK_FILE, STATE_FILE, STATE_VERSION
 import state_space
 from strategies import make_strategy
 import supernet as supernet_lib
 import weight_sharing
 import workers
-from run_log import RunLog, deferred_signals, read_trials, write_json
+from run_log import RunLog, deferred_signals, write_json
 
 
 def make_space(config):
@@ -71,9 +73,6 @@ def make_space(config):
 
 # ---------------------------------------------------------------------- run state
 
-STATE_FILE = "state.json"
-LOCK_FILE = ".lock"
-STATE_VERSION = 2
 
 
 def _result_to_json(result):
@@ -86,73 +85,9 @@ def _result_from_json(value):
     return manager_lib.ChildResult(**{**value, "architecture": tuple(value["architecture"])})
 
 
-def _check_resumed_config(config, run_dir):
-    """ConfigError unless `config` is the run's own (config.json), up to where the folder
-    is now and how the run executes (its workers), which may change between processes."""
-    saved = dataclasses.replace(read_config(run_dir), logdir=config.logdir, run_name=config.run_name)
-    saved = dataclasses.replace(
-        saved, **{name: getattr(config, name) for name in EXECUTION_FIELDS}
-    ).resolved()
-    if saved != config:
-        differ = [
-            f"{f.name}={getattr(config, f.name)!r} (run: {getattr(saved, f.name)!r})"
-            for f in dataclasses.fields(SearchConfig)
-            if getattr(config, f.name) != getattr(saved, f.name)
-        ]
-        raise ConfigError(f"cannot resume {run_dir} with other settings: {', '.join(differ)}")
-
-
-def _never_committed(run_dir):
-    """A run folder with its config.json but no state.json and no trial in history.csv:
-    its process stopped between starting the run and committing it the first time."""
-    if not os.path.exists(os.path.join(run_dir, "config.json")):
-        return False
-    if os.path.exists(os.path.join(run_dir, STATE_FILE)):
-        return False
-    history = os.path.join(run_dir, "history.csv")
-    if os.path.exists(history):
-        with open(history) as f:
-            if len(f.read().splitlines()) > 1:
-                return False
-    return True
-
-
-def _holds_a_run(run_dir):
-    """Whether `run_dir` holds anything but the lock and temporary files: those are all
-    a start leaves that stopped at once, or inside its first write (config.json) on a
-    full disk or by a kill -9, and a new start may use such a folder."""
-    if not os.path.isdir(run_dir):
-        return False
-    return any(n != LOCK_FILE and not n.endswith(".tmp") for n in os.listdir(run_dir))
-
-
 class RunFolderError(Exception):
     """The run folder cannot be written (disk full, read-only): the run stopped at its
     last commit and can be resumed once the folder is writable again."""
-
-
-def _read_state(run_dir):
-    path = os.path.join(run_dir, STATE_FILE)
-    if not os.path.exists(path):
-        raise ConfigError(f"there is no run state to resume in {run_dir} (no {STATE_FILE})")
-    try:
-        with open(path) as f:
-            state = json.load(f)
-        if state.get("version") == 1:
-            raise ConfigError(
-                f"cannot resume {run_dir}: its state was written by an earlier version of this "
-                f"tool (state version 1, which kept every trial in state.json; this version "
-                f"reads {STATE_VERSION}); finish it with that version, or start a new run"
-            )
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"version {state.get('version')!r}, expected {STATE_VERSION}")
-        for key in ("step", "trial", "events", "strategy", "manager", "pending", "phase"):
-            state[key]  # pylint: disable=pointless-statement
-        return state
-    except ConfigError:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise ConfigError(f"cannot resume: {path} is damaged ({e}); nothing was changed") from None
 
 
 class _Run:
@@ -260,11 +195,9 @@ class _Run:
         self.elapsed_before = float(state.get("elapsed", 0.0))
         self.stopped_by = state.get("stopped_by")
         self.events = dict(state["events"])
-        try:
-            records = read_trials(self.run_dir, self.trial)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ConfigError(f"cannot resume: {self.run_dir} is damaged ({e}); nothing was changed") from None
-        for record in records:  # The trials again, as `_search`'s `record` saw them.
+        # The trials again, as `_search`'s `record` saw them (read with the state:
+        # run_state.read_state, which refused a damaged trials.jsonl).
+        for record in state["records"]:
             result = _result_from_json(record["result"])
             self.count(result, record["poisoned"])
             if self.manager.use_cache and not result.cached and not result.failed:
@@ -408,25 +341,15 @@ def run_search(config, out=print, resume=False, should_stop=None):
             f"{space.num_architectures:,} architectures of the space"
         )
     run_dir = os.path.join(config.logdir, config.run_name)
-    state = None
-    if resume and _never_committed(run_dir):
+    state = run_state.check_start(config, resume)
+    if resume and state is None:
         # Killed between writing config.json and its first commit: nothing of the run
         # exists yet, so it starts again from the beginning with the settings it has.
         out(f"run {run_dir} stopped before its first commit; starting it from the beginning")
-        _check_resumed_config(config, run_dir)
-    elif resume:
-        state = _read_state(run_dir)
-        _check_resumed_config(config, run_dir)
-        if state["phase"] == "finished":
-            out(f"run {run_dir} is already finished; nothing to do")
-            with open(os.path.join(run_dir, "best.json")) as f:
-                return json.load(f)
-    else:
-        if _holds_a_run(run_dir):
-            raise ConfigError(
-                f"run folder {run_dir} already holds a run; pass --resume to continue it, "
-                f"or another --run_name"
-            )
+    elif state is not None and state["phase"] == "finished":
+        out(f"run {run_dir} is already finished; nothing to do")
+        with open(os.path.join(run_dir, "best.json")) as f:
+            return json.load(f)
     benchmark = dataset = None
     if config.evaluation == "benchmark":  # Every fitness is in the table: no images.
         benchmark = make_benchmark(config)  # config.resolved() refused ops it does not know.
@@ -546,7 +469,7 @@ def _run_locked(
     config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop
 ):
     if state is not None:
-        state = _read_state(run_dir)  # Read again under the lock.
+        state = run_state.read_state(run_dir)  # Read again under the lock.
     if manager.pool is None and manager.evaluation in crash_guard.EVALUATIONS:  # In this process.
         manager.crash_marker = os.path.join(run_dir, crash_guard.MARKER)
         with contextlib.suppress(FileNotFoundError):
@@ -561,7 +484,7 @@ def _run_locked(
         run.restore(state)
     else:
         # config.json and the first commit together: a signal cannot fall between them
-        # (a SIGKILL can: a resume then starts the run again, `_never_committed`).
+        # (a SIGKILL can: a resume then starts the run again, `run_state.never_committed`).
         with deferred_signals():  # A write that fails: run_search's RunFolderError.
             write_json(
                 os.path.join(run_dir, "config.json"),

@@ -61,6 +61,7 @@ if __name__ == "__main__":
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
+import run_state  # noqa: E402
 from run_log import quiet_stderr  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -301,38 +302,69 @@ flags.DEFINE_float(
 flags.DEFINE_float("acc_beta", 0.8, "Decay of the accuracy moving average used as the baseline.")
 flags.DEFINE_float("clip_rewards", 0.0, "Clip rewards to [-x, x]; 0 turns clipping off.")
 
-# Controller (defaults and their sources: controller.DEFAULTS).
-flags.DEFINE_integer("lstm_units", 64, "Controller LSTM units per layer.")
-flags.DEFINE_integer("lstm_layers", 1, "Controller LSTM layers.")
-flags.DEFINE_integer("embedding_size", 64, "Controller embedding size.")
-flags.DEFINE_float("controller_lr", 5e-3, "Controller Adam learning rate.")
-flags.DEFINE_float("entropy_weight", 1e-4, "Weight of the entropy bonus in the controller loss.")
-flags.DEFINE_float("temperature", 1.0, "Controller logits are divided by this.")
+# Controller (defaults and their sources: config.CONTROLLER_DEFAULTS).
+_CONTROLLER = config_lib.CONTROLLER_DEFAULTS
+flags.DEFINE_integer("lstm_units", _CONTROLLER["lstm_units"], "Controller LSTM units per layer.")
+flags.DEFINE_integer("lstm_layers", _CONTROLLER["lstm_layers"], "Controller LSTM layers.")
+flags.DEFINE_integer("embedding_size", _CONTROLLER["embedding_size"], "Controller embedding size.")
+flags.DEFINE_float("controller_lr", _CONTROLLER["learning_rate"], "Controller Adam learning rate.")
 flags.DEFINE_float(
-    "tanh_constant", 2.5, "Controller logits are capped to C*tanh(logits/T); 0 turns the cap off."
+    "entropy_weight",
+    _CONTROLLER["entropy_weight"],
+    "Weight of the entropy bonus in the controller loss.",
 )
 flags.DEFINE_float(
-    "exploration", 0.0, "Uniform probability mixed into each decision while sampling."
+    "temperature", _CONTROLLER["temperature"], "Controller logits are divided by this."
 )
-flags.DEFINE_float("grad_clip", 5.0, "Global gradient-norm clip of the controller update.")
 flags.DEFINE_float(
-    "skip_weight", 0.0, "Weight of the skip penalty KL(skip probability || --skip_target) (ENAS: 0.8)."
+    "tanh_constant",
+    _CONTROLLER["tanh_constant"],
+    "Controller logits are capped to C*tanh(logits/T); 0 turns the cap off.",
 )
-flags.DEFINE_float("skip_target", 0.4, "Skip rate the skip penalty pulls towards (ENAS: 0.4).")
 flags.DEFINE_float(
-    "reward_entropy", 0.0, "The sample's entropy times this is added to its reward (ENAS: 1e-4)."
+    "exploration",
+    _CONTROLLER["exploration"],
+    "Uniform probability mixed into each decision while sampling.",
+)
+flags.DEFINE_float(
+    "grad_clip", _CONTROLLER["grad_clip"], "Global gradient-norm clip of the controller update."
+)
+flags.DEFINE_float(
+    "skip_weight",
+    _CONTROLLER["skip_weight"],
+    "Weight of the skip penalty KL(skip probability || --skip_target) (ENAS: 0.8).",
+)
+flags.DEFINE_float(
+    "skip_target",
+    _CONTROLLER["skip_target"],
+    "Skip rate the skip penalty pulls towards (ENAS: 0.4).",
+)
+flags.DEFINE_float(
+    "reward_entropy",
+    _CONTROLLER["reward_entropy"],
+    "The sample's entropy times this is added to its reward (ENAS: 1e-4).",
 )
 flags.DEFINE_integer(
     "controller_memory",
-    0,
+    _CONTROLLER["memory_size"],
     "Memory buffer of the controller (Adam & Lorraine 2019): architectures kept; every update "
     "adds a teacher-forced reconstruction loss on --memory_batch of them. 0: off; "
     "--strategy=memory_controller: 10000 unless given.",
 )
-flags.DEFINE_integer("memory_batch", 100, "Architectures drawn from the memory buffer per update.")
-flags.DEFINE_float("memory_weight", 1.0, "Weight of the memory buffer's reconstruction loss.")
 flags.DEFINE_integer(
-    "memory_start", 0, "Controller updates made before the reconstruction loss is added."
+    "memory_batch",
+    _CONTROLLER["memory_batch"],
+    "Architectures drawn from the memory buffer per update.",
+)
+flags.DEFINE_float(
+    "memory_weight",
+    _CONTROLLER["memory_weight"],
+    "Weight of the memory buffer's reconstruction loss.",
+)
+flags.DEFINE_integer(
+    "memory_start",
+    _CONTROLLER["memory_start"],
+    "Controller updates made before the reconstruction loss is added.",
 )
 
 # Where children run (workers.py). A resumed run may change these.
@@ -513,6 +545,7 @@ def main(argv):
         config = config.resolved()
         if FLAGS.resume:
             config = resume_config(config)
+        run_state.check_start(config, FLAGS.resume)  # The run folder, before TensorFlow too.
     except config_lib.ConfigError as e:
         fail(str(e))
     _check_backend()
@@ -588,7 +621,7 @@ def _stopped(config):
 
 
 # Flags whose SearchConfig field has another name; the rest match one to one.
-_CONTROLLER_FLAGS = {"controller_lr": "learning_rate", "controller_memory": "memory_size"}
+_CONTROLLER_FLAGS = {flag: key for key, flag in config_lib.CONTROLLER_FLAGS.items()}
 _RUN_FLAGS = {"resume", "logdir", "run_name"}
 
 

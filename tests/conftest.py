@@ -54,6 +54,22 @@ def tiny_dataset():
     return data.Dataset("tiny", x_train, y_train, x_val, y_val, x_test, y_test, num_classes=4)
 
 
+FRAMEWORKS = ("tensorflow", "keras", "torch", "jax", "ray")
+
+
+def frameworks_blocked(folder):
+    """An environment in which importing any of FRAMEWORKS raises ImportError (packages
+    of those names first on PYTHONPATH; a process train.py starts inherits it)."""
+    for name in FRAMEWORKS:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__init__.py").write_text(
+            f"raise ImportError('{name} was imported, but this command line was to be "
+            f"refused before any framework')\n"
+        )
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
 BACKGROUND_PROCESSES = 3
 _background = {"pool": None, "root": None}
 

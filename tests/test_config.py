@@ -89,3 +89,39 @@ def test_the_memory_controller_keeps_10000_architectures_unless_told_otherwise()
     assert c.controller["memory_size"] == 64
     c = config.SearchConfig(strategy="controller", controller={"memory_size": 64}).resolved()
     assert c.controller["memory_size"] == 64  # --controller_memory on the plain controller.
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(controller={"learning_rate": -1.0}), r"--controller_lr must be a number > 0, got -1.0"),
+        (dict(controller={"lstm_units": 0}), r"--lstm_units must be an integer >= 1, got 0"),
+        (dict(controller={"memory_size": -1}), r"--controller_memory must be an integer >= 0"),
+        (dict(controller={"exploration": 1.0}), r"--exploration must be in \[0, 1\)"),
+        (dict(controller={"lstm_unitz": 3}), r"unknown controller setting.*'lstm_unitz'"),
+        (dict(val_size=4000), "val_size=4000 leaves no training data"),
+        (dict(train_size=3901, val_size=100), "exceeds the 4000 available"),
+        (dict(space="macro", evaluation="shared", val_size=100, eval_batch=101),
+         "scoring minibatch of 101 must be between 1 and the 100 validation images"),
+        (dict(space="macro", evaluation="shared", train_size=64, batch_size=65),
+         "supernet minibatch of 65 must be between 1 and the 64 training images"),
+        (dict(evaluation="naswot", train_size=100, naswot_batch=101),
+         "--naswot_batch=101 is larger than the 100 training images"),
+        (dict(strategy="naswot", val_size=3900, naswot_batch=128),
+         "--naswot_batch=128 is larger than the 100 training images"),
+    ],
+)
+def test_controller_settings_and_data_sizes_are_refused_by_the_config(changes, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.SearchConfig(**changes).resolved()
+
+
+def test_a_benchmark_search_loads_no_images_so_their_sizes_do_not_matter():
+    c = config.SearchConfig(space="nb201", evaluation="benchmark", val_size=10**6).resolved()
+    assert c.val_size == 10**6
+
+
+def test_the_controller_checks_are_the_same_for_the_config_and_the_controller():
+    assert config.check_controller({})["lstm_units"] == config.CONTROLLER_DEFAULTS["lstm_units"]
+    with pytest.raises(config.ConfigError, match=r"^learning_rate must be a number > 0"):
+        config.check_controller({"learning_rate": 0})

@@ -225,3 +225,24 @@ def test_unprepared_tfds_dataset_raises_one_line_data_error(tmp_path, no_network
     assert str(empty) in str(info.value)
     # Nothing was downloaded or written as data.
     assert not [p for p in empty.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(
+    "train_size, val_size", [(None, 1), (None, 500), (300, 100), (3500, 500), (None, 3999)]
+)
+def test_check_sizes_knows_what_load_dataset_will_split_without_loading(train_size, val_size):
+    expected = data.check_sizes("mnist5k", train_size, val_size)
+    ds = load_dataset("mnist5k", train_size=train_size, val_size=val_size)
+    assert len(ds.y_train) == expected and len(ds.y_val) == val_size
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(train_size=3901, val_size=100), dict(val_size=4000), dict(val_size=0), dict(train_size=0)],
+)
+def test_check_sizes_refuses_what_load_dataset_refuses_with_the_same_line(kwargs):
+    with pytest.raises(DataError) as loading:
+        load_dataset("mnist5k", **{"val_size": 500, **kwargs})
+    with pytest.raises(DataError) as checking:
+        data.check_sizes("mnist5k", kwargs.get("train_size"), kwargs.get("val_size", 500))
+    assert str(checking.value) == str(loading.value)

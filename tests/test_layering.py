@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Bottom first. A module may import from its own layer (without a circle) and below.
 LAYERS = [
     ("spaces, data, settings and files", [
-        "state_space", "nb201", "data", "budget", "config", "run_log", "crash_guard",
+        "state_space", "nb201", "data", "budget", "config", "run_state", "run_log", "crash_guard",
         "early_stopping", "stats", "reports", "benchmark_report",
     ]),
     ("networks and how they are scored", [

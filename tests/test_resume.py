@@ -16,6 +16,7 @@ import sys
 import time
 
 import pytest
+from conftest import frameworks_blocked
 
 import run_log
 
@@ -31,13 +32,14 @@ TINY = [
 COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
 
 
-def train(*args, timeout=300):
+def train(*args, timeout=300, env=None):
     return subprocess.run(
         [sys.executable, "train.py", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 
@@ -300,11 +302,17 @@ def _copy_run(runs, name):
         "sizes", "weights",
     ],
 )
-def test_damaged_or_mismatched_checkpoint_is_one_clear_error(runs, damage, message, request):
+def test_damaged_or_mismatched_checkpoint_is_one_clear_error(
+    runs, damage, message, request, tmp_path
+):
     run_dir = _copy_run(runs, "damaged-" + request.node.callspec.id)
     damage(run_dir)
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    proc = train("--resume", f"--logdir={runs['logdir']}", f"--run_name={run_dir.name}")
+    # The run folder's own files are read before any framework is imported (run_state.py);
+    # the controller's checkpoint only by the controller.
+    early = message != "controller checkpoint"
+    env = frameworks_blocked(tmp_path / "no-frameworks") if early else None
+    proc = train("--resume", f"--logdir={runs['logdir']}", f"--run_name={run_dir.name}", env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("train.py: error:"), proc.stderr
@@ -313,14 +321,18 @@ def test_damaged_or_mismatched_checkpoint_is_one_clear_error(runs, damage, messa
     assert after == before  # Nothing was overwritten.
 
 
-def test_resume_with_another_space_is_refused(runs):
-    proc = train("--resume", "--space=macro", f"--logdir={runs['logdir']}", "--run_name=sigterm")
+def test_resume_with_another_space_is_refused(runs, tmp_path):
+    env = frameworks_blocked(tmp_path / "no-frameworks")  # Refused before any is imported.
+    proc = train(
+        "--resume", "--space=macro", f"--logdir={runs['logdir']}", "--run_name=sigterm", env=env
+    )
     assert proc.returncode == 2
     assert "cannot resume" in proc.stderr and "--space=macro" in proc.stderr
 
 
-def test_new_run_into_a_used_folder_is_refused(runs):
-    proc = train(*TINY, f"--logdir={runs['logdir']}", "--run_name=full")
+def test_new_run_into_a_used_folder_is_refused(runs, tmp_path):
+    env = frameworks_blocked(tmp_path / "no-frameworks")  # Refused before any is imported.
+    proc = train(*TINY, f"--logdir={runs['logdir']}", "--run_name=full", env=env)
     assert proc.returncode == 2
     assert "already holds a run" in proc.stderr and "--resume" in proc.stderr
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import start_background
+from conftest import frameworks_blocked, start_background
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,13 +60,14 @@ POISONED_RUN = "macro-poisoned-controller-seed0"  # The default run name says it
 DECISION_COLUMNS = [f"layer{i}_{s}" for i in range(4) for s in ("kernel", "filters")]
 
 
-def _run(args, script="train.py"):
+def _run(args, script="train.py", env=None):
     return subprocess.run(
         [sys.executable, script, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
 
 
@@ -76,53 +77,55 @@ def _then_probe(args, run_dir, probes):
     return [_run(args)] + [_run([f"--run={run_dir}", *p], "probe.py") for p in probes]
 
 
-# Bad command lines: (id, flags, a word the error must contain, rejected while parsing
-# the flags, i.e. before TensorFlow is imported). Every one also gets --logdir=<tmp>,
-# so that nothing lands in the repository's logs/.
+# Bad command lines: (id, flags, a word the error must contain, refused before any
+# framework is imported: a one-line answer in a fraction of a second, not after
+# TensorFlow's start-up). Every one also gets --logdir=<tmp>, so that nothing lands in
+# the repository's logs/. The early ones run where importing a framework fails
+# (conftest.frameworks_blocked), so the claim is checked, not assumed.
 BAD = [
-    ("trials-zero", ["--trials=0"], "--trials", False),
+    ("trials-zero", ["--trials=0"], "--trials", True),
     ("trials-not-int", ["--trials=abc"], "trials", True),
     ("space", ["--space=nope"], "space", True),
     ("strategy", ["--strategy=nope"], "strategy", True),
-    ("dataset", ["--dataset=nope"], "dataset", False),
-    ("epochs-negative", ["--epochs=-1"], "--epochs", False),
-    ("acc-beta", ["--acc_beta=1.5"], "acc_beta", False),
-    ("val-size-too-big", ["--val_size=99999"], "val_size", False),
+    ("dataset", ["--dataset=nope"], "dataset", True),
+    ("epochs-negative", ["--epochs=-1"], "--epochs", True),
+    ("acc-beta", ["--acc_beta=1.5"], "acc_beta", True),
+    ("val-size-too-big", ["--val_size=99999"], "val_size", True),
     ("unknown-flag", ["--unknown_flag=1"], "unknown_flag", True),
     ("positional", ["extra"], "unexpected arguments", True),
-    ("entropy-weight", ["--entropy_weight=-1"], "entropy_weight", False),
+    ("entropy-weight", ["--entropy_weight=-1"], "entropy_weight", True),
     ("run-folder-taken", ["--run_name=taken"], "already holds a run", False),
-    ("children-zero", ["--children_per_step=0"], "--children_per_step", False),
-    ("batch-zero", ["--batch_size=0"], "--batch_size", False),
-    ("num-layers-zero", ["--num_layers=0"], "--num_layers", False),
-    ("filters-zero", ["--filters=0"], "--filters", False),
-    ("final-epochs-zero", ["--final_epochs=0"], "--final_epochs", False),
-    ("child-lr-zero", ["--child_lr=0"], "--child_lr", False),
-    ("clip-negative", ["--clip_rewards=-0.1"], "--clip_rewards", False),
-    ("seed-negative", ["--seed=-1"], "--seed", False),
-    ("max-failures-zero", ["--max_failures=0"], "--max_failures", False),
-    ("train-size-too-big", ["--train_size=99999"], "train_size", False),
-    ("val-size-zero", ["--val_size=0"], "val_size", False),
-    ("lstm-units-zero", ["--lstm_units=0"], "lstm_units", False),
-    ("controller-lr-negative", ["--controller_lr=-1"], "learning_rate", False),
-    ("exploration-one", ["--exploration=1"], "exploration", False),
-    ("temperature-zero", ["--temperature=0"], "temperature", False),
-    ("grad-clip-zero", ["--grad_clip=0"], "grad_clip", False),
+    ("children-zero", ["--children_per_step=0"], "--children_per_step", True),
+    ("batch-zero", ["--batch_size=0"], "--batch_size", True),
+    ("num-layers-zero", ["--num_layers=0"], "--num_layers", True),
+    ("filters-zero", ["--filters=0"], "--filters", True),
+    ("final-epochs-zero", ["--final_epochs=0"], "--final_epochs", True),
+    ("child-lr-zero", ["--child_lr=0"], "--child_lr", True),
+    ("clip-negative", ["--clip_rewards=-0.1"], "--clip_rewards", True),
+    ("seed-negative", ["--seed=-1"], "--seed", True),
+    ("max-failures-zero", ["--max_failures=0"], "--max_failures", True),
+    ("train-size-too-big", ["--train_size=99999"], "train_size", True),
+    ("val-size-zero", ["--val_size=0"], "val_size", True),
+    ("lstm-units-zero", ["--lstm_units=0"], "lstm_units", True),
+    ("controller-lr-negative", ["--controller_lr=-1"], "--controller_lr", True),
+    ("exploration-one", ["--exploration=1"], "exploration", True),
+    ("temperature-zero", ["--temperature=0"], "temperature", True),
+    ("grad-clip-zero", ["--grad_clip=0"], "grad_clip", True),
     ("bool-not-bool", ["--cache=maybe"], "cache", True),
     ("float-not-number", ["--acc_beta=abc"], "acc_beta", True),
-    ("run-name-slash", ["--run_name=a/b"], "--run_name", False),
-    ("resume-missing", ["--resume", "--run_name=nothing"], "no run to resume", False),
+    ("run-name-slash", ["--run_name=a/b"], "--run_name", True),
+    ("resume-missing", ["--resume", "--run_name=nothing"], "no run to resume", True),
     ("logdir-unwritable", ["--logdir=/proc/no-such-folder"], "cannot write", False),
     ("poison-unknown-op", ["--space=macro", "--poison=nope"], "unknown poison op 'nope'", False),
-    ("poison-toy-space", ["--poison=zero"], "--space=macro", False),
+    ("poison-toy-space", ["--poison=zero"], "--space=macro", True),
     (
         "poison-instances-zero",
         ["--space=macro", "--poison=zero", "--poison_instances=0"],
         "--poison_instances",
-        False,
+        True,
     ),
-    ("poison-instances-alone", ["--space=macro", "--poison_instances=3"], "needs --poison", False),
-    ("poison-twice", ["--space=macro", "--poison=zero,zero"], "twice", False),
+    ("poison-instances-alone", ["--space=macro", "--poison_instances=3"], "needs --poison", True),
+    ("poison-twice", ["--space=macro", "--poison=zero,zero"], "twice", True),
     (
         "remove-every-op",
         [
@@ -151,18 +154,18 @@ BAD = [
         "eval-batch-big",
         ["--space=macro", "--evaluation=shared", "--filters=4", "--eval_batch=101"],
         "scoring minibatch of 101",
-        False,
+        True,
     ),
-    ("sample-size", ["--population_size=3", "--sample_size=4"], "--sample_size=4", False),
-    ("population-zero", ["--population_size=0"], "--population_size", False),
-    ("candidates-few", ["--strategy=naswot", "--naswot_candidates=3"], "--trials=4", False),
+    ("sample-size", ["--population_size=3", "--sample_size=4"], "--sample_size=4", True),
+    ("population-zero", ["--population_size=0"], "--population_size", True),
+    ("candidates-few", ["--strategy=naswot", "--naswot_candidates=3"], "--trials=4", True),
     (
         "candidates-many",
         ["--strategy=naswot", "--num_layers=1", "--naswot_candidates=7"],
         "6 architectures of the space",
         False,
     ),
-    ("naswot-batch-big", ["--evaluation=naswot", "--naswot_batch=301"], "--naswot_batch", False),
+    ("naswot-batch-big", ["--evaluation=naswot", "--naswot_batch=301"], "--naswot_batch", True),
     ("workers-negative", ["--workers=-1"], "--workers must be an integer >= 0", True),
     ("benchmark-macro", ["--space=macro", "--evaluation=benchmark"], "needs --space=nb201", True),
     (
@@ -238,9 +241,15 @@ def background_jobs(folder):
     }
     for name in ("evolution", "naswot", "naswot-reward"):
         jobs[name][0].extend(["--logdir", str(searches)])
-    for name, args, _, _ in BAD:
-        jobs["bad-" + name] = (TINY + [f"--logdir={bad_logdir}"] + args, bad_logdir)
     functions = {name: lambda a=args, d=where: (_run(a), d) for name, (args, where) in jobs.items()}
+    blocked = frameworks_blocked(folder / "no-frameworks")
+    for name, args, _, early in BAD:
+        args = TINY + [f"--logdir={bad_logdir}"] + args
+        env = blocked if early else None
+        functions["bad-" + name] = lambda a=args, e=env: (_run(a, env=e), bad_logdir)
+    # The control: a command line that gets as far as the search, where frameworks are blocked.
+    control = TINY + [f"--logdir={folder / 'blocked'}"]
+    functions["blocked-control"] = lambda: (_run(control, env=blocked), folder / "blocked")
     # The controller with a memory buffer, then the probe on its folder as a user runs it
     # (and with bad flags); the embedding strategy, then the probe refusing its folder.
     memory = searches / "toy-memory_controller-seed0"
@@ -399,6 +408,12 @@ def test_bad_values_exit_2_with_one_error_line(processes, name, args, word, earl
     # the pre-existing folder of the "taken" case is untouched.
     written = sorted(str(p.relative_to(logdir)) for p in logdir.rglob("*") if p.is_file())
     assert written == ["taken/history.csv"]
+
+
+def test_the_early_command_lines_really_run_where_no_framework_can_be_imported(processes):
+    proc, _ = processes["blocked-control"].result()
+    assert proc.returncode != 0
+    assert "was imported, but this command line was to be refused" in proc.stderr
 
 
 @pytest.mark.parametrize("name", [b[0] for b in BAD])

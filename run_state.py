@@ -1,0 +1,124 @@
+"""A run folder's state, read without Keras: what `--resume` continues and what a new
+start refuses, so that train.py answers both before TensorFlow is imported.
+
+The search (search.py) writes state.json, the commit point of a run, after every trial
+and every step; it holds the counters of the run, the strategy's and the manager's
+state, the step in progress and the phase (search -> final -> finished). This module
+owns its file name, its version, and the checks of a folder a search starts or resumes
+in; search.py uses them, probe.py reads a run's state through them.
+"""
+
+import dataclasses
+import json
+import os
+
+from config import EXECUTION_FIELDS, ConfigError, SearchConfig, read_config
+from run_log import read_trials
+
+STATE_FILE = "state.json"
+LOCK_FILE = ".lock"
+STATE_VERSION = 2
+# The keys every state.json of this version holds.
+STATE_KEYS = ("step", "trial", "events", "strategy", "manager", "pending", "phase")
+
+
+def read_state(run_dir):
+    """The run's committed state (state.json), checked for its version and keys, with
+    its committed trials (`records`: run_log.read_trials).
+
+    Raises:
+      ConfigError: no state, a state of an earlier version, or a damaged state or
+        trials.jsonl.
+    """
+    path = os.path.join(run_dir, STATE_FILE)
+    if not os.path.exists(path):
+        raise ConfigError(f"there is no run state to resume in {run_dir} (no {STATE_FILE})")
+    try:
+        with open(path) as f:
+            state = json.load(f)
+        if state.get("version") == 1:
+            raise ConfigError(
+                f"cannot resume {run_dir}: its state was written by an earlier version of this "
+                f"tool (state version 1, which kept every trial in state.json; this version "
+                f"reads {STATE_VERSION}); finish it with that version, or start a new run"
+            )
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"version {state.get('version')!r}, expected {STATE_VERSION}")
+        for key in STATE_KEYS:
+            state[key]  # pylint: disable=pointless-statement
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ConfigError(f"cannot resume: {path} is damaged ({e}); nothing was changed") from None
+    try:  # The committed trials, which the search counts again on resume.
+        state["records"] = read_trials(run_dir, state["trial"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"cannot resume: {run_dir} is damaged ({e}); nothing was changed") from None
+    return state
+
+
+def never_committed(run_dir):
+    """A run folder with its config.json but no state.json and no trial in history.csv:
+    its process stopped between starting the run and committing it the first time."""
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+        return False
+    if os.path.exists(os.path.join(run_dir, STATE_FILE)):
+        return False
+    history = os.path.join(run_dir, "history.csv")
+    if os.path.exists(history):
+        with open(history) as f:
+            if len(f.read().splitlines()) > 1:
+                return False
+    return True
+
+
+def holds_a_run(run_dir):
+    """Whether `run_dir` holds anything but the lock and temporary files: those are all
+    a start leaves that stopped at once, or inside its first write (config.json) on a
+    full disk or by a kill -9, and a new start may use such a folder."""
+    if not os.path.isdir(run_dir):
+        return False
+    return any(n != LOCK_FILE and not n.endswith(".tmp") for n in os.listdir(run_dir))
+
+
+def check_resumed_config(config, run_dir):
+    """ConfigError unless `config` (resolved) is the run's own (config.json), up to where
+    the folder is now and how the run executes (its workers), which may change between
+    processes."""
+    saved = dataclasses.replace(read_config(run_dir), logdir=config.logdir, run_name=config.run_name)
+    saved = dataclasses.replace(
+        saved, **{name: getattr(config, name) for name in EXECUTION_FIELDS}
+    ).resolved()
+    if saved != config:
+        differ = [
+            f"{f.name}={getattr(config, f.name)!r} (run: {getattr(saved, f.name)!r})"
+            for f in dataclasses.fields(SearchConfig)
+            if getattr(config, f.name) != getattr(saved, f.name)
+        ]
+        raise ConfigError(f"cannot resume {run_dir} with other settings: {', '.join(differ)}")
+
+
+def check_start(config, resume):
+    """What a search in `config`'s run folder finds there (`config` resolved): for a new
+    run, a folder that holds none; for a resume, a run with these settings whose state
+    can be read. Returns the state to resume from, or None (a new run, or one stopped
+    before its first commit, which starts again from the beginning).
+
+    Raises:
+      ConfigError: a new run into a folder that holds one; a resume of a folder
+        without a run, with other settings, or with a damaged state.
+    """
+    run_dir = os.path.join(config.logdir, config.run_name)
+    if not resume:
+        if holds_a_run(run_dir):
+            raise ConfigError(
+                f"run folder {run_dir} already holds a run; pass --resume to continue it, "
+                f"or another --run_name"
+            )
+        return None
+    if never_committed(run_dir):
+        check_resumed_config(config, run_dir)
+        return None
+    state = read_state(run_dir)
+    check_resumed_config(config, run_dir)
+    return state
