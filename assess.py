@@ -94,7 +94,7 @@ RESULT_COLUMNS = (
     "final_val_accuracy",
     "test_accuracy",
     # The mean fitness of the trials in each quarter: validation accuracy, or with
-    # --evaluation=naswot the NASWOT score (best.json names it after the metric).
+    # a training-free --evaluation its score (best.json names it after the metric).
     "first_quarter_mean_fitness",
     "last_quarter_mean_fitness",
     "first_quarter_poison_rate",
@@ -466,7 +466,8 @@ def _blank(value):
 
 def _metric(config):
     """What a run's fitness is: the name best.json gives its quarter means."""
-    return "naswot_score" if config.evaluation == "naswot" else "accuracy"
+    scored = config.evaluation in config_lib.SCORES
+    return f"{config.score_name}_score" if scored else "accuracy"
 
 
 def _row(setting, config, run_dir, best):
@@ -516,9 +517,11 @@ def write_reports(out, rows, runs, priors):
 
     reports.write_results(os.path.join(out, "results.csv"), rows, RESULT_COLUMNS)
     columns = SUMMARY_COLUMNS
-    if runs and _metric(runs[0][1]) == "naswot_score":
+    scored = bool(runs) and runs[0][1].evaluation in config_lib.SCORES
+    if scored:
+        title = config_lib.score_title(runs[0][1].score_name)
         columns = tuple(
-            (key, "mean NASWOT score, last quarter" if key == "last_quarter_mean_fitness" else label)
+            (key, f"mean {title}, last quarter" if key == "last_quarter_mean_fitness" else label)
             for key, label in columns
         )
     if FLAGS.reach is not None:
@@ -533,7 +536,7 @@ def write_reports(out, rows, runs, priors):
         if os.path.exists(path):
             key = (setting.name, config.strategy, config.seed)
             histories[key] = (reports.read_history(path), config.num_layers)
-    fitness = "NASWOT score" if _metric(runs[0][1]) == "naswot_score" else "validation accuracy"
+    fitness = config_lib.score_title(runs[0][1].score_name) if scored else "validation accuracy"
     reports.plot_per_step(histories, out, priors, fitness)
 
 
@@ -608,10 +611,11 @@ def main(argv):
         train.fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
     if FLAGS.jobs < 1:
         train.fail(f"--jobs must be an integer >= 1, got {FLAGS.jobs}")
-    if FLAGS.reach is not None and FLAGS.evaluation != "naswot" and not 0 < FLAGS.reach <= 1:
+    scored = FLAGS.evaluation in config_lib.SCORES
+    if FLAGS.reach is not None and not scored and not 0 < FLAGS.reach <= 1:
         train.fail(
-            f"--reach is an accuracy, in (0, 1], got {FLAGS.reach:g} (with --evaluation=naswot "
-            f"it is a score and may be any number)"
+            f"--reach is an accuracy, in (0, 1], got {FLAGS.reach:g} (with a training-free "
+            f"--evaluation it is a score and may be any number)"
         )
     try:
         base, runs = grid_from_flags()

@@ -32,7 +32,15 @@ CONTROLLERS = ("controller", "budget_controller", "memory_controller")
 # architectures unless --controller_memory says otherwise (Adam & Lorraine: 10,000).
 MEMORY_SIZE = 10_000
 EARLY_STOP = ("none", "median")
-EVALUATIONS = ("train", "shared", "naswot", "benchmark")
+# Training-free scores of an untrained child: NASWOT (naswot.py) and the zero-cost
+# proxies (zero_cost.py). Each is an --evaluation (the score is the fitness every
+# strategy sees) and a --proxy (what --strategy=naswot ranks its candidates by).
+PROXIES = ("synflow", "snip", "grad_norm", "params", "flops")
+SCORES = ("naswot", *PROXIES)
+EVALUATIONS = ("train", "shared", "benchmark", *SCORES)
+# Evaluations that build each child in the process that evaluates it: a child that
+# kills that process is one failed child (crash_guard.py).
+BUILT = ("train", *SCORES)
 REWARD_MODES = ("inference", "training")
 SHARED_BN = ("moving", "batch")
 
@@ -81,6 +89,11 @@ CONTROLLER_DEFAULTS = dict(
 )
 # Flags whose controller setting has another name; the rest are named as the setting.
 CONTROLLER_FLAGS = {"learning_rate": "controller_lr", "memory_size": "controller_memory"}
+
+
+def score_title(name):
+    """How reports name a training-free score's fitness (zero_cost.fitness)."""
+    return "NASWOT score" if name == "naswot" else f"{name} score, log(1 + {name})"
 
 
 def check_controller(settings, flags=False):
@@ -154,10 +167,11 @@ class SearchConfig:
     seed: int = 0
     # How a proposed architecture gets its fitness: trained from scratch (validation
     # accuracy), scored with the weights of one supernet (accuracy on one validation
-    # minibatch; weight_sharing.py), scored untrained (NASWOT), or looked up in
-    # NAS-Bench-201's table (`benchmark`, --space=nb201: the 200-epoch test accuracy on
-    # `benchmark_dataset`; nb201.py). Only the final pick is trained with `shared` and
-    # `naswot`; nothing is trained with `benchmark`.
+    # minibatch; weight_sharing.py), scored untrained (one of SCORES: NASWOT, or a
+    # zero-cost proxy), or looked up in NAS-Bench-201's table (`benchmark`,
+    # --space=nb201: the 200-epoch test accuracy on `benchmark_dataset`; nb201.py).
+    # Only the final pick is trained with `shared` and a score; nothing is trained
+    # with `benchmark`.
     evaluation: str = "train"
     benchmark_dataset: str = "cifar10"
     # Wrong rewards on purpose (nb201.RewardErrors, fractions): fresh noise per query, a
@@ -187,7 +201,8 @@ class SearchConfig:
     table_lr: float = 0.01
     # NASWOT (Mellor et al. 2021; REFERENCES §5).
     naswot_candidates: int = None  # None: 10 x trials (1,000 without a trial limit).
-    naswot_batch: int = 128
+    naswot_batch: int = 128  # Images of the minibatch of every score that reads images.
+    proxy: str = "naswot"  # The score --strategy=naswot ranks by (one of SCORES).
     # Weight sharing (--evaluation=shared; ENAS, REFERENCES §3, §9): a pass of the
     # training split trains the supernet, then `shared_steps_per_epoch` strategy
     # steps score their children on one validation minibatch of `eval_batch` each.
@@ -229,8 +244,14 @@ class SearchConfig:
     worker_growth_mb: int = 250  # ... or once its memory grew this much after its first child.
     # Output.
     logdir: str = "logs"
-    run_name: str = None  # None: <space>[-poisoned|-removed]-<strategy>[-shared|-naswot]-seed<seed>.
+    run_name: str = None  # None: <space>[-poisoned|-removed]-<strategy>[-<evaluation>]-seed<seed>.
     tensorboard: bool = True
+
+    @property
+    def score_name(self):
+        """The training-free score of the run: the evaluation's, or --strategy=naswot's
+        ranking's (`proxy`)."""
+        return self.evaluation if self.evaluation in SCORES else self.proxy
 
     def resolved(self):
         """A copy with the None defaults filled in, after checking every value."""
@@ -243,6 +264,14 @@ class SearchConfig:
         _check(
             c.evaluation in EVALUATIONS,
             f"--evaluation must be one of {list(EVALUATIONS)}, got {c.evaluation!r}",
+        )
+        _check(
+            c.proxy in SCORES, f"--proxy must be one of {list(SCORES)}, got {c.proxy!r}"
+        )
+        _check(
+            c.proxy == "naswot" or c.strategy == "naswot",
+            f"--proxy={c.proxy} is the score --strategy=naswot ranks by; to make it every "
+            f"child's fitness use --evaluation={c.proxy}",
         )
         _check(
             c.evaluation != "benchmark" or c.space == "nb201",
@@ -269,11 +298,11 @@ class SearchConfig:
         _check(
             not (c.strategy == "naswot" and c.evaluation != "train"),
             f"--evaluation={c.evaluation} is for --strategy=controller, random or evolution; "
-            f"--strategy=naswot ranks by the NASWOT score and trains the top --trials",
+            f"--strategy=naswot ranks by a score (--proxy) and trains the top --trials",
         )
         _check(
             not (c.strategy == "tpe" and c.evaluation == "shared"),
-            "--strategy=tpe is for --evaluation=train or naswot: with shared weights the "
+            "--strategy=tpe is for --evaluation=train or a score: with shared weights the "
             "supernet trains on hundreds of the strategy's proposals per pass, which TPE would "
             "count as trials never told",
         )
@@ -443,6 +472,8 @@ class SearchConfig:
         if c.run_name is None:
             attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
             evaluation = "" if c.evaluation == "train" else f"-{c.evaluation}"
+            if c.proxy != "naswot":  # --strategy=naswot ranking by another score.
+                evaluation += f"-{c.proxy}"
             if c.evaluation == "benchmark" and c.benchmark_dataset != "cifar10":
                 evaluation += f"-{c.benchmark_dataset}"
             c.run_name = f"{c.space}{attack}-{c.strategy}{evaluation}-seed{c.seed}"
@@ -471,11 +502,11 @@ def _check_images(c):
                 f"minibatch of {batch} must be between 1 and the {images} {split} images; "
                 f"lower --{flag}",
             )
-    if c.evaluation == "naswot" or c.strategy == "naswot":
+    if c.evaluation in SCORES or c.strategy == "naswot":
         _check(
             c.naswot_batch <= train_images,
             f"--naswot_batch={c.naswot_batch} is larger than the {train_images} training images "
-            f"NASWOT draws its minibatch from; lower --naswot_batch",
+            f"the scores draw their minibatch from; lower --naswot_batch",
         )
 
 

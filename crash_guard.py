@@ -37,8 +37,6 @@ CRASHES = "crashes.jsonl"  # Children that killed the search process, one JSON l
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 SEARCH_PROCESS = "NAS_SEARCH_PROCESS"  # Set in the guarded process's environment.
 READY_FD = "NAS_GUARD_READY_FD"  # The pipe on which the search process says it is ready.
-# The evaluations whose children train or are scored in the search process (without workers).
-EVALUATIONS = ("train", "naswot")
 RETRY_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}  # The search process after a final retraining's crash.
 
 

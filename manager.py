@@ -6,8 +6,9 @@ convolutions; `macro`: the ENAS macro network with skip connections).
 `NetworkManager.get_rewards` trains the children of one controller step on the
 training split, measures their accuracy on the validation split (never the test
 split) and returns reward = accuracy - baseline, the baseline being an exponential
-moving average of earlier accuracies. With `evaluation="naswot"` it scores the
-untrained children instead (naswot.py) and the score takes the accuracy's place;
+moving average of earlier accuracies. With `evaluation` one of config.SCORES it scores
+the untrained children instead (NASWOT or a zero-cost proxy: zero_cost.Scorer) and the
+score takes the accuracy's place;
 with `evaluation="shared"` a `weight_sharing.SharedEvaluator` scores each child with
 the weights of one supernet, on one validation minibatch.
 
@@ -26,9 +27,11 @@ import zlib
 import keras
 import numpy as np
 
+import config
 import crash_guard
 import early_stopping
 import naswot
+import zero_cost
 from run_log import error_line
 from state_space import INSTANCE_SEPARATOR, op_of
 
@@ -342,9 +345,10 @@ def build_nb201(space, architecture, input_shape, num_classes, channels=16, cell
 
 
 TEMPLATES = {"toy": build_toy, "macro": build_macro, "nb201": build_nb201}
-# How a child gets its fitness; `benchmark` looks it up in a table of trained
+# How a child gets its fitness (config.EVALUATIONS): trained, shared weights, a
+# training-free score (config.SCORES), or `benchmark`, looked up in a table of trained
 # accuracies (nb201.py), nothing is built.
-EVALUATIONS = ("train", "shared", "naswot", "benchmark")
+EVALUATIONS = config.EVALUATIONS
 
 
 # ---------------------------------------------------------------------- rewards
@@ -387,7 +391,8 @@ class ChildResult:
       architecture: the architecture (tuple of values).
       accuracy: validation accuracy (0 for a failed child): of the trained child,
         or with shared weights on one validation minibatch (`evaluation="shared"`);
-        None for a child scored by NASWOT, not trained (`evaluation="naswot"`).
+        None for a child scored untrained, not trained (`evaluation` one of
+        config.SCORES: NASWOT or a zero-cost proxy).
       reward: fitness - baseline, clipped if the manager clips.
       baseline: the baseline the reward was measured against.
       params: number of parameters (0 if the child could not be built).
@@ -397,7 +402,8 @@ class ChildResult:
       failed: the child could not be built or trained; `reason` says why, in one
         line, and `traceback` holds the whole traceback (the run folder's
         failures/trial-N.txt).
-      score: the NASWOT score of the untrained child, when it was computed.
+      score: the training-free score of the untrained child (zero_cost.Scorer's
+        fitness), when it was computed.
       curve: validation accuracy after each epoch trained (with early stopping on).
       stopped_epoch: the epoch after which early stopping stopped the child (0: it
         trained every epoch); `accuracy` is then its accuracy at that epoch.
@@ -426,7 +432,7 @@ class ChildResult:
     def fitness(self):
         """What the search maximizes: the validation accuracy (for a child stopped
         early, plus its `stop_gain`) or, for a child that was scored and not trained,
-        its NASWOT score."""
+        its score."""
         return self.score if self.accuracy is None else self.accuracy + self.stop_gain
 
 
@@ -449,10 +455,13 @@ class NetworkManager:
       template_args: extra keyword arguments for the template (e.g. `filters`).
       evaluation: `train` (train each child, reward its validation accuracy),
         `shared` (`shared` scores each child with shared weights; no cache, since the
-        weights change) or `naswot` (score each untrained child, reward its NASWOT
-        score). With `shared` and `naswot` nothing is trained until `train` is
-        called for the final pick.
-      naswot_batch: images in the NASWOT minibatch (drawn from the training split).
+        weights change) or one of config.SCORES (score each untrained child with
+        NASWOT or a zero-cost proxy, reward the score: zero_cost.Scorer). With
+        `shared` and a score nothing is trained until `train` is called for the
+        final pick.
+      naswot_batch: images in the scores' minibatch (drawn from the training split).
+      proxy: the score of `scorer` when `evaluation` is not one (--strategy=naswot's
+        ranking): one of config.SCORES.
       shared: the `weight_sharing.SharedEvaluator` of `evaluation="shared"`.
       benchmark: the `nb201.Benchmark` of `evaluation="benchmark"`: each child's
         fitness is its accuracy in the benchmark's table; nothing is built or
@@ -481,6 +490,7 @@ class NetworkManager:
         shared=None,
         early_stop=False,
         benchmark=None,
+        proxy="naswot",
     ):
         if isinstance(template, str):
             if template not in TEMPLATES:
@@ -514,6 +524,9 @@ class NetworkManager:
         self.consecutive_failures = 0
         self.evaluation = evaluation
         self.naswot_batch = naswot_batch
+        self.proxy = evaluation if evaluation in config.SCORES else proxy
+        if self.proxy not in config.SCORES:
+            raise ValueError(f"proxy must be one of {list(config.SCORES)}, got {proxy!r}")
         self.shared = shared
         self.benchmark = benchmark
         self.early_stop = bool(early_stop) and evaluation == "train"
@@ -544,6 +557,7 @@ class NetworkManager:
             seed=self.seed,
             evaluation=self.evaluation,
             naswot_batch=self.naswot_batch,
+            proxy=self.proxy,
             cache=False,
             early_stop=self.early_stop,
         )
@@ -625,16 +639,19 @@ class NetworkManager:
 
     @property
     def scorer(self):
-        """The `naswot.Scorer` of this search: a minibatch of the training split fixed
-        by the seed; each network initialized as it would be for training.
+        """The `zero_cost.Scorer` of this search (its score: `proxy`): a minibatch of
+        the training split fixed by the seed; each network initialized as it would be
+        for training.
 
         Raises:
           ValueError: the minibatch is larger than the training split.
         """
         if self._scorer is None:
-            self._scorer = naswot.Scorer(
+            self._scorer = zero_cost.Scorer(
                 self.build_model,
                 self.dataset.x_train,
+                self.dataset.y_train,
+                proxy=self.proxy,
                 batch_size=self.naswot_batch,
                 seed=self.seed,
                 seed_of=self.child_seed,
@@ -642,12 +659,12 @@ class NetworkManager:
         return self._scorer
 
     def score_all(self, architectures):
-        """NASWOT scores of `architectures` (`naswot.Score`, in order), in the worker
+        """Scores of `architectures` (`zero_cost.Score`, in order), in the worker
         processes when there is a pool; a child whose worker died gets a failed score."""
         if self.pool is None:
             for architecture in architectures:
                 if architecture in self.crashed:  # It killed the process once: not again.
-                    yield naswot.Score(naswot.MIN_SCORE, failed=True, reason=self.crashed[architecture])
+                    yield zero_cost.Score(zero_cost.MIN_SCORE, failed=True, reason=self.crashed[architecture])
                     continue
                 with crash_guard.training(self.crash_marker, architecture, "scoring"):
                     score = self.scorer.score(architecture)
@@ -657,7 +674,7 @@ class NetworkManager:
         yield from self.pool.map(jobs, died=_died_score)
 
     def score(self, architecture):
-        """Scores one untrained child (NASWOT); never raises for a child that fails."""
+        """Scores one untrained child (`proxy`); never raises for a child that fails."""
         s = next(self.score_all([architecture]))
         return ChildResult(
             architecture,
@@ -695,13 +712,13 @@ class NetworkManager:
 
     def evaluate(self, architecture, position=0):
         """Trains one child and measures its validation accuracy; never raises for a
-        child that fails (the failure is in the result). With the `naswot` and
-        `shared` evaluations the child is scored instead (`score`, `score_shared`;
+        child that fails (the failure is in the result). With a score or the
+        `shared` evaluation the child is scored instead (`score`, `score_shared`;
         `position`, the child's place in its step, picks the shared minibatch); with
         `benchmark` its accuracy is looked up (`look_up`)."""
         if self.evaluation == "benchmark":
             return self.look_up(architecture, position)
-        if self.evaluation == "naswot":
+        if self.evaluation in config.SCORES:
             return self.score(architecture)
         if self.evaluation == "shared":
             return self.score_shared(architecture, position)
@@ -857,9 +874,9 @@ def _died_child(job, reason, detail):
 
 
 def _died_score(job, reason, detail):
-    """The NASWOT score of a pool's job whose worker process died while scoring it."""
+    """The score of a pool's job whose worker process died while scoring it."""
     del job
-    return naswot.Score(naswot.MIN_SCORE, failed=True, reason=reason, traceback=detail)
+    return zero_cost.Score(zero_cost.MIN_SCORE, failed=True, reason=reason, traceback=detail)
 
 
 def make_deterministic():

@@ -23,23 +23,18 @@ Here:
   initialized from the seed the caller gives (the search uses the seed the child
   would be trained with), so a score is deterministic for a seed on CPU.
 
-A network with no ReLU unit, a singular kernel (two inputs with the same code), or
-a network that fails to build or run gets `MIN_SCORE`. K is an integer matrix, so
-a nonsingular K has |det K| >= 1 and a score >= 0: `MIN_SCORE = -1` ranks below
-every network whose score is defined.
+A singular kernel (two inputs with the same code) gets `MIN_SCORE`. K is an integer
+matrix, so a nonsingular K has |det K| >= 1 and a score >= 0: `MIN_SCORE = -1` ranks
+below every network whose score is defined. Scoring architectures of a search
+(building each, seeding it, a network without ReLUs or one that fails as one failed
+score) is `zero_cost.Scorer`'s, for NASWOT and the zero-cost proxies alike.
 
 Backend-neutral: `keras` and `keras.ops` only.
 """
 
-import dataclasses
-import traceback
-import time
-
 import keras
 import numpy as np
 from keras import ops
-
-from run_log import error_line
 
 MIN_SCORE = -1.0
 BATCH_SIZE = 128
@@ -99,69 +94,3 @@ def score_model(model, x):
     if not codes:
         return MIN_SCORE
     return score_kernel(kernel(codes))
-
-
-@dataclasses.dataclass
-class Score:
-    """The NASWOT score of one architecture.
-
-    Attributes:
-      score: log |det K|, or MIN_SCORE (failed, no ReLU, or singular kernel).
-      relu_units: N_A, the ReLU units the codes have (0 when it failed).
-      params: parameters of the network (0 when it could not be built).
-      seconds: build + forward pass + determinant.
-      failed: the network could not be built or run; `reason` says why.
-    """
-
-    score: float
-    relu_units: int = 0
-    params: int = 0
-    seconds: float = 0.0
-    failed: bool = False
-    reason: str = ""
-    traceback: str = ""  # The whole traceback of a failed score.
-
-
-class Scorer:
-    """Scores architectures on one fixed minibatch.
-
-    Args:
-      build: `architecture -> keras.Model` (uncompiled is enough).
-      x: images to draw the minibatch from.
-      batch_size: B, the minibatch size (128 in the paper); at most len(x).
-      seed: picks the minibatch.
-      seed_of: `architecture -> int`, the seed a network is initialized with
-        (default: `seed` for every architecture).
-    """
-
-    def __init__(self, build, x, batch_size=BATCH_SIZE, seed=0, seed_of=None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-            raise ValueError(f"naswot batch size must be an integer >= 2, got {batch_size!r}")
-        if len(x) < batch_size:
-            raise ValueError(
-                f"naswot batch size {batch_size} is larger than the {len(x)} images to draw from"
-            )
-        rng = np.random.default_rng(seed)
-        self.batch = np.asarray(x[np.sort(rng.choice(len(x), batch_size, replace=False))])
-        self.build = build
-        self.seed = seed
-        self.seed_of = seed_of or (lambda architecture: seed)
-
-    def score(self, architecture):
-        """The `Score` of one architecture; never raises for a network that fails."""
-        start = time.perf_counter()
-        model = None
-        try:
-            keras.utils.set_random_seed(self.seed_of(architecture))
-            model = self.build(architecture)
-            codes = binary_codes(model, self.batch)
-            units = int(sum(ops.shape(c)[1] for c in codes))
-            value = score_kernel(kernel(codes)) if codes else MIN_SCORE
-            result = Score(value, relu_units=units, params=model.count_params())
-        except Exception as e:  # pylint: disable=broad-except
-            result = Score(MIN_SCORE, failed=True, reason=error_line(e), traceback=traceback.format_exc())
-        finally:
-            del model
-            keras.backend.clear_session()
-        result.seconds = time.perf_counter() - start
-        return result

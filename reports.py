@@ -30,12 +30,15 @@ def _cell(value):
 
 def read_history(path):
     """history.csv -> per step: (mean fitness, mean poisoned layers) of its children; the
-    fitness is the validation accuracy, or the NASWOT score of children scored untrained."""
+    fitness is the validation accuracy, or the training-free score (the `<score>_score`
+    column: naswot_score, synflow_score, ...) of children scored untrained."""
     steps = collections.defaultdict(lambda: ([], []))
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        score = next((c for c in reader.fieldnames or () if c.endswith("_score")), None)
+        for row in reader:
             accuracies, poisoned = steps[int(row["step"])]
-            accuracies.append(float(row["val_accuracy"] or row.get("naswot_score") or "nan"))
+            accuracies.append(float(row["val_accuracy"] or (score and row[score]) or "nan"))
             poisoned.append(int(row.get("poisoned_layers") or 0))
     return {s: (float(np.mean(a)), float(np.mean(p))) for s, (a, p) in sorted(steps.items())}
 

@@ -150,6 +150,8 @@ class RunLog:
         supernet epochs trained when the row's architecture was scored).
       stop_column: add a last `stopped_epoch` column (early stopping: the epoch a
         child was stopped after; 0 for a child trained every epoch).
+      score: the run's training-free score (config.SCORES), which names the column of
+        each child's score: `naswot_score`, `synflow_score`, ...
     """
 
     def __init__(
@@ -161,13 +163,15 @@ class RunLog:
         epoch_column=False,
         stop_column=False,
         events=None,
+        score="naswot",
     ):
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.space = space
         self.epoch_column = epoch_column
         fields = list(HISTORY_FIELDS) + (["epoch"] if epoch_column else [])
-        self.columns = fields + [d.key for d in space.decisions] + list(RESULT_FIELDS)
+        results = [f"{score}_score" if f == "naswot_score" else f for f in RESULT_FIELDS]
+        self.columns = fields + [d.key for d in space.decisions] + results
         # Early stopping (early_stopping.py): the epoch a child stopped after, 0 if none.
         self.stop_column = stop_column
         self.columns += ["stopped_epoch"] if stop_column else []

@@ -31,7 +31,8 @@ import budget as budget_lib
 import crash_guard
 import data
 import early_stopping
-from config import ConfigError
+import config as config_lib
+from config import ConfigError, SearchConfig, read_config  # noqa: F401  (search.SearchConfig: the API)
 import manager as manager_lib
 import nb201
 import poisoning
@@ -132,7 +133,7 @@ class _Run:
     def count(self, result, poisoned):
         """Adds a trial's result to the run's record: its fitness, its poisoned layers,
         and the best so far (a complete child fitter than it; one stopped early never is)."""
-        self.accuracies.append(result.fitness)  # The NASWOT score with --evaluation=naswot.
+        self.accuracies.append(result.fitness)  # The score with a training-free evaluation.
         self.poisoned.append(poisoned)
         complete = not result.failed and not result.stopped_epoch
         if complete and (self.best is None or result.fitness > self.best.fitness):
@@ -301,6 +302,7 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
         template_args=_template_args(config, template),
         evaluation=config.evaluation,
         naswot_batch=config.naswot_batch,
+        proxy=config.proxy,
         shared=shared,
         early_stop=config.early_stop != "none",
         benchmark=benchmark,
@@ -364,7 +366,7 @@ def run_search(config, out=print, resume=False, should_stop=None):
         )
     shared = make_shared(config, dataset, space) if config.evaluation == "shared" else None
     manager = make_manager(config, dataset, space, template, shared, benchmark)
-    if config.evaluation == "naswot" or config.strategy == "naswot":
+    if config.evaluation in config_lib.SCORES or config.strategy == "naswot":
         try:
             manager.scorer  # pylint: disable=pointless-statement
         except ValueError as e:
@@ -470,7 +472,7 @@ def _run_locked(
 ):
     if state is not None:
         state = run_state.read_state(run_dir)  # Read again under the lock.
-    if manager.pool is None and manager.evaluation in crash_guard.EVALUATIONS:  # In this process.
+    if manager.pool is None and manager.evaluation in config_lib.BUILT:  # In this process.
         manager.crash_marker = os.path.join(run_dir, crash_guard.MARKER)
         with contextlib.suppress(FileNotFoundError):
             os.remove(manager.crash_marker)  # Left by a process killed with kill -9.
@@ -526,6 +528,7 @@ def _run_locked(
         epoch_column=run.shared is not None,
         stop_column=stop_rule is not None,
         events=run.events,
+        score=config.score_name,
     )
     run.log = log
     with deferred_signals():
@@ -643,7 +646,7 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
 
         results = manager.get_rewards(architectures, on_result=progress, done=done)
         scalars = strategy.learn(architectures, results)
-        metric = "naswot" if config.evaluation == "naswot" else "accuracy"
+        metric = config.evaluation if config.evaluation in config_lib.SCORES else "accuracy"
         scalars.update(
             {
                 f"{metric}/mean": float(np.mean([r.fitness for r in results])),
@@ -752,10 +755,10 @@ def _trial_line(config, run, space, result, started, started_trial):
     if space.poisoned:
         status += f" | poisoned {run.poisoned[-1]}/{space.num_layers}"
     if result.accuracy is None:
-        value = f"naswot {result.score:.2f}"
+        value = f"{config.score_name} {result.score:.2f}"
     else:
         value = f"acc {result.accuracy:.4f}"
-        value += "" if result.score is None else f" (naswot {result.score:.2f})"
+        value += "" if result.score is None else f" ({config.score_name} {result.score:.2f})"
     return (
         f"trial {run.trial}{_of(config)} step {run.step} | "
         f"{space.format(result.architecture)} | {value} "
@@ -814,9 +817,11 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
     quarter = max(1, len(run.accuracies) // 4)
     first = float(np.mean(run.accuracies[:quarter]))
     last = float(np.mean(run.accuracies[-quarter:]))
-    scored = config.evaluation == "naswot"  # Children were scored untrained, not trained.
+    scored = config.evaluation in config_lib.SCORES  # Scored untrained, not trained.
     metric, name = (
-        ("naswot_score", "NASWOT score") if scored else ("accuracy", "validation accuracy")
+        (f"{config.score_name}_score", config_lib.score_title(config.score_name))
+        if scored
+        else ("accuracy", "validation accuracy")
     )
     if run.shared is not None:
         name = "minibatch accuracy with shared weights"
@@ -874,7 +879,7 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
         # None when the search trained no child; with shared weights, the pick's
         # accuracy on the whole validation split with the shared weights.
         "search_val_accuracy": best.accuracy,
-        "naswot_score": best.score,
+        f"{config.score_name}_score": best.score,
         # None when the final retraining killed the search process twice (crash_guard.py).
         "final_val_accuracy": val_accuracy,
         "test_accuracy": test_accuracy,

@@ -125,7 +125,8 @@ class EvolutionStrategy:
 class NaswotStrategy:
     """NASWOT search (Mellor et al., 2021; REFERENCES §5): score `candidates`
     distinct random architectures untrained, then propose them best score first, so
-    that the search's `trials` trains the top of the ranking.
+    that the search's `trials` trains the top of the ranking. The score is the
+    manager's `proxy` (--proxy): NASWOT's, or a zero-cost proxy's.
 
     Scoring happens on the first `propose`; the ranking is kept in the run state and
     written to `naswot.csv` in the run folder (a search interrupted while scoring
@@ -168,7 +169,8 @@ class NaswotStrategy:
                 self.out(f"scored {i + 1}/{len(architectures)} ({rate:.1f} architectures/s)")
         # Best first; sorted() is stable, so equal scores keep their sampling order.
         order = sorted(range(len(scored)), key=lambda i: -scored[i][1].score)
-        _write_naswot_csv(os.path.join(self.run_dir, "naswot.csv"), self.space, scored, order)
+        path = os.path.join(self.run_dir, "naswot.csv")
+        _write_naswot_csv(path, self.space, scored, order, self.manager.proxy)
         self.ranking = [[list(scored[i][0]), scored[i][1].score] for i in order]
         self.scores = {tuple(a): s for a, s in self.ranking}
 
@@ -193,11 +195,12 @@ NASWOT_FIELDS = ("rank", "sampled", "architecture", "naswot_score", "relu_units"
 NASWOT_FIELDS += ("seconds", "failed", "reason")
 
 
-def _write_naswot_csv(path, space, scored, order):
-    """naswot.csv: every scored candidate, best first (`sampled`: its sampling order)."""
+def _write_naswot_csv(path, space, scored, order, proxy):
+    """naswot.csv: every scored candidate, best first (`sampled`: its sampling order);
+    the score's column is named after it (`naswot_score`, `synflow_score`, ...)."""
     with atomic_write(path, newline="") as f:
         w = csv.writer(f)
-        w.writerow(NASWOT_FIELDS)
+        w.writerow([f"{proxy}_score" if n == "naswot_score" else n for n in NASWOT_FIELDS])
         for rank, i in enumerate(order, 1):
             a, s = scored[i]
             w.writerow(

@@ -149,9 +149,11 @@ flags.DEFINE_enum(
     list(config_lib.EVALUATIONS),
     "How a proposed architecture gets its fitness: train (a child trained from scratch, its "
     "validation accuracy), shared (its accuracy on one validation minibatch with the weights "
-    "of one supernet, ENAS; --space=macro), naswot (its NASWOT score untrained), or "
-    "benchmark (--space=nb201: the cell's 200-epoch test accuracy in NAS-Bench-201's table, "
-    "an oracle; nothing is trained). With shared and naswot only the final pick is trained.",
+    "of one supernet, ENAS; --space=macro), a training-free score of the untrained child "
+    "(naswot: its NASWOT score; synflow, snip, grad_norm: a zero-cost proxy, as log(1 + value); "
+    "params, flops: the naive baselines), or benchmark (--space=nb201: the cell's 200-epoch "
+    "test accuracy in NAS-Bench-201's table, an oracle; nothing is trained). With shared and "
+    "a score only the final pick is trained.",
 )
 flags.DEFINE_enum(
     "benchmark_dataset",
@@ -188,7 +190,19 @@ flags.DEFINE_integer(
     None,
     "NASWOT strategy: untrained random architectures to score (default 10 x --trials).",
 )
-flags.DEFINE_integer("naswot_batch", 128, "NASWOT: images in the scoring minibatch.")
+flags.DEFINE_enum(
+    "proxy",
+    "naswot",
+    list(config_lib.SCORES),
+    "NASWOT strategy: the training-free score it ranks the candidates by (NASWOT's, or a "
+    "zero-cost proxy: see --evaluation).",
+)
+flags.DEFINE_integer(
+    "naswot_batch",
+    128,
+    "Training-free scores: images of the minibatch (from the training split) that naswot, "
+    "snip and grad_norm read.",
+)
 flags.DEFINE_integer(
     "trials",
     64,
@@ -458,6 +472,7 @@ def config_from_flags():
         sample_size=FLAGS.sample_size,
         naswot_candidates=FLAGS.naswot_candidates,
         naswot_batch=FLAGS.naswot_batch,
+        proxy=FLAGS.proxy,
         epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size,
         child_lr=FLAGS.child_lr,
@@ -549,7 +564,7 @@ def main(argv):
     except config_lib.ConfigError as e:
         fail(str(e))
     _check_backend()
-    if config.workers == 0 and config.evaluation in crash_guard.EVALUATIONS and not crash_guard.guarded():
+    if config.workers == 0 and config.evaluation in config_lib.BUILT and not crash_guard.guarded():
         # Children train in the search process: a child that kills it fails, the search
         # goes on (crash_guard.py). This process only waits beside it.
         command = [sys.executable] + sys.argv

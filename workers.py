@@ -210,7 +210,7 @@ class ChildWorker:
         `stop_thresholds`: the search's early-stopping thresholds for its step.
 
         Returns:
-          (ChildResult or naswot.Score, resident MB after the child).
+          (ChildResult or zero_cost.Score, resident MB after the child).
         """
         if kind == "score":
             result = self.manager.scorer.score(architecture)

@@ -22,16 +22,28 @@ TensorFlow's GradientTape, PyTorch's autograd, JAX's grad through
 unless `jax_enable_x64` is on, synflow's copy included (tests/test_backends.py: the
 three backends agree within 1e-7 on a small network).
 
-Not yet an `--evaluation` value: the bench (`bench/zero_cost_nb201.py`) uses it directly.
+In a search (`Scorer`), every score of config.SCORES, NASWOT's included, is a
+fitness: NASWOT's log |det K| as it is, a proxy's value v as log(1 + v) (the same
+ranking; values that span tens of orders of magnitude become rewards a controller
+can subtract a baseline from). A network that cannot be built or run, one without
+what the score needs (no ReLU for NASWOT, no kernel for a gradient proxy) and a
+degenerate value (not finite) are one failed score, `MIN_SCORE`, with the reason;
+every defined score is >= 0.
 """
+
+import dataclasses
+import time
+import traceback
 
 import keras
 import numpy as np
 from keras import ops
 
+import naswot
+from config import PROXIES, SCORES
 from run_log import error_line
 
-PROXIES = ("grad_norm", "snip", "synflow", "params", "flops")
+MIN_SCORE = naswot.MIN_SCORE  # -1: below every defined score (each is >= 0).
 GRADIENT_PROXIES = ("grad_norm", "snip", "synflow")
 NEEDS_LABELS = ("grad_norm", "snip")
 BATCH_SIZE = 64  # Images in the batch of grad_norm and snip (the paper's).
@@ -213,3 +225,107 @@ def score(proxy, model, x=None, y=None):
             raise ProxyError(f"{proxy} needs a batch of labelled images")
         return grad_norm(model, x, y) if proxy == "grad_norm" else snip(model, x, y)
     raise ProxyError(f"unknown proxy {proxy!r}: choose one of {', '.join(PROXIES)}")
+
+
+def fitness(proxy, value):
+    """The fitness of a proxy's `value` in a search: log(1 + value) (NASWOT's score
+    is a log already).
+
+    Raises:
+      ProxyError: a degenerate value (not finite, or negative).
+    """
+    if proxy == "naswot":
+        return float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ProxyError(f"{proxy} is {value}: a degenerate score for this network")
+    return float(np.log1p(value))
+
+
+@dataclasses.dataclass
+class Score:
+    """The training-free score of one architecture.
+
+    Attributes:
+      score: the fitness (`fitness`), or MIN_SCORE for a failed score.
+      relu_units: N_A, the ReLU units of NASWOT's codes (0 for the other scores).
+      params: parameters of the network (0 when it could not be built).
+      seconds: build + scoring.
+      failed: the network could not be built or scored; `reason` says why.
+    """
+
+    score: float
+    relu_units: int = 0
+    params: int = 0
+    seconds: float = 0.0
+    failed: bool = False
+    reason: str = ""
+    traceback: str = ""  # The whole traceback of a failed score.
+
+
+class Scorer:
+    """Scores architectures of a search with one of config.SCORES, on one minibatch
+    drawn once from the seed (NASWOT, grad_norm and snip read it; synflow, params and
+    flops read none).
+
+    Args:
+      build: `architecture -> keras.Model` (uncompiled is enough).
+      x, y: images and labels to draw the minibatch from (labels: grad_norm, snip).
+      proxy: the score's name.
+      batch_size: images of the minibatch (NASWOT's B, 128 in the paper); <= len(x).
+      seed: picks the minibatch.
+      seed_of: `architecture -> int`, the seed a network is initialized with
+        (default: `seed` for every architecture).
+    """
+
+    def __init__(self, build, x, y=None, proxy="naswot", batch_size=naswot.BATCH_SIZE, seed=0,
+                 seed_of=None):
+        if proxy not in SCORES:
+            raise ValueError(f"unknown score {proxy!r}: choose one of {', '.join(SCORES)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+            raise ValueError(f"the scores' batch size must be an integer >= 2, got {batch_size!r}")
+        if len(x) < batch_size:
+            raise ValueError(
+                f"the scores' batch size {batch_size} is larger than the {len(x)} images to "
+                f"draw from"
+            )
+        if proxy in NEEDS_LABELS and y is None:
+            raise ValueError(f"{proxy} needs labels (y)")
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(x), batch_size, replace=False))
+        self.batch = np.asarray(x[rows])
+        self.labels = None if y is None else np.asarray(y[rows])
+        self.build = build
+        self.proxy = proxy
+        self.seed = seed
+        self.seed_of = seed_of or (lambda architecture: seed)
+
+    def score(self, architecture):
+        """The `Score` of one architecture; never raises for a network that fails."""
+        start = time.perf_counter()
+        model = None
+        try:
+            keras.utils.set_random_seed(self.seed_of(architecture))
+            model = self.build(architecture)
+            value, units = self._value(model)
+            result = Score(value, relu_units=units, params=model.count_params())
+        except Exception as e:  # pylint: disable=broad-except
+            detail = "" if isinstance(e, ProxyError) else traceback.format_exc()
+            result = Score(MIN_SCORE, failed=True, reason=error_line(e), traceback=detail)
+        finally:
+            del model
+            keras.backend.clear_session()
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _value(self, model):
+        """(fitness, ReLU units) of the built `model`."""
+        if self.proxy != "naswot":
+            return fitness(self.proxy, score(self.proxy, model, self.batch, self.labels)), 0
+        codes = naswot.binary_codes(model, self.batch)
+        if not codes:
+            raise ProxyError(
+                f"network {model.name!r} has no ReLU unit: NASWOT scores the on/off codes of "
+                f"ReLUs"
+            )
+        units = int(sum(ops.shape(c)[1] for c in codes))
+        return naswot.score_kernel(naswot.kernel(codes)), units

@@ -1,22 +1,30 @@
 """How well do the zero-cost proxies rank NAS-Bench-201 cells, beside the published values?
 
   python bench/zero_cost_nb201.py --cells=1000                 # synflow, params, flops
-  python bench/zero_cost_nb201.py --cells=200 --proxies=synflow,snip,grad_norm,params,flops
+  python bench/zero_cost_nb201.py --cells=200 --proxies=naswot,snip,grad_norm,params \
+      --name=zero_cost_nb201_data                              # the scores that read images
 
 Samples `--cells` distinct cells of the 15,625 (seeded), builds each as the benchmark's
 Keras network (`manager.build_nb201`: C=16, N=5 unless --channels/--cells_per_stage say
 otherwise, 32x32x3 inputs, 10 classes), initialized from the cell's table row as seed,
-scores it untrained with each proxy (zero_cost.py), and reports Spearman rho and Kendall
-tau of each proxy against the table's CIFAR-10 test accuracy (200 epochs), with 95%
-bootstrap intervals, beside Abdelfattah et al.'s values over all 15,625 cells (REFERENCES
-§13). synflow, params and flops need no data, so they compare with the paper exactly (up
-to the initialization's random draw). snip and grad_norm need labelled images and CIFAR-10
-is not on this machine: they get --batch images of the embedded MNIST subset, padded to
-32x32 and repeated over 3 channels, with their labels; that can change their ranking.
+scores it untrained with each proxy (zero_cost.py; `naswot`: naswot.score_model on 128
+images), and reports Spearman rho and Kendall tau of each proxy against the table's
+CIFAR-10 test accuracy (200 epochs), with 95% bootstrap intervals, beside Abdelfattah et
+al.'s values over all 15,625 cells and NASWOT's published tau (REFERENCES §13). synflow,
+params and flops need no data, so they compare with the paper exactly (up to the
+initialization's random draw). naswot, snip and grad_norm need images and CIFAR-10 is not
+on this machine: they get images of the embedded MNIST subset (--batch for snip and
+grad_norm, with their labels; 128 for NASWOT), padded to 32x32 and repeated over 3
+channels; that can change their ranking.
 
-One row per cell goes to bench/results/zero_cost_nb201.csv as soon as it is scored (a
-rerun with the same settings continues); the table goes to
-bench/results/zero_cost_nb201.md. Needs scipy (bench/requirements.txt).
+Then the NASWOT-style search with each proxy (score N random cells, keep the best-scored,
+look up its accuracy): the scored cells, in their sampling order, cut into disjoint groups
+of N = 10, 100, 1000; the first group is seed 0, and the mean over every group says how
+much one seed says.
+
+One row per cell goes to bench/results/<name>.csv as soon as it is scored (a rerun with
+the same settings continues); the tables go to bench/results/<name>.md. Needs scipy
+(bench/requirements.txt).
 """
 
 import argparse
@@ -36,6 +44,7 @@ import numpy as np  # noqa: E402
 
 import data  # noqa: E402
 import manager  # noqa: E402
+import naswot  # noqa: E402
 import nb201  # noqa: E402
 import state_space  # noqa: E402
 import zero_cost  # noqa: E402
@@ -43,6 +52,11 @@ import zero_cost  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 # Spearman rho over all 15,625 cells on CIFAR-10 (Abdelfattah et al. 2021; REFERENCES §13).
 PUBLISHED = {"synflow": 0.737, "snip": 0.596, "grad_norm": 0.594}
+# Kendall tau of NASWOT on CIFAR-10 (Mellor et al. 2021), and its search with N = 100:
+# the pick's CIFAR-10 test accuracy, mean ± sd over their runs (REFERENCES §5, §13).
+PUBLISHED_TAU = {"naswot": 0.574}
+PUBLISHED_SEARCH = {("naswot", 100): "92.81 ± 0.99"}
+SEARCH_SIZES = (10, 100, 1000)
 
 
 def mnist_batch(n, seed):
@@ -68,18 +82,21 @@ def main():
     parser.add_argument("--batch", type=int, default=zero_cost.BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--name", default="zero_cost_nb201", help="bench/results/<name>.csv and .md")
     args = parser.parse_args()
     proxies = args.proxies.split(",")
-    unknown = [p for p in proxies if p not in zero_cost.PROXIES]
+    allowed = ("naswot", *zero_cost.PROXIES)
+    unknown = [p for p in proxies if p not in allowed]
     if unknown or not 1 <= args.cells <= nb201.CELLS:
-        parser.error(f"--proxies from {','.join(zero_cost.PROXIES)} and 1 <= --cells <= {nb201.CELLS}")
+        parser.error(f"--proxies from {','.join(allowed)} and 1 <= --cells <= {nb201.CELLS}")
 
     table = nb201.load_table()
     space = state_space.nb201_space()
     rows_to_score = np.random.default_rng(args.seed).permutation(nb201.CELLS)[: args.cells]
     x, y = mnist_batch(args.batch, args.seed) if set(proxies) & set(zero_cost.NEEDS_LABELS) else (None, None)
+    images = mnist_batch(naswot.BATCH_SIZE, args.seed)[0] if "naswot" in proxies else None
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "zero_cost_nb201.csv"
+    path = RESULTS / f"{args.name}.csv"
     fields = ["row", "cell", "cifar10", *proxies, *[f"{p}_seconds" for p in proxies], "build_seconds"]
     settings = f"channels={args.channels} cells={args.cells_per_stage} batch={args.batch} seed={args.seed}"
     done = [r for r in read_rows(path) if r.get("settings") == settings and all(p in r for p in proxies)]
@@ -101,7 +118,10 @@ def main():
                       "build_seconds": round(time.perf_counter() - start, 3), "settings": settings}
             for proxy in proxies:
                 start = time.perf_counter()
-                result[proxy] = zero_cost.score(proxy, model, x, y)
+                if proxy == "naswot":
+                    result[proxy] = naswot.score_model(model, images)
+                else:
+                    result[proxy] = zero_cost.score(proxy, model, x, y)
                 result[f"{proxy}_seconds"] = round(time.perf_counter() - start, 3)
             writer.writerow(result)
             f.flush()
@@ -138,16 +158,52 @@ def report(rows, proxies, args, settings):
                               method="percentile", random_state=np.random.default_rng(args.seed)).confidence_interval
             cells.append(f"{point:.3f} [{ci.low:.3f}, {ci.high:.3f}]")
         seconds = np.median([float(r[f"{proxy}_seconds"]) for r in rows])
-        published = PUBLISHED.get(proxy)
-        lines.append(f"| {proxy} | {cells[0]} | {cells[1]} | {'' if published is None else published} | {seconds:.3f} |")
+        published = PUBLISHED.get(proxy, f"tau {PUBLISHED_TAU[proxy]}" if proxy in PUBLISHED_TAU else "")
+        lines.append(f"| {proxy} | {cells[0]} | {cells[1]} | {published} | {seconds:.3f} |")
     build = np.median([float(r["build_seconds"]) for r in rows])
     lines += ["", f"Building a network: {build:.2f} s per cell (median), not counted above."]
     if set(proxies) & set(zero_cost.NEEDS_LABELS):
         lines.append(f"snip and grad_norm: one batch of {args.batch} MNIST images (32x32x3, padded and "
                      f"repeated), not CIFAR-10.")
+    if "naswot" in proxies:
+        lines.append(f"naswot: one batch of {naswot.BATCH_SIZE} MNIST images (32x32x3, padded and "
+                     f"repeated), not CIFAR-10; the network has 10 classes (the paper's: 1).")
+    lines += search_table(rows, proxies, accuracy)
     text = "\n".join(lines) + "\n"
-    (RESULTS / "zero_cost_nb201.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
+
+
+def search_table(rows, proxies, accuracy):
+    """NASWOT-style search with each proxy: per N, the best-scored cell's accuracy (%) in
+    the first group of N cells (seed 0) and over every disjoint group of N."""
+    sizes = [n for n in SEARCH_SIZES if n <= len(rows)]
+    if not sizes:
+        return []
+    lines = [
+        "",
+        f"## Search: score N random cells, keep the best-scored ({len(rows)} cells, cut into "
+        f"disjoint groups of N)",
+        "",
+        "| proxy | N | seed 0: CIFAR-10 test % of the pick | mean ± sd over groups (groups) | published |",
+        "|---|---|---|---|---|",
+    ]
+    for proxy in (*proxies, "table (best by accuracy)", "random pick (the group's first cell)"):
+        for n in sizes:
+            picks = []
+            for start in range(0, len(rows) - n + 1, n):
+                group = accuracy[start:start + n]
+                if proxy.startswith("table"):
+                    picks.append(group.max())
+                elif proxy.startswith("random"):
+                    picks.append(group[0])
+                else:  # The first of the best-scored: sampling order breaks ties.
+                    values = np.array([float(r[proxy]) for r in rows[start:start + n]])
+                    picks.append(group[int(np.argmax(values))])
+            picks = 100 * np.array(picks)
+            spread = f"{picks.mean():.2f} ± {picks.std(ddof=1):.2f} ({len(picks)})" if len(picks) > 1 else "one group"
+            lines.append(f"| {proxy} | {n} | {picks[0]:.2f} | {spread} | {PUBLISHED_SEARCH.get((proxy, n), '')} |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import compare  # noqa: E402
 import poison_breakdown  # noqa: E402
 import shared_ranking  # noqa: E402
 import state_space  # noqa: E402
+import zero_cost_nb201  # noqa: E402
 
 
 @pytest.mark.parametrize("max_epochs, expected", [(1, 1), (3, 6), (9, 23)])
@@ -53,3 +54,17 @@ def test_the_gpu_check_says_when_a_child_did_not_run_on_a_gpu(tmp_path):
     assert "not on a GPU: torch/gpu/toy" in done.stdout
     row = next(line for line in out.read_text().splitlines() if line.startswith("| torch |"))
     assert row.split(" | ")[1:4] == ["gpu", "cpu", "toy"]  # Asked for a GPU, ran on the CPU.
+
+
+def test_the_proxy_search_keeps_the_best_scored_cell_of_each_disjoint_group():
+    # 20 cells: accuracy i / 100; the proxy scores cell i as (i * 7) % 20, ties none.
+    rows = [{"synflow": str((i * 7) % 20)} for i in range(20)]
+    accuracy = np.arange(20) / 100
+    lines = zero_cost_nb201.search_table(rows, ["synflow"], accuracy)
+    table = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in lines if line.startswith("| ")}
+    # Group 0 (cells 0-9): scores 0,7,14,1,8,15,2,9,16,3 -> cell 8 (0.08); group 1
+    # (cells 10-19): scores 10,17,4,11,18,5,12,19,6,13 -> cell 17 (0.17).
+    assert "| 8.00 | 12.50 ± 6.36 (2) |" in table[("synflow", "10")]
+    assert "| 9.00 | 14.00 ± 7.07 (2) |" in table[("table (best by accuracy)", "10")]
+    assert "| 0.00 | 5.00 ± 7.07 (2) |" in table[("random pick (the group's first cell)", "10")]
+    assert ("synflow", "100") not in table  # More than the cells scored: no row.

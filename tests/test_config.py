@@ -125,3 +125,27 @@ def test_the_controller_checks_are_the_same_for_the_config_and_the_controller():
     assert config.check_controller({})["lstm_units"] == config.CONTROLLER_DEFAULTS["lstm_units"]
     with pytest.raises(config.ConfigError, match=r"^learning_rate must be a number > 0"):
         config.check_controller({"learning_rate": 0})
+
+
+def test_a_training_free_evaluation_is_any_score_and_names_the_run():
+    assert config.SCORES == ("naswot", *config.PROXIES)
+    for score in config.SCORES:
+        c = config.SearchConfig(evaluation=score).resolved()
+        assert c.score_name == score and c.run_name == f"toy-controller-{score}-seed0"
+    c = config.SearchConfig(strategy="naswot", proxy="synflow").resolved()
+    assert c.score_name == "synflow" and c.run_name == "toy-naswot-synflow-seed0"
+    assert config.SearchConfig(strategy="naswot").resolved().run_name == "toy-naswot-seed0"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(proxy="fisher"), r"--proxy must be one of \['naswot', 'synflow'"),
+        (dict(proxy="synflow"), "--proxy=synflow is the score --strategy=naswot ranks by"),
+        (dict(strategy="naswot", evaluation="snip"), "--strategy=naswot ranks by a score"),
+        (dict(evaluation="fisher"), "--evaluation must be one of"),
+    ],
+)
+def test_bad_score_settings_are_one_clear_error(changes, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.SearchConfig(**changes).resolved()

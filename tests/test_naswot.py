@@ -9,6 +9,7 @@ import pytest
 import manager
 import naswot
 import state_space
+import zero_cost
 
 # Three inputs, e1, e2, e3: each input's pre-activations in a bias-free Dense layer
 # are one row of its kernel, so the ReLU codes can be read off the weights.
@@ -97,14 +98,14 @@ def test_scorer_of_a_failing_network_gives_the_minimal_score(tiny_dataset):
     def build(architecture):
         raise ValueError("cannot build this one")
 
-    s = naswot.Scorer(build, tiny_dataset.x_train, batch_size=16).score((1,))
+    s = zero_cost.Scorer(build, tiny_dataset.x_train, batch_size=16).score((1,))
     assert s.failed and s.score == naswot.MIN_SCORE
     assert s.reason == "ValueError: cannot build this one"
 
 
 def test_scorer_rejects_a_batch_larger_than_the_data(tiny_dataset):
     with pytest.raises(ValueError, match="larger than the 96 images"):
-        naswot.Scorer(lambda a: None, tiny_dataset.x_train, batch_size=128)
+        zero_cost.Scorer(lambda a: None, tiny_dataset.x_train, batch_size=128)
 
 
 def test_naswot_evaluation_scores_children_untrained(tiny_dataset, monkeypatch):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import manager
-import naswot
 import search
 import strategies
 import state_space
+import zero_cost
 
 
 def results_for(architectures, fitness):
@@ -113,10 +113,12 @@ class FakeScorer:
 
     def score(self, architecture):
         self.calls.append(architecture)
-        return naswot.Score(float(sum(architecture[1::2])), relu_units=7, params=1)
+        return zero_cost.Score(float(sum(architecture[1::2])), relu_units=7, params=1)
 
 
 class FakeManager:
+    proxy = "naswot"
+
     def __init__(self):
         self.scorer = FakeScorer()
 
@@ -251,3 +253,60 @@ def test_a_controller_without_a_schedule_samples_as_before():
     a = strategies.ControllerStrategy(space, 4, {})
     b = strategies.ControllerStrategy(space, 4, {})
     assert a.propose(20) == b.controller.sample(20, exploration=None, sharpen=None)
+
+
+# Every strategy with a training-free evaluation, each score by at least one strategy;
+# --strategy=naswot ranks by a zero-cost proxy instead (--proxy).
+@pytest.mark.parametrize(
+    "strategy, evaluation, changes",
+    [
+        ("controller", "synflow", {}),
+        ("random", "snip", {}),
+        ("evolution", "grad_norm", {}),
+        ("tpe", "params", {"tpe_startup": 2}),
+        ("budget_controller", "flops", {}),
+        ("memory_controller", "naswot", {"controller": {"memory_batch": 2}}),
+        ("embedding", "synflow", {"embedding_pretrain": 50, "embedding_epochs": 2}),
+        ("reinforce_table", "snip", {}),
+        ("naswot", "train", {"proxy": "grad_norm"}),
+    ],
+)
+def test_every_strategy_searches_with_a_training_free_score(tmp_path, strategy, evaluation, changes):
+    import config as config_lib
+
+    c = config_lib.SearchConfig(
+        strategy=strategy,
+        evaluation=evaluation,
+        trials=4,
+        children_per_step=2,
+        epochs=1,
+        train_size=64,
+        val_size=32,
+        batch_size=32,
+        population_size=2,
+        sample_size=2,
+        naswot_candidates=6,
+        naswot_batch=16,
+        logdir=str(tmp_path),
+        tensorboard=False,
+        **changes,
+    ).resolved()
+    best = search.run_search(c, out=lambda line: None)
+    with open(tmp_path / c.run_name / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    column = f"{c.score_name}_score"
+    assert len(rows) == 4 and not any(r["failed"] == "1" for r in rows)
+    if evaluation == "train":  # Ranked by the proxy, the top trained.
+        with open(tmp_path / c.run_name / "naswot.csv", newline="") as f:
+            ranking = list(csv.DictReader(f))
+        assert [r["architecture"] for r in rows] == [r["architecture"] for r in ranking[:4]]
+        assert [float(r[column]) for r in ranking] == sorted(
+            (float(r[column]) for r in ranking), reverse=True
+        )
+        return
+    scores = [float(r[column]) for r in rows]
+    assert all(r["val_accuracy"] == "" for r in rows) and min(scores) >= 0  # Scored, not trained.
+    for r in rows:
+        assert float(r["reward"]) == pytest.approx(float(r[column]) - float(r["baseline"]), abs=1e-3)
+    assert best[column] == pytest.approx(max(scores), abs=1e-4)
+    assert best["search_val_accuracy"] is None and 0 <= best["test_accuracy"] <= 1

@@ -110,3 +110,102 @@ def test_a_network_without_kernels_or_with_an_unknown_proxy_is_one_clear_error()
         zero_cost.score("fisher", _dense_net())
     with pytest.raises(zero_cost.ProxyError, match="snip needs a batch of labelled images"):
         zero_cost.score("snip", _dense_net())
+
+
+# ------------------------------------------------------------------ in a search
+
+
+@pytest.mark.parametrize("value", [0.0, 1e-9, 3.5, 1e40])
+def test_a_proxys_fitness_is_log_one_plus_its_value_and_naswot_s_is_its_score(value):
+    assert zero_cost.fitness("synflow", value) == np.log1p(value)
+    assert zero_cost.fitness("naswot", value) == value
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1.0])
+def test_a_degenerate_value_is_one_clear_error(value):
+    with pytest.raises(zero_cost.ProxyError, match="degenerate"):
+        zero_cost.fitness("snip", value)
+
+
+def _scorer(build, proxy, rows=12):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(rows, 3)).astype("float32")
+    y = rng.integers(0, 2, size=rows)
+    return zero_cost.Scorer(build, x, y, proxy=proxy, batch_size=5, seed=7, seed_of=lambda a: a[0])
+
+
+@pytest.mark.parametrize("proxy", ["synflow", "snip", "grad_norm", "params", "flops"])
+def test_the_scorer_s_score_is_the_fitness_of_the_proxy_on_its_batch_and_seeded_network(proxy):
+    scorer = _scorer(lambda a: _dense_net(seed=a[0]), proxy)
+    s = scorer.score((4,))
+    keras.utils.set_random_seed(4)  # seed_of((4,)): as the scorer initialized it.
+    model = _dense_net(seed=4)
+    expected = np.log1p(zero_cost.score(proxy, model, scorer.batch, scorer.labels))
+    assert not s.failed and s.score == pytest.approx(expected, rel=1e-6)
+    assert s.params == model.count_params() and s.relu_units == 0
+    assert scorer.score((5,)).score != s.score or proxy in ("params", "flops")  # Another seed.
+    # The batch is drawn once, from the seed: 5 of the 12 rows, labels with them.
+    assert scorer.batch.shape == (5, 3) and scorer.labels.shape == (5,)
+
+
+def _no_relu(architecture):
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs), name="linear")
+
+
+def _no_kernel(architecture):
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Softmax()(inputs), name="kernelless")
+
+
+def _overflowing(architecture):
+    """Ten layers of weights 1e37 (finite in float32): synflow's product is ~1e370."""
+    inputs = keras.Input((3,))
+    h = inputs
+    for _ in range(10):
+        h = keras.layers.Dense(3, activation="relu", kernel_initializer=keras.initializers.Constant(1e37))(h)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
+
+
+def _unbuildable(architecture):
+    raise ValueError("cannot build this one")
+
+
+@pytest.mark.parametrize(
+    "build, proxy, reason",
+    [
+        (_no_relu, "naswot", "network 'linear' has no ReLU unit"),
+        (_no_kernel, "synflow", "network 'kernelless' has no trainable convolution or dense kernel"),
+        (_no_kernel, "grad_norm", "has no trainable convolution or dense kernel"),
+        (_overflowing, "synflow", "synflow overflowed float64"),
+        (_unbuildable, "snip", "ValueError: cannot build this one"),
+    ],
+    ids=["no-relu", "no-kernel", "no-kernel-gradient", "overflow", "failing-build"],
+)
+def test_a_network_a_score_cannot_use_is_one_failed_score_never_a_crash(build, proxy, reason):
+    s = _scorer(build, proxy).score((1,))
+    assert s.failed and s.score == zero_cost.MIN_SCORE < 0
+    assert reason in s.reason and "\n" not in s.reason
+
+
+def test_the_scorer_refuses_an_unknown_score_and_snip_without_labels():
+    x = np.zeros((8, 3), "float32")
+    with pytest.raises(ValueError, match="unknown score 'fisher'"):
+        zero_cost.Scorer(_no_relu, x, proxy="fisher", batch_size=4)
+    with pytest.raises(ValueError, match="snip needs labels"):
+        zero_cost.Scorer(_no_relu, x, proxy="snip", batch_size=4)
+
+
+@pytest.mark.parametrize("proxy", ["synflow", "snip"])
+def test_a_proxy_evaluation_rewards_the_untrained_children_s_scores(tiny_dataset, monkeypatch, proxy):
+    space = state_space.toy_space(2)
+    m = manager.NetworkManager(tiny_dataset, space, naswot_batch=16, seed=3, evaluation=proxy)
+    monkeypatch.setattr(m, "train", lambda *a, **k: pytest.fail("a child was trained"))
+    archs = [(1, 16, 3, 32), (3, 32, 1, 16), (1, 16, 3, 32)]
+    results = m.get_rewards(archs)
+    for r in results:
+        assert r.accuracy is None and not r.failed and r.fitness == r.score > 0
+        assert r.score == m.scorer.score(r.architecture).score  # The scorer's, seeded per child.
+        assert r.reward == pytest.approx(r.score - results[0].score)  # First baseline: first.
+    assert results[2].cached and results[2].score == results[0].score
+    assert m.worker_settings()["proxy"] == proxy
