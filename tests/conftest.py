@@ -102,26 +102,9 @@ def _uses_background(item):
     return False
 
 
-# Modules that run after all others, because their first test waits for a long
-# background job: test_assess's grid (about 60 s after the suite starts, measured), which
-# the first core would otherwise spend waiting. Their jobs still start first.
-RUN_LAST = ("test_assess",)
-
-
-def _module_name(item):
-    return getattr(getattr(item, "module", None), "__name__", "").rpartition(".")[2]
-
-
-def pytest_collection_modifyitems(session, config, items):
-    del session, config
-    items.sort(key=lambda item: _module_name(item) in RUN_LAST)  # Stable: order kept otherwise.
-
-
 def pytest_collection_finish(session):
     started = set()
-    # In file order, whatever order the tests run in: the jobs a module waits for first
-    # start first.
-    for item in sorted(session.items, key=lambda item: str(item.path)):
+    for item in session.items:
         module = getattr(item, "module", None)
         if hasattr(module, "background_jobs") and module not in started and _uses_background(item):
             started.add(module)
