@@ -94,7 +94,7 @@ BAD = [
     ("unknown-flag", ["--unknown_flag=1"], "unknown_flag", True),
     ("positional", ["extra"], "unexpected arguments", True),
     ("entropy-weight", ["--entropy_weight=-1"], "entropy_weight", True),
-    ("run-folder-taken", ["--run_name=taken"], "already holds a run", False),
+    ("run-folder-taken", ["--run_name=taken"], "already holds a run", True),
     ("children-zero", ["--children_per_step=0"], "--children_per_step", True),
     ("batch-zero", ["--batch_size=0"], "--batch_size", True),
     ("num-layers-zero", ["--num_layers=0"], "--num_layers", True),
