@@ -73,7 +73,7 @@ def make_space(config):
 
 
 # ---------------------------------------------------------------------- run state
-
+# (the folder's state file, its reading and the start checks: run_state.py)
 
 
 def _result_to_json(result):
