@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # As in train.py.
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402
+import poisoning  # noqa: E402
 import run_log  # noqa: E402
 import train  # noqa: E402  (its flags are the flags of every run)
 
@@ -220,8 +221,6 @@ def check_folder(out, base):
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise config_lib.ConfigError(f"cannot write --out={out}: {e.strerror}") from None
-    import run_log  # pylint: disable=import-outside-toplevel
-
     run_log.write_json(path, {"budget": budget})
 
 
@@ -554,7 +553,7 @@ def write_benchmark_reports(out, rows, runs, priors):
         if key not in finished:
             continue
         benchmark = benchmark or search.make_benchmark(config)
-        space, _ = search.make_space(config)
+        space, _ = poisoning.make_space(config)
         history = benchmark_report.read_history(os.path.join(config.logdir, config.run_name, "history.csv"))
         run = benchmark_report.parse_run(history, benchmark)
         for m in benchmark_report.run_metrics(run, benchmark, space, budgets):
@@ -621,15 +620,9 @@ def main(argv):
         base, runs = grid_from_flags()
         check_folder(FLAGS.out, base)
         _budgets()  # Checked now, used by the reports.
-    except config_lib.ConfigError as e:
-        train.fail(str(e))
-    with run_log.quiet_stderr():
-        import search  # pylint: disable=import-outside-toplevel
-
-    priors = {}
-    try:
+        priors = {}
         for setting, config in runs:  # Unknown op names: before the first run, not midway.
-            space, _ = search.make_space(config)
+            space, _ = poisoning.make_space(config)
             if space.poisoned:
                 priors[setting.name] = space.poison_prior()
     except config_lib.ConfigError as e:

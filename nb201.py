@@ -55,7 +55,7 @@ def cell_code(ops):
 
 def network_params(ops, channels=16, cells=5, num_classes=10, input_channels=3):
     """Trainable parameters of the benchmark's network of a cell (arithmetic, the
-    counts of `manager.build_nb201`): 1,531,546 for the all-`nor_conv_3x3` cell and
+    counts of `templates.build_nb201`): 1,531,546 for the all-`nor_conv_3x3` cell and
     73,306 for a cell without convolutions at C = 16, N = 5, 3 channels, 10 classes.
 
     Raises:

@@ -40,6 +40,7 @@ from scipy.spatial.distance import pdist, squareform  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 import config as config_lib  # noqa: E402
+import poisoning  # noqa: E402
 import run_log  # noqa: E402
 import run_state  # noqa: E402
 
@@ -147,7 +148,6 @@ def correlate(hidden, architectures, space, fitness=None, permutations=999, seed
 def load_controller(run_dir):
     """(config, space, controller) of a run folder's last controller checkpoint."""
     import controller as controller_lib  # pylint: disable=import-outside-toplevel
-    import search  # pylint: disable=import-outside-toplevel
 
     config = config_lib.read_config(run_dir)
     if config.strategy not in CONTROLLER_STRATEGIES:
@@ -158,7 +158,7 @@ def load_controller(run_dir):
     checkpoint = run_state.read_state(run_dir)["strategy"]["checkpoint"]
     if not checkpoint:
         raise ProbeError(f"{run_dir} has no controller checkpoint yet (no step finished)")
-    space, _ = search.make_space(config)
+    space, _ = poisoning.make_space(config)
     try:
         controller = controller_lib.Controller.load(os.path.join(run_dir, checkpoint), space)
     except controller_lib.ControllerError as e:

@@ -35,7 +35,7 @@ import config as config_lib
 from config import ConfigError, SearchConfig, read_config  # noqa: F401  (search.SearchConfig: the API)
 import manager as manager_lib
 import nb201
-import poisoning
+from poisoning import make_space
 import run_state
 from run_state import LOCK_FILE, STATE_FILE, STATE_VERSION
 import state_space
@@ -44,32 +44,6 @@ import supernet as supernet_lib
 import weight_sharing
 import workers
 from run_log import RunLog, deferred_signals, write_json
-
-
-def make_space(config):
-    """The StateSpace and template named by the config, with its poisoning applied
-    (ops removed first, then degraded ops injected).
-
-    Raises:
-      ConfigError: an op name that is not allowed.
-    """
-    if config.space == "toy":
-        space, template = state_space.toy_space(config.num_layers), "toy"
-    elif config.space == "nb201":
-        space, template = state_space.nb201_space(), "nb201"
-    else:
-        space, template = state_space.macro_space(config.num_layers), "macro"
-    if config.remove_ops:
-        try:
-            space = poisoning.remove_ops(space, config.remove_ops)
-        except ValueError as e:
-            raise ConfigError(f"--remove_ops: {e}") from None
-    if config.poison:
-        try:
-            space = poisoning.poison(space, config.poison, instances=config.poison_instances)
-        except ValueError as e:
-            raise ConfigError(f"--poison: {e}") from None
-    return space, template
 
 
 # ---------------------------------------------------------------------- run state

@@ -458,6 +458,12 @@ def macro_space(num_layers=6):
 # order of its cell strings (REFERENCES §13). Other tools order both differently:
 # convert by name, never by index.
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+# The names of the ops an `op` decision may choose (its values, less a copy's `#i`):
+# the built-in spaces' and the toy template's `conv`, known without Keras so that a
+# space's poisoning is checked before TensorFlow loads; operations.register_op adds
+# the name of every op it registers. (The degraded ops: poisoning.POISON_OPS.)
+OP_NAMES = {"conv", *MACRO_OPS, *NB201_OPS}
 NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 NB201_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 

@@ -4,7 +4,7 @@ ENAS weight sharing (Pham et al. 2018; REFERENCES §3, §9). `Supernet` holds, f
 every layer, the weights of every distinct op of the space's `op` decision once
 (the copies `op#1 ... op#k` of a poisoned op are one op to the builder, so they
 share one set, as in the poisoning papers), a skip mask per earlier layer, and the
-stem, reductions and classifier of `manager.build_macro`. The architecture is an
+stem, reductions and classifier of `templates.build_macro`. The architecture is an
 input tensor of choice indices: the network is traced once and serves every
 architecture. Each layer picks its op with `keras.ops.switch`, so only the chosen
 branch is computed, on TensorFlow (`tf.switch_case`) and on JAX (`lax.switch`).
@@ -26,7 +26,7 @@ op's moving statistics are updated. Scoring uses `moving` statistics (the releas
 ENAS code) or `batch` statistics of the scored minibatch (the PyTorch ports,
 which found moving statistics averaged over architectures hurt validation).
 
-`extract(architecture)` returns the stand-alone child `manager.build_macro` builds,
+`extract(architecture)` returns the stand-alone child `templates.build_macro` builds,
 with the shared weights and moving statistics copied in: in inference mode with
 moving statistics it computes what the supernet computes for that architecture.
 
@@ -37,21 +37,19 @@ import keras
 import numpy as np
 from keras import ops
 
-import manager
-import poisoning
+import operations
+import templates
+from state_space import op_of
 
 BN_MODES = ("moving", "batch")
 # ENAS trains the shared weights for hundreds of epochs with a new architecture per
-# minibatch: its BN decay is 0.9 (REFERENCES §9). The children use 0.5 (manager.py).
+# minibatch: its BN decay is 0.9 (REFERENCES §9). The children use 0.5 (operations.py).
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's, so that extracted children match.
 
-_ENAS_CONV = {"conv3x3": (3, False), "conv5x5": (5, False)}
-_ENAS_CONV.update({"sepconv3x3": (3, True), "sepconv5x5": (5, True)})
-_ENAS_POOL = {"maxpool3x3": keras.layers.MaxPooling2D, "avgpool3x3": keras.layers.AveragePooling2D}
-_NOISE = {"noise2": 2.0, "noise10": 10.0}
-_DROPOUT = {"dropout0.9": 0.9, "dropout1.0": 1.0}
-_TCONV = {"tconv3x3": 3, "tconv5x5": 5}
+# The ops' parameters: operations.py's tables, the ones the stand-alone children use.
+_ENAS_CONV, _ENAS_POOL = operations.ENAS_CONV, operations.ENAS_POOL
+_NOISE, _DROPOUT, _TCONV = operations.NOISE, operations.DROPOUT, operations.TCONV
 _PLAIN = ("identity", "zero", "stretched3x3")
 SUPPORTED_OPS = (
     tuple(_ENAS_CONV) + tuple(_ENAS_POOL) + tuple(_NOISE) + tuple(_DROPOUT) + tuple(_TCONV) + _PLAIN
@@ -71,7 +69,7 @@ def check_space(space):
             f"connections); this space decides {list(space.states)}"
             f"{'' if space.skip_connections else ' without skip connections'}"
         )
-    unknown = sorted({manager.op_of(v) for v in space.states["op"]} - set(SUPPORTED_OPS))
+    unknown = sorted({op_of(v) for v in space.states["op"]} - set(SUPPORTED_OPS))
     if unknown:
         raise SupernetError(
             f"op {unknown[0]!r} has no shared-weight branch; the supernet holds: "
@@ -171,7 +169,7 @@ class _Layer:
                     filters, _TCONV[op], padding="same", name=f"{name}_{op}"
                 )
             elif op == "stretched3x3":
-                second = poisoning.StretchedConv2D(filters, name=f"{name}_{op}")
+                second = operations.StretchedConv2D(filters, name=f"{name}_{op}")
             self.first.append(first)
             self.second.append(second)
         n = len(ops_)
@@ -233,9 +231,9 @@ class Supernet(keras.Model):
         self.bn_mode = bn_mode
         self.l2 = float(l2)
         choices = space.states["op"]
-        self.ops = list(dict.fromkeys(manager.op_of(c) for c in choices))
+        self.ops = list(dict.fromkeys(op_of(c) for c in choices))
         # Choice index -> branch index: the copies of a poisoned op share a branch.
-        self.branch_of_choice = np.array([self.ops.index(manager.op_of(c)) for c in choices])
+        self.branch_of_choice = np.array([self.ops.index(op_of(c)) for c in choices])
         decisions = space.decisions
         self.op_decision = [
             next(d for d, x in enumerate(decisions) if x.layer == i and x.name == "op")
@@ -362,7 +360,7 @@ class Supernet(keras.Model):
             if op == "zero":
                 return lambda t, *rest: ops.zeros_like(t)
             if op in _NOISE and random:
-                sigma = _NOISE[op]
+                sigma = float(_NOISE[op])
                 return lambda t, noise, uniform: t + sigma * t * noise
             if op in _DROPOUT and random:
                 rate = _DROPOUT[op]
@@ -414,14 +412,14 @@ class Supernet(keras.Model):
         total = self.stem.count_params() + norm + self.classifier.count_params()
         for i, values in enumerate(self.space.layers(architecture)):
             cell = self.cells[i]
-            b = self.ops.index(manager.op_of(values["op"]))
+            b = self.ops.index(op_of(values["op"]))
             for layer in (cell.first[b], cell.second[b]):
                 total += layer.count_params() if layer is not None else 0
             total += norm * (1 + int(cell.bn1[b]) + int(cell.bn2[b]))
         return int(total)
 
     def extract(self, architecture):
-        """The stand-alone child of `architecture` (`manager.build_macro`), with the
+        """The stand-alone child of `architecture` (`templates.build_macro`), with the
         shared weights and the moving statistics of its ops copied in.
 
         Returns:
@@ -429,7 +427,7 @@ class Supernet(keras.Model):
         """
         if not self.built:
             self.build()
-        child = manager.build_macro(
+        child = templates.build_macro(
             self.space,
             tuple(architecture),
             self.image_shape,
@@ -441,7 +439,7 @@ class Supernet(keras.Model):
         child.get_layer("stem_bn").set_weights(self.stem_norm.row(0))
         for i, values in enumerate(self.space.layers(architecture)):
             cell = self.cells[i]
-            op = manager.op_of(values["op"])
+            op = op_of(values["op"])
             b = self.ops.index(op)
             name = f"layer{i}"
             if op in _ENAS_CONV or op in _ENAS_POOL:

@@ -61,6 +61,7 @@ if __name__ == "__main__":
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
+import poisoning  # noqa: E402
 import run_state  # noqa: E402
 from run_log import quiet_stderr  # noqa: E402
 
@@ -560,6 +561,7 @@ def main(argv):
         config = config.resolved()
         if FLAGS.resume:
             config = resume_config(config)
+        poisoning.make_space(config)  # Its op names: poisoning needs no Keras.
         run_state.check_start(config, FLAGS.resume)  # The run folder, before TensorFlow too.
     except config_lib.ConfigError as e:
         fail(str(e))

@@ -194,7 +194,6 @@ class ChildWorker:
         import gc  # pylint: disable=import-outside-toplevel
 
         import manager  # pylint: disable=import-outside-toplevel
-        import poisoning  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
 
         manager.make_deterministic()  # Per process (REFERENCES §10).
         self.manager = manager.NetworkManager(dataset, **settings)

@@ -220,6 +220,7 @@ def keras_tuner_worker(args):
     import config as config_lib  # pylint: disable=import-outside-toplevel
     import data  # pylint: disable=import-outside-toplevel
     import manager as manager_lib  # pylint: disable=import-outside-toplevel
+    import poisoning  # pylint: disable=import-outside-toplevel
     import search  # pylint: disable=import-outside-toplevel
 
     if keras.backend.backend() == "tensorflow":
@@ -234,7 +235,7 @@ def keras_tuner_worker(args):
         batch_size=args.batch_size,
         seed=seed,
     ).resolved()
-    space, template = search.make_space(cfg)
+    space, template = poisoning.make_space(cfg)
     dataset = data.load_dataset("mnist5k", train_size=args.train_size, val_size=500, seed=seed)
     m = search.make_manager(cfg, dataset, space, template)  # The children train.py trains.
 

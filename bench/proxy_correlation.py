@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 import config as config_lib  # noqa: E402
 import data  # noqa: E402
 import naswot  # noqa: E402
+import poisoning  # noqa: E402
 import search  # noqa: E402
 import zero_cost  # noqa: E402
 
@@ -75,7 +76,7 @@ def run_space(name, args, dataset):
         seed=args.seed,
         cache=False,
     ).resolved()
-    space, template = search.make_space(config)
+    space, template = poisoning.make_space(config)
     m = search.make_manager(config, dataset, space, template)  # The children train.py trains.
     archs = sample_distinct(space, args.archs, args.seed)
     path = args.out / f"proxy_{name}.csv"

@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 
 import config as config_lib  # noqa: E402
 import data  # noqa: E402
+import poisoning  # noqa: E402
 import search  # noqa: E402
 import zero_cost  # noqa: E402
 
@@ -103,7 +104,7 @@ def main():
     ]
     for space_name in args.spaces.split(","):
         c = config_lib.SearchConfig(space=space_name, filters=24).resolved()
-        space, template = search.make_space(c)
+        space, template = poisoning.make_space(c)
         x, y = images_of(space_name, args.batch)
         ds = data.Dataset(space_name, x, y, x[:10], y[:10], x[:10], y[:10], 10)
         m = search.make_manager(c, ds, space, template, None, None)

@@ -26,6 +26,7 @@ import keras  # noqa: E402
 
 import data  # noqa: E402
 import manager  # noqa: E402
+import poisoning  # noqa: E402
 import search  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main():
     # Plain model.fit of the same children, with the same data and settings.
     config = config.resolved()
     dataset = data.load_dataset(config.dataset, val_size=config.val_size, seed=config.seed)
-    space, template = search.make_space(config)
+    space, template = poisoning.make_space(config)
     builder = manager.NetworkManager(
         dataset, space, template=template, epochs=config.epochs, learning_rate=config.child_lr
     )

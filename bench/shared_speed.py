@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 import config as config_lib  # noqa: E402
 import data  # noqa: E402
+import poisoning  # noqa: E402
 import search  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -52,7 +53,7 @@ def main():
         evaluation="shared",
     ).resolved()
     dataset = data.load_dataset("mnist5k", val_size=config.val_size, seed=0)
-    space, template = search.make_space(config)
+    space, template = poisoning.make_space(config)
     rng = np.random.default_rng(0)
 
     trainer = search.make_manager(

@@ -5,7 +5,7 @@
       --name=zero_cost_nb201_data                              # the scores that read images
 
 Samples `--cells` distinct cells of the 15,625 (seeded), builds each as the benchmark's
-Keras network (`manager.build_nb201`: C=16, N=5 unless --channels/--cells_per_stage say
+Keras network (`templates.build_nb201`: C=16, N=5 unless --channels/--cells_per_stage say
 otherwise, 32x32x3 inputs, 10 classes), initialized from the cell's table row as seed,
 scores it untrained with each proxy (zero_cost.py; `naswot`: naswot.score_model on 128
 images), and reports Spearman rho and Kendall tau of each proxy against the table's
@@ -43,10 +43,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import data  # noqa: E402
-import manager  # noqa: E402
 import naswot  # noqa: E402
 import nb201  # noqa: E402
 import state_space  # noqa: E402
+import templates  # noqa: E402
 import zero_cost  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -112,7 +112,7 @@ def main():
             cell = table.strings[row]
             start = time.perf_counter()
             keras.utils.set_random_seed(int(row))
-            model = manager.build_nb201(space, space.from_string(cell), (32, 32, 3), 10,
+            model = templates.build_nb201(space, space.from_string(cell), (32, 32, 3), 10,
                                         channels=args.channels, cells=args.cells_per_stage)
             result = {"row": int(row), "cell": cell, "cifar10": table.accuracy["cifar10"][row],
                       "build_seconds": round(time.perf_counter() - start, 3), "settings": settings}

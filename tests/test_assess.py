@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import start_background
+from conftest import frameworks_blocked, start_background
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,7 +197,9 @@ def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
-    proc = assess(f"--out={tmp_path / 'out'}", *args)
+    # Refused before any framework loads (poisoning.py needs no Keras): in about a second.
+    env = frameworks_blocked(tmp_path / "no-frameworks")
+    proc = assess(f"--out={tmp_path / 'out'}", *args, env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("assess.py: error:"), proc.stderr

@@ -10,12 +10,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Bottom first. A module may import from its own layer (without a circle) and below.
 LAYERS = [
     ("spaces, data, settings and files", [
-        "state_space", "nb201", "data", "budget", "config", "run_state", "run_log", "crash_guard",
-        "early_stopping", "stats", "reports", "benchmark_report",
+        "state_space", "nb201", "data", "budget", "config", "poisoning", "run_state", "run_log",
+        "crash_guard", "early_stopping", "stats", "reports", "benchmark_report",
     ]),
-    ("networks and how they are scored", [
-        "naswot", "zero_cost", "manager", "poisoning", "workers", "supernet", "weight_sharing",
-    ]),
+    ("ops and networks", ["operations", "templates", "supernet"]),
+    ("how networks are scored", ["naswot", "zero_cost", "manager", "workers", "weight_sharing"]),
     ("how architectures are proposed", ["controller", "embedding", "tpe", "strategies"]),
     ("the loop", ["search"]),
     ("the commands", ["train", "probe", "assess"]),

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 import manager
+import templates
 from manager import ChildResult, EwaBaseline, NetworkManager, SearchError
 from state_space import MACRO_OPS, StateSpace, macro_space, toy_space
 
@@ -116,7 +117,7 @@ def test_build_macro_all_skips_matches_resolutions(input_shape, fresh_session):
     ops = iter(MACRO_OPS)
     arch = tuple(next(ops) if d.kind == "categorical" else 1 for d in space.decisions)
     assert space.layers(arch)[5]["inputs"] == (0, 1, 2, 3, 4)
-    model = manager.build_macro(space, arch, input_shape, 4, filters=8)
+    model = templates.build_macro(space, arch, input_shape, 4, filters=8)
     assert model.output_shape == (None, 4)
     # 15 skip connections: one Add per layer but the first, layer 5 adding six tensors.
     assert len(layers_of(model, keras.layers.Add)) == 5
@@ -415,7 +416,7 @@ def test_memory_does_not_grow_without_bound(tiny_dataset):
     models = []
 
     def toy_recording_models(*args, **kwargs):
-        model = manager.build_toy(*args, **kwargs)
+        model = templates.build_toy(*args, **kwargs)
         models.append(weakref.ref(model))
         return model
 

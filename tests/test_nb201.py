@@ -26,9 +26,11 @@ from conftest import start_background
 import config as config_lib
 import manager
 import nb201
+import operations
 import poisoning
 import search
 import state_space
+import templates
 from state_space import NB201_EXAMPLE, NB201_OPS, nb201_space
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -170,7 +172,7 @@ def test_the_network_has_the_benchmarks_parameter_counts():
     space = nb201_space()
     for text, expected in ((ALL_3X3, 1_531_546), (NO_CONV, 73_306)):
         architecture = space.from_string(text)
-        model = manager.build_nb201(space, architecture, (32, 32, 3), 10)
+        model = templates.build_nb201(space, architecture, (32, 32, 3), 10)
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         assert trainable == expected == nb201.network_params(architecture)
         keras.backend.clear_session()
@@ -179,7 +181,7 @@ def test_the_network_has_the_benchmarks_parameter_counts():
 def test_the_parameter_arithmetic_matches_keras_on_small_networks():
     space, rng = nb201_space(), np.random.default_rng(1)
     for architecture in space.sample(rng, 2):
-        model = manager.build_nb201(space, architecture, (8, 8, 1), 4, channels=3, cells=2)
+        model = templates.build_nb201(space, architecture, (8, 8, 1), 4, channels=3, cells=2)
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         assert trainable == nb201.network_params(
             architecture, channels=3, cells=2, num_classes=4, input_channels=1
@@ -190,7 +192,7 @@ def test_the_parameter_arithmetic_matches_keras_on_small_networks():
 def test_a_cell_without_a_path_from_its_input_predicts_a_constant():
     space, x = nb201_space(), np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
     for text, constant in ((DISCONNECTED, True), (NB201_EXAMPLE, False)):
-        model = manager.build_nb201(space, space.from_string(text), (8, 8, 1), 4, channels=4, cells=1)
+        model = templates.build_nb201(space, space.from_string(text), (8, 8, 1), 4, channels=4, cells=1)
         for training in (False, True):
             p = keras.ops.convert_to_numpy(model(x, training=training))
             assert (np.ptp(p, axis=0).max() == 0.0) == constant, (text, training)
@@ -200,10 +202,10 @@ def test_a_cell_without_a_path_from_its_input_predicts_a_constant():
 def test_the_ops_are_the_benchmarks():
     x = np.arange(1, 19, dtype="float32").reshape(1, 3, 3, 2)
     inputs = keras.Input((3, 3, 2))
-    spec = manager.EdgeSpec(0, 2, prefix="t")
-    none = keras.Model(inputs, manager.OPS["none"](inputs, spec))
-    pool = keras.Model(inputs, manager.OPS["avg_pool_3x3"](inputs, spec))
-    skip = keras.Model(inputs, manager.OPS["skip_connect"](inputs, spec))
+    spec = operations.EdgeSpec(0, 2, prefix="t")
+    none = keras.Model(inputs, operations.OPS["none"](inputs, spec))
+    pool = keras.Model(inputs, operations.OPS["avg_pool_3x3"](inputs, spec))
+    skip = keras.Model(inputs, operations.OPS["skip_connect"](inputs, spec))
     assert not keras.ops.convert_to_numpy(none(x)).any()  # A real zero.
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(skip(x)), x)
     pooled = keras.ops.convert_to_numpy(pool(x))

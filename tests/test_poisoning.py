@@ -1,13 +1,21 @@
 """Search-space poisoning: each degraded op does what it claims; poisoned spaces count right."""
 
+import pathlib
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
+from conftest import frameworks_blocked
 
 import manager
+import operations
 import poisoning
 import state_space
-from manager import LayerSpec
+from operations import LayerSpec
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(4, 12, 12, 6)).astype("float32") + 0.5  # No exact zeros.
@@ -16,7 +24,7 @@ X = RNG.normal(size=(4, 12, 12, 6)).astype("float32") + 0.5  # No exact zeros.
 def apply(op_name, x=X, filters=6, training=False):
     """Builds `op_name` on an input like `x` and applies it in the given mode."""
     inputs = keras.Input(x.shape[1:])
-    outputs = manager.OPS[op_name](inputs, LayerSpec(0, filters))
+    outputs = operations.OPS[op_name](inputs, LayerSpec(0, filters))
     model = keras.Model(inputs, outputs)
     return model, keras.ops.convert_to_numpy(model(x, training=training))
 
@@ -40,9 +48,29 @@ def test_every_poison_op_is_registered_with_a_docstring():
         "tconv5x5",
         "stretched3x3",
     ]
-    for name, op in poisoning.POISON_OPS.items():
-        assert manager.OPS[name] is op
+    for name in poisoning.POISON_OPS:
+        op = operations.OPS[name]
+        assert op is operations.DEGRADED_OPS[name]
         assert op.__doc__ and len(op.__doc__) > 40, name
+
+
+def test_every_op_name_known_without_keras_is_built_by_the_registry():
+    known = state_space.OP_NAMES | set(poisoning.POISON_OPS)
+    assert known <= set(operations.OPS)
+    assert {"conv", *state_space.MACRO_OPS, *state_space.NB201_OPS} <= state_space.OP_NAMES
+
+
+def test_an_op_registered_later_can_be_poisoned_beside():
+    space = state_space.StateSpace(2)
+    space.add_state("op", ["conv3x3", "mine_for_the_test"])
+    with pytest.raises(ValueError, match="'mine_for_the_test'] are not registered ops"):
+        poisoning.poison(space, "zero")
+    try:
+        operations.register_op("mine_for_the_test")(operations.OPS["identity"])
+        assert poisoning.poison(space, "zero").states["op"] == ("conv3x3", "mine_for_the_test", "zero")
+    finally:
+        operations.OPS.pop("mine_for_the_test")
+        state_space.OP_NAMES.discard("mine_for_the_test")
 
 
 def test_identity_passes_its_input_through_in_both_modes():
@@ -106,7 +134,7 @@ def test_transposed_convs_are_linear_layers_without_bn_or_relu(name, size):
 def test_stretched_conv_is_a_1x1_conv_on_small_maps():
     model, y = apply("stretched3x3", filters=5)
     layer = model.layers[1]
-    assert isinstance(layer, poisoning.StretchedConv2D) and layer.dilation_rate == 50
+    assert isinstance(layer, operations.StretchedConv2D) and layer.dilation_rate == 50
     kernel = keras.ops.convert_to_numpy(layer.kernel)
     bias = RNG.normal(size=5).astype("float32")
     layer.bias.assign(bias)
@@ -122,7 +150,7 @@ def test_stretched_conv_is_a_1x1_conv_on_small_maps():
 
 
 def test_stretched_conv_on_a_map_larger_than_its_dilation_uses_every_tap():
-    layer = poisoning.StretchedConv2D(2, dilation_rate=3)
+    layer = operations.StretchedConv2D(2, dilation_rate=3)
     x = RNG.normal(size=(2, 9, 9, 3)).astype("float32")
     y = keras.ops.convert_to_numpy(layer(x))
     reference = keras.layers.Conv2D(2, 3, dilation_rate=3, padding="same")
@@ -171,7 +199,7 @@ def test_poison_adds_k_copies_of_each_op_and_leaves_the_original_alone():
     assert space.signature() != clean.signature()  # A checkpoint of one does not fit the other.
     # One copy keeps the plain name; the builder maps copies to their op.
     assert poisoning.poison(clean, "zero").states["op"][6:] == ("zero",)
-    assert manager.op_of("stretched3x3#4") == "stretched3x3" and manager.op_of("zero") == "zero"
+    assert state_space.op_of("stretched3x3#4") == "stretched3x3" and state_space.op_of("zero") == "zero"
 
 
 @pytest.mark.parametrize("k", [1, 2, 6, 36])
@@ -261,3 +289,23 @@ def test_mark_poisoned_checks_its_values():
         space.mark_poisoned("op", ["zero"])
     space.mark_poisoned("op", ["maxpool3x3"])
     assert space.poison_prior() == pytest.approx(1 / 6)
+
+
+def test_poisoning_edits_spaces_where_no_framework_can_be_imported(tmp_path):
+    """poisoning.py needs no Keras: a bad poisoning is refused before TensorFlow loads
+    (train.py, assess.py). The control line shows the blocked environment blocks."""
+    env = frameworks_blocked(tmp_path / "blocked")
+    script = (
+        "import poisoning, state_space\n"
+        "space = poisoning.poison(state_space.macro_space(3), 'zero,stretched3x3', instances=2)\n"
+        "space = poisoning.remove_ops(space, 'conv5x5')\n"
+        "print(len(space.states['op']), poisoning.prior(space))\n"
+    )
+    run = lambda code: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    done = run(script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["9", str(4 / 9)]
+    control = run("import operations")
+    assert control.returncode != 0 and "was imported, but" in control.stderr

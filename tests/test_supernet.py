@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 
-import manager
 import poisoning
 import state_space
 import supernet
@@ -84,7 +83,7 @@ def test_each_op_index_reaches_its_own_branch(trained):
     identities = {"identity", "dropout1.0", "noise2"}
     groups = {}
     for c, out in seen.items():
-        op = manager.op_of(c)
+        op = state_space.op_of(c)
         groups.setdefault("identity" if op in identities else op, []).append(out)
     assert len(groups) == len(supernet.SUPPORTED_OPS[:6]) + 4  # + identity, zero, tconv, stretched.
     for outs in groups.values():

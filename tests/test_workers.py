@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 import data
+import poisoning
 import search
 import state_space
 import workers
@@ -101,7 +102,7 @@ def test_naswot_scoring_in_workers_ranks_as_in_process(ray_cluster, tmp_path):
     assert len(ranked) == 8
     # The same candidates scored here, in the test's process, give the same scores.
     config = search.SearchConfig(**{**TINY, **flags}, logdir=str(tmp_path)).resolved()
-    space, template = search.make_space(config)
+    space, template = poisoning.make_space(config)
     dataset = data.load_dataset(
         config.dataset, train_size=config.train_size, val_size=config.val_size, seed=config.seed
     )

@@ -6,6 +6,7 @@ import pytest
 
 import manager
 import state_space
+import templates
 import zero_cost
 
 
@@ -90,7 +91,7 @@ def _nb201(op, channels=4, cells=1):
     space = state_space.nb201_space()
     architecture = space.from_string("+".join("|" + "|".join(f"{op}~{i}" for i in range(j)) + "|" for j in (1, 2, 3)))
     keras.utils.set_random_seed(0)
-    return manager.build_nb201(space, architecture, (8, 8, 3), 10, channels=channels, cells=cells)
+    return templates.build_nb201(space, architecture, (8, 8, 3), 10, channels=channels, cells=cells)
 
 
 def test_synflow_of_an_nb201_cell_without_a_path_is_zero_and_of_one_with_convolutions_positive():
