@@ -43,6 +43,7 @@ from absl import app, flags  # noqa: E402
 import config as config_lib  # noqa: E402
 import poisoning  # noqa: E402
 import run_log  # noqa: E402
+import run_state  # noqa: E402
 import train  # noqa: E402  (its flags are the flags of every run)
 
 FLAGS = flags.FLAGS
@@ -291,7 +292,7 @@ def run_grid(runs, out, priors, echo=print, jobs=1, in_process=False, reports=Tr
         setting, config = runs[i]
         run_dir = os.path.join(config.logdir, config.run_name)
         label = f"[{i + 1}/{len(runs)} {config.run_name}]"
-        state = _phase(run_dir)
+        state = run_state.phase(run_dir)
         try:
             if state == "finished":
                 best = _read_best(run_dir)
@@ -443,20 +444,6 @@ def _run_train(config, resume, echo):
 def _read_best(run_dir):
     with open(os.path.join(run_dir, "best.json")) as f:
         return json.load(f)
-
-
-def _phase(run_dir):
-    """ "finished", "search"/"final" (resumable), or None when there is no run yet."""
-    path = os.path.join(run_dir, "state.json")
-    if not os.path.exists(path):
-        if os.path.isdir(run_dir) and os.listdir(run_dir):
-            return "search"  # Killed before its first state: resume says what is wrong.
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f).get("phase", "search")
-    except ValueError:
-        return "search"  # Damaged: run_search(resume=True) reports it in one line.
 
 
 def _blank(value):

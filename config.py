@@ -89,6 +89,30 @@ CONTROLLER_DEFAULTS = dict(
 )
 # Flags whose controller setting has another name; the rest are named as the setting.
 CONTROLLER_FLAGS = {"learning_rate": "controller_lr", "memory_size": "controller_memory"}
+# The help of each controller setting's flag, in the order of the flags (init_range
+# has none: it is not a flag).
+CONTROLLER_HELP = dict(
+    lstm_units="Controller LSTM units per layer.",
+    lstm_layers="Controller LSTM layers.",
+    embedding_size="Controller embedding size.",
+    learning_rate="Controller Adam learning rate.",
+    entropy_weight="Weight of the entropy bonus in the controller loss.",
+    temperature="Controller logits are divided by this.",
+    tanh_constant="Controller logits are capped to C*tanh(logits/T); 0 turns the cap off.",
+    exploration="Uniform probability mixed into each decision while sampling.",
+    grad_clip="Global gradient-norm clip of the controller update.",
+    skip_weight="Weight of the skip penalty KL(skip probability || --skip_target) (ENAS: 0.8).",
+    skip_target="Skip rate the skip penalty pulls towards (ENAS: 0.4).",
+    reward_entropy="The sample's entropy times this is added to its reward (ENAS: 1e-4).",
+    memory_size=(
+        "Memory buffer of the controller (Adam & Lorraine 2019): architectures kept; every update "
+        "adds a teacher-forced reconstruction loss on --memory_batch of them. 0: off; "
+        "--strategy=memory_controller: 10000 unless given."
+    ),
+    memory_batch="Architectures drawn from the memory buffer per update.",
+    memory_weight="Weight of the memory buffer's reconstruction loss.",
+    memory_start="Controller updates made before the reconstruction loss is added.",
+)
 
 
 def score_title(name):
@@ -137,115 +161,295 @@ def _number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _setting(default, help_text, *, allowed=None, flag=None, group=None):
+    """A SearchConfig field with what its train.py flag needs: its help, its allowed
+    values (an enum flag), its flag type where the value's differs (`string`: a
+    duration such as 45m), and the heading of the group of flags it starts. A
+    callable default (dict) is the field's default factory."""
+    metadata = {"help": help_text, "allowed": allowed, "flag": flag, "group": group}
+    if callable(default):
+        return dataclasses.field(default_factory=default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass
 class SearchConfig:
-    """Every setting of a search, with its default. See train.py for the help texts."""
+    """Every setting of a search: its default, and what its train.py flag says and
+    allows (`flag_settings`: train.py defines the flags from these fields, and
+    docs/FLAGS.md is written from those flags)."""
 
-    # Data.
-    dataset: str = "mnist5k"
-    data_dir: str = None
-    download: bool = False  # Let tensorflow-datasets download a missing dataset.
-    train_size: int = None
-    val_size: int = 500
-    # Search space.
-    space: str = "toy"
-    num_layers: int = None  # None: 4 for toy, 6 for macro (an NB201 cell has 6 edges).
-    filters: int = 24  # Width of the macro network (the toy space chooses its own).
-    # The NB201 network trained or scored with --evaluation=train or naswot: channels
-    # of its first stage and cells per stage (the benchmark's: 16 and 5).
-    nb201_channels: int = 16
-    nb201_cells: int = 5
-    # Poisoning (poisoning.py): comma-separated op names; "" for none.
-    poison: str = ""
-    poison_instances: int = 1
-    remove_ops: str = ""
-    # Search.
-    strategy: str = "controller"
-    trials: int = 64  # None: no limit, with a time_budget.
-    time_budget: float = None  # Seconds of search (train.py reads 45m, 2h, ...); None: no limit.
-    children_per_step: int = 8
-    seed: int = 0
-    # How a proposed architecture gets its fitness: trained from scratch (validation
-    # accuracy), scored with the weights of one supernet (accuracy on one validation
-    # minibatch; weight_sharing.py), scored untrained (one of SCORES: NASWOT, or a
-    # zero-cost proxy), or looked up in NAS-Bench-201's table (`benchmark`,
-    # --space=nb201: the 200-epoch test accuracy on `benchmark_dataset`; nb201.py).
-    # Only the final pick is trained with `shared` and a score; nothing is trained
-    # with `benchmark`.
-    evaluation: str = "train"
-    benchmark_dataset: str = "cifar10"
-    # Wrong rewards on purpose (nb201.RewardErrors, fractions): fresh noise per query, a
-    # persistent error per cell, a bonus per edge that uses an op ("op:bonus,...").
-    benchmark_noise: float = 0.0
-    benchmark_cell_noise: float = 0.0
-    benchmark_bias: str = ""
-    # Regularized evolution (Real et al. 2019; REFERENCES §6).
-    population_size: int = 20
-    sample_size: int = 5
-    # TPE (Optuna's TPESampler; tpe.py): random children before the model takes over.
-    tpe_startup: int = 10
-    # Budget-aware controller (strategies.BudgetControllerStrategy): uniform mix at the
-    # start of the budget, falling to 0 at its end; logits multiplied by up to
-    # budget_sharpen at its end.
-    budget_explore: float = 0.5
-    budget_sharpen: float = 2.0
-    # Search in an embedding space (embedding.py): the autoencoder's pre-training
-    # (random architectures, epochs), its latent size (None: one per decision, at most
-    # 24) and the Gaussian policy's Adam learning rate.
-    embedding_pretrain: int = 2000
-    embedding_epochs: int = 60
-    embedding_latent: int = None
-    embedding_lr: float = 0.1
-    # REINFORCE on a table of logits (strategies.TableStrategy): its Adam learning rate
-    # (NATS-Bench's REINFORCE: 0.01).
-    table_lr: float = 0.01
-    # NASWOT (Mellor et al. 2021; REFERENCES §5).
-    naswot_candidates: int = None  # None: 10 x trials (1,000 without a trial limit).
-    naswot_batch: int = 128  # Images of the minibatch of every score that reads images.
-    proxy: str = "naswot"  # The score --strategy=naswot ranks by (one of SCORES).
-    # Weight sharing (--evaluation=shared; ENAS, REFERENCES §3, §9): a pass of the
-    # training split trains the supernet, then `shared_steps_per_epoch` strategy
-    # steps score their children on one validation minibatch of `eval_batch` each.
-    shared_steps_per_epoch: int = 50
-    eval_batch: int = 128
-    reward_mode: str = "inference"  # Rewards with dropout and noise off (ENAS) or on.
-    shared_bn: str = "batch"  # Statistics the rewards normalize with (bench/shared_ranking.py).
-    shared_lr: float = 0.05  # Nesterov SGD, cosine restarts from shared_lr ...
-    shared_lr_min: float = 0.0005  # ... down to this, ...
-    shared_lr_t0: int = 10  # ... the first period this many epochs, doubling after.
-    shared_l2: float = 2.5e-4
-    shared_grad_clip: float = 5.0
-    derive_candidates: int = 100  # Architectures scored on the whole validation split.
-    # Child training.
-    epochs: int = 3
-    batch_size: int = 128
-    child_lr: float = 3e-3
-    final_epochs: int = None  # None: same as epochs.
-    cache: bool = True
-    max_failures: int = 5
-    # Early stopping of weak children (early_stopping.py): "median" stops a child whose
-    # validation accuracy after an epoch is below the median of the run's complete
-    # children at that epoch, once early_stop_after children are complete.
-    early_stop: str = "none"
-    early_stop_after: int = 5
-    # Reward.
-    acc_beta: float = 0.8
-    clip_rewards: float = 0.0
-    # Controller (CONTROLLER_DEFAULTS, with their sources): only the settings given.
-    controller: dict = dataclasses.field(default_factory=dict)
-    # Where children run (workers.py): `workers` worker processes on Ray, each child
-    # with `cpus_per_child` CPUs and `gpus_per_child` GPUs; 0 workers: in this process.
-    # These say how a run executes, not what it computes: a resumed run may change them.
-    workers: int = None  # None: automatic (see resolved()).
-    cpus_per_child: float = 1.0
-    gpus_per_child: float = None  # None: 1 where the Ray cluster has GPUs, else 0.
-    ray_address: str = None  # None: a local Ray started by the search.
-    worker_children: int = 50  # Children per worker process before a fresh one replaces it ...
-    worker_growth_mb: int = 250  # ... or once its memory grew this much after its first child.
-    # Output.
-    logdir: str = "logs"
-    run_name: str = None  # None: <space>[-poisoned|-removed]-<strategy>[-<evaluation>]-seed<seed>.
-    tensorboard: bool = True
+    dataset: str = _setting(
+        "mnist5k",
+        "Dataset: mnist5k (embedded, no network), mnist, fashion_mnist or cifar10 "
+        "(tensorflow-datasets, prepared in --data_dir).",
+        group="Data.",
+    )
+    data_dir: str = _setting(
+        None,
+        "tensorflow-datasets data directory (default ~/tensorflow_datasets).",
+    )
+    download: bool = _setting(
+        False,
+        "Let tensorflow-datasets download a dataset that is not prepared.",
+    )
+    train_size: int = _setting(
+        None,
+        "Training images used (default: all that remain after the validation split).",
+    )
+    val_size: int = _setting(500, "Validation images, split off the training data with --seed.")
+    space: str = _setting(
+        "toy",
+        "Search space: toy (kernel x filters per layer, 1,296 architectures), macro (ENAS ops plus "
+        "skip connections) or nb201 (the NAS-Bench-201 cell: one of 5 ops on each of 6 edges, "
+        "15,625 cells).",
+        allowed=SPACES,
+        group="Search space.",
+    )
+    num_layers: int = _setting(
+        None,
+        "Layers of the child network (default 4 for toy, 6 for macro; ENAS used 12).",
+    )
+    filters: int = _setting(24, "Channels of every layer of a macro child.")
+    nb201_channels: int = _setting(
+        16,
+        "NB201 network trained or scored here: channels of the first stage (the benchmark's: 16; "
+        "the stages have C, 2C, 4C).",
+    )
+    nb201_cells: int = _setting(
+        5,
+        "NB201 network trained or scored here: cells per stage (the benchmark's: 5).",
+    )
+    poison: str = _setting(
+        "",
+        "Degraded ops to inject into the op decision, comma-separated: identity, zero, noise2, "
+        "noise10, dropout0.9, dropout1.0, tconv3x3, tconv5x5, stretched3x3; or ops the space "
+        "already has, counted as poison (nb201: none, avg_pool_3x3, ...).",
+        group="Search-space poisoning (poisoning.py; needs a space with an op decision: macro).",
+    )
+    poison_instances: int = _setting(
+        1,
+        "Choices k each poisoned op holds (macro: uniform poison rate k/(6+k) per op; an op the "
+        "space already has is copied up to k).",
+    )
+    remove_ops: str = _setting(
+        "",
+        "Ops to remove from the op decision, comma-separated (removal poisoning).",
+    )
+    strategy: str = _setting(
+        "controller",
+        "How children are chosen: the RL controller; uniform random sampling; regularized "
+        "evolution; naswot (score --naswot_candidates untrained random architectures, train the "
+        "top --trials); tpe (Bayesian optimization, Optuna's TPE sampler); budget_controller (the "
+        "controller, exploring early in the budget and exploiting late); memory_controller (the "
+        "controller with a memory buffer, --controller_memory); embedding (a Gaussian policy in "
+        "the latent space of an architecture autoencoder); or reinforce_table (REINFORCE on "
+        "independent logits per decision, Adam at --table_lr: the NB201 paper's REINFORCE, the "
+        "controller without its LSTM).",
+        allowed=STRATEGIES,
+        group="Search.",
+    )
+    evaluation: str = _setting(
+        "train",
+        "How a proposed architecture gets its fitness: train (a child trained from scratch, its "
+        "validation accuracy), shared (its accuracy on one validation minibatch with the weights "
+        "of one supernet, ENAS; --space=macro), a training-free score of the untrained child "
+        "(naswot: its NASWOT score; synflow, snip, grad_norm: a zero-cost proxy, as log(1 + "
+        "value); params, flops: the naive baselines), or benchmark (--space=nb201: the cell's "
+        "200-epoch test accuracy in NAS-Bench-201's table, an oracle; nothing is trained). With "
+        "shared and a score only the final pick is trained.",
+        allowed=EVALUATIONS,
+    )
+    benchmark_dataset: str = _setting(
+        "cifar10",
+        "--evaluation=benchmark: the dataset whose table accuracies are the fitness.",
+        allowed=nb201.DATASETS,
+    )
+    benchmark_noise: float = _setting(
+        0.0,
+        "--evaluation=benchmark: standard deviation (as a fraction: 0.01 is 1 point) of fresh "
+        "Gaussian noise added to every query's reward (seeded by the run's seed and the query).",
+    )
+    benchmark_cell_noise: float = _setting(
+        0.0,
+        "--evaluation=benchmark: standard deviation of a persistent error per cell, the same "
+        "whenever that cell is asked (seeded by the run's seed and the cell): a misranking reward.",
+    )
+    benchmark_bias: str = _setting(
+        "",
+        "--evaluation=benchmark: op:bonus[,op:bonus] added to the reward once per edge that uses "
+        "the op (a biased reward, e.g. none:0.01).",
+    )
+    population_size: int = _setting(
+        20,
+        "Evolution: population size P (e.g. 100 with sample 25 in Real et al.).",
+    )
+    sample_size: int = _setting(
+        5,
+        "Evolution: a parent is the fittest of this many random members (S).",
+    )
+    naswot_candidates: int = _setting(
+        None,
+        "NASWOT strategy: untrained random architectures to score (default 10 x --trials).",
+    )
+    proxy: str = _setting(
+        "naswot",
+        "NASWOT strategy: the training-free score it ranks the candidates by (NASWOT's, or a "
+        "zero-cost proxy: see --evaluation).",
+        allowed=SCORES,
+    )
+    naswot_batch: int = _setting(
+        128,
+        "Training-free scores: images of the minibatch (from the training split) that naswot, snip "
+        "and grad_norm read.",
+    )
+    trials: int = _setting(
+        64,
+        "Child architectures in total (cached repeats count); with --time_budget and no --trials, "
+        "no limit but the time.",
+    )
+    time_budget: float = _setting(
+        None,
+        "Wall-clock budget of the search (90s, 45m, 2h, 1h30m): no step starts that is expected to "
+        "end after it; the step in flight finishes; the final retraining is not counted.",
+        flag="string",
+    )
+    tpe_startup: int = _setting(
+        10,
+        "TPE: random children before the TPE model proposes (Optuna's default).",
+    )
+    budget_explore: float = _setting(
+        0.5,
+        "Budget-aware controller: uniform probability mixed into each decision at the start of the "
+        "budget, falling linearly to 0 at its end.",
+    )
+    budget_sharpen: float = _setting(
+        2.0,
+        "Budget-aware controller: sampling logits are multiplied by a factor rising linearly from "
+        "1 at the start of the budget to this at its end (1 = never sharpen).",
+    )
+    children_per_step: int = _setting(8, "Children per controller update (m in the paper: 8).")
+    seed: int = _setting(0, "Seeds the data split, the controller, the sampler and every child.")
+    shared_steps_per_epoch: int = _setting(
+        50,
+        "Strategy steps (of --children_per_step architectures) after each pass of the training "
+        "split that trains the supernet (ENAS: 50 steps of 20).",
+        group="Weight sharing (--evaluation=shared; weight_sharing.py, supernet.py).",
+    )
+    eval_batch: int = _setting(
+        128,
+        "Validation images that score one architecture with shared weights.",
+    )
+    reward_mode: str = _setting(
+        "inference",
+        "Shared-weight rewards in inference mode (dropout and noise off, ENAS) or in training mode "
+        "(on, so rewards see what dropout and noise ops do; moving statistics untouched).",
+        allowed=REWARD_MODES,
+    )
+    shared_bn: str = _setting(
+        "batch",
+        "Batch-normalization statistics of shared-weight rewards: the scored minibatch's own (ENAS "
+        "PyTorch ports; ranks architectures better here, bench/shared_ranking.py) or each op's "
+        "moving averages (the released ENAS code).",
+        allowed=SHARED_BN,
+    )
+    shared_lr: float = _setting(0.05, "Supernet: Nesterov SGD learning rate at each restart.")
+    shared_lr_min: float = _setting(0.0005, "Supernet: the cosine schedule's lowest rate.")
+    shared_lr_t0: int = _setting(
+        10,
+        "Supernet: epochs of the first cosine period (each next one doubles).",
+    )
+    shared_l2: float = _setting(0.00025, "Supernet: L2 weight on every kernel.")
+    shared_grad_clip: float = _setting(5.0, "Supernet: global gradient-norm clip.")
+    derive_candidates: int = _setting(
+        100,
+        "Shared evaluation: architectures (from the final policy, or uniform) scored on the whole "
+        "validation split at the end; the best is retrained from scratch.",
+    )
+    epochs: int = _setting(3, "Training epochs per child.", group="Child training.")
+    batch_size: int = _setting(128, "Child minibatch size.")
+    child_lr: float = _setting(0.003, "Adam learning rate of the children.")
+    final_epochs: int = _setting(
+        None,
+        "Epochs for retraining the best architecture (default --epochs).",
+    )
+    cache: bool = _setting(
+        True,
+        "Answer a repeated architecture from the cache instead of retraining it.",
+    )
+    max_failures: int = _setting(5, "Stop after this many failed children in a row.")
+    early_stop: str = _setting(
+        "none",
+        "Early stopping of weak children: median stops a child whose validation accuracy after an "
+        "epoch is below the median of the run's complete children at that epoch (needs --epochs >= "
+        "2).",
+        allowed=EARLY_STOP,
+    )
+    early_stop_after: int = _setting(
+        5,
+        "Early stopping: complete children (trained every epoch) needed before any child is "
+        "stopped.",
+    )
+    embedding_pretrain: int = _setting(
+        2000,
+        "Embedding: random architectures the autoencoder is trained on.",
+        group="Search in an embedding space (--strategy=embedding; embedding.py).",
+    )
+    embedding_epochs: int = _setting(60, "Embedding: epochs of the autoencoder's training.")
+    embedding_latent: int = _setting(
+        None,
+        "Embedding: latent dimensions (default: one per decision, at most 24).",
+    )
+    embedding_lr: float = _setting(0.1, "Embedding: Adam learning rate of the Gaussian policy.")
+    table_lr: float = _setting(
+        0.01,
+        "reinforce_table: Adam learning rate of the logits (NATS-Bench's REINFORCE: 0.01).",
+    )
+    acc_beta: float = _setting(
+        0.8,
+        "Decay of the accuracy moving average used as the baseline.",
+        group="Reward.",
+    )
+    clip_rewards: float = _setting(0.0, "Clip rewards to [-x, x]; 0 turns clipping off.")
+    controller: dict = _setting(
+        dict,
+        "The controller's settings given, by CONTROLLER_DEFAULTS's names (the flags: "
+        "CONTROLLER_HELP).",
+        group="Controller (defaults and their sources: config.CONTROLLER_DEFAULTS).",
+    )
+    workers: int = _setting(
+        None,
+        "Children trained (or NASWOT-scored) at once, each in its own worker process on Ray; 0 = "
+        "in the search process. Default: 1 for searches of more than 100 trials (flat memory), 0 "
+        "otherwise and with --evaluation=shared.",
+        group="Where children run (workers.py). A resumed run may change these.",
+    )
+    cpus_per_child: float = _setting(1.0, "CPUs Ray reserves for each worker.")
+    gpus_per_child: float = _setting(
+        None,
+        "GPUs of each worker (default 1 where the Ray cluster has GPUs, else 0; 0.5 puts two "
+        "children on one GPU). Children have not yet been measured on a GPU by this project: "
+        "bench/gpu_check.py is the check, ready to run on a machine with one.",
+    )
+    ray_address: str = _setting(
+        None,
+        "A running Ray cluster to use ('auto', or host:port of its head); default: a local Ray "
+        "started and stopped by the search.",
+    )
+    worker_children: int = _setting(
+        50,
+        "Children a worker process trains before a fresh one replaces it.",
+    )
+    worker_growth_mb: int = _setting(
+        250,
+        "A worker whose memory grew this many MB after its first child is replaced.",
+    )
+    logdir: str = _setting("logs", "Folder that holds the run folders.", group="Output.")
+    run_name: str = _setting(
+        None,
+        "Run folder name (default "
+        "<space>[-poisoned|-removed]-<strategy>[-shared|-naswot]-seed<seed>).",
+    )
+    tensorboard: bool = _setting(True, "Write TensorBoard events.")
 
     @property
     def score_name(self):
@@ -256,232 +460,308 @@ class SearchConfig:
     def resolved(self):
         """A copy with the None defaults filled in, after checking every value."""
         c = dataclasses.replace(self, controller=dict(self.controller))
-        _check(c.space in SPACES, f"--space must be one of {list(SPACES)}, got {c.space!r}")
-        _check(
-            c.strategy in STRATEGIES,
-            f"--strategy must be one of {list(STRATEGIES)}, got {c.strategy!r}",
-        )
-        _check(
-            c.evaluation in EVALUATIONS,
-            f"--evaluation must be one of {list(EVALUATIONS)}, got {c.evaluation!r}",
-        )
-        _check(
-            c.proxy in SCORES, f"--proxy must be one of {list(SCORES)}, got {c.proxy!r}"
-        )
-        _check(
-            c.proxy == "naswot" or c.strategy == "naswot",
-            f"--proxy={c.proxy} is the score --strategy=naswot ranks by; to make it every "
-            f"child's fitness use --evaluation={c.proxy}",
-        )
-        _check(
-            c.evaluation != "benchmark" or c.space == "nb201",
-            f"--evaluation=benchmark needs --space=nb201 (the one space with a table of "
-            f"trained accuracies), got --space={c.space}",
-        )
-        for name in ("benchmark_noise", "benchmark_cell_noise"):
-            value = getattr(c, name)
-            _check(value >= 0 and math.isfinite(value), f"--{name} must be a standard deviation >= 0, got {value}")
-        errors = c.benchmark_noise or c.benchmark_cell_noise or c.benchmark_bias
-        _check(
-            not errors or c.evaluation == "benchmark",
-            "--benchmark_noise, --benchmark_cell_noise and --benchmark_bias perturb the table's "
-            f"rewards: they need --evaluation=benchmark, got --evaluation={c.evaluation}",
-        )
-        try:
-            nb201.parse_bias(c.benchmark_bias)
-        except nb201.BenchmarkError as e:
-            raise ConfigError(str(e)) from None
-        _check(
-            c.benchmark_dataset in nb201.DATASETS,
-            f"--benchmark_dataset must be one of {list(nb201.DATASETS)}, got {c.benchmark_dataset!r}",
-        )
-        _check(
-            not (c.strategy == "naswot" and c.evaluation != "train"),
-            f"--evaluation={c.evaluation} is for --strategy=controller, random or evolution; "
-            f"--strategy=naswot ranks by a score (--proxy) and trains the top --trials",
-        )
-        _check(
-            not (c.strategy == "tpe" and c.evaluation == "shared"),
-            "--strategy=tpe is for --evaluation=train or a score: with shared weights the "
-            "supernet trains on hundreds of the strategy's proposals per pass, which TPE would "
-            "count as trials never told",
-        )
-        _check(
-            not (c.evaluation == "shared" and c.space != "macro"),
-            f"--evaluation=shared needs --space=macro: the {c.space} space's template has no "
-            f"supernet yet (weight sharing holds the ENAS macro space and its poisonings)",
-        )
-        _check(
-            c.reward_mode in REWARD_MODES,
-            f"--reward_mode must be one of {list(REWARD_MODES)}, got {c.reward_mode!r}",
-        )
-        _check(
-            c.shared_bn in SHARED_BN,
-            f"--shared_bn must be one of {list(SHARED_BN)}, got {c.shared_bn!r}",
-        )
-        _check(
-            c.dataset in data.DATASETS,
-            f"--dataset must be one of {list(data.DATASETS)}, got {c.dataset!r}",
-        )
-        if c.strategy == "memory_controller" and not c.controller.get("memory_size"):
-            c.controller["memory_size"] = MEMORY_SIZE
-        _check(
-            not c.controller.get("memory_size") or c.strategy in CONTROLLERS,
-            f"--controller_memory is a setting of the controller (--strategy="
-            f"{', '.join(CONTROLLERS)}), got --strategy={c.strategy}",
-        )
-        check_controller(c.controller, flags=True)
-        _check(
-            c.space != "nb201" or c.num_layers in (None, 6),
-            f"--num_layers is for the toy and macro spaces; an NB201 cell has 6 edges "
-            f"(--nb201_cells sets the cells per stage), got --num_layers={c.num_layers}",
-        )
-        if c.num_layers is None:
-            c.num_layers = 4 if c.space == "toy" else 6
-        if c.time_budget is not None:
-            try:
-                c.time_budget = budget.parse_duration(c.time_budget)
-            except ValueError as e:
-                raise ConfigError(f"--time_budget: {e}") from None
-        _check(
-            c.trials is not None or c.time_budget is not None,
-            "--trials must be an integer >= 1 (it may be left out only with --time_budget)",
-        )
-        _check(
-            c.early_stop in EARLY_STOP,
-            f"--early_stop must be one of {list(EARLY_STOP)}, got {c.early_stop!r}",
-        )
-        _check(
-            c.early_stop == "none" or (c.evaluation == "train" and c.epochs >= 2),
-            f"--early_stop={c.early_stop} stops trained children between epochs: it needs "
-            f"--evaluation=train and --epochs >= 2 (got --evaluation={c.evaluation}, "
-            f"--epochs={c.epochs})",
-        )
-        _check(
-            0 <= c.budget_explore < 1,
-            f"--budget_explore must be in [0, 1), got {c.budget_explore}",
-        )
-        _check(c.budget_sharpen > 0, f"--budget_sharpen must be > 0, got {c.budget_sharpen}")
-        for name in (
-            "num_layers",
-            *(["trials"] if c.trials is not None else []),
-            "children_per_step",
-            "epochs",
-            "batch_size",
-            "filters",
-            "nb201_channels",
-            "nb201_cells",
-            "max_failures",
-            "population_size",
-            "sample_size",
-            "naswot_batch",
-            "shared_steps_per_epoch",
-            "eval_batch",
-            "shared_lr_t0",
-            "derive_candidates",
-            "early_stop_after",
-            "tpe_startup",
-            "embedding_epochs",
-            *(["embedding_latent"] if c.embedding_latent is not None else []),
-        ):
-            value = getattr(c, name)
-            _check(
-                isinstance(value, int) and value >= 1,
-                f"--{name} must be an integer >= 1, got {value!r}",
-            )
-        c.poison = _op_list(c.poison, "poison")
-        c.remove_ops = _op_list(c.remove_ops, "remove_ops")
-        if c.evaluation == "benchmark":
-            unknown = [
-                op
-                for op in c.poison.split(",") + c.remove_ops.split(",")
-                if op and op not in state_space.NB201_OPS
-            ]
-            _check(
-                not unknown,
-                f"--evaluation=benchmark looks ops up in NAS-Bench-201's table, which knows "
-                f"{', '.join(state_space.NB201_OPS)}; {unknown[0] if unknown else ''!r} is not one "
-                f"of them (degraded ops train with --evaluation=train)",
-            )
-        _check(
-            isinstance(c.poison_instances, int)
-            and not isinstance(c.poison_instances, bool)
-            and c.poison_instances >= 1,
-            f"--poison_instances must be an integer >= 1, got {c.poison_instances!r}",
-        )
-        _check(
-            c.poison or c.poison_instances == 1,
-            f"--poison_instances={c.poison_instances} needs --poison (the ops to inject)",
-        )
-        _check(
-            c.space != "toy" or not (c.poison or c.remove_ops),
-            f"--{'poison' if c.poison else 'remove_ops'} needs a space with an op decision; "
-            f"the toy space chooses kernels and filters only: use --space=macro",
-        )
-        _check(
-            c.sample_size <= c.population_size,
-            f"--sample_size={c.sample_size} must be <= --population_size={c.population_size} "
-            f"(parents are the best of sample_size members of the population)",
-        )
-        _check(
-            isinstance(c.embedding_pretrain, int) and c.embedding_pretrain >= 2,
-            f"--embedding_pretrain must be an integer >= 2, got {c.embedding_pretrain!r}",
-        )
-        _check(c.embedding_lr > 0, f"--embedding_lr must be > 0, got {c.embedding_lr}")
-        _check(c.table_lr > 0, f"--table_lr must be > 0, got {c.table_lr}")
-        _check(c.naswot_batch >= 2, f"--naswot_batch must be >= 2, got {c.naswot_batch}")
-        if c.naswot_candidates is None:
-            c.naswot_candidates = 10 * c.trials if c.trials else 1000
-        _check(
-            isinstance(c.naswot_candidates, int) and c.naswot_candidates >= (c.trials or 1),
-            f"--naswot_candidates must be an integer >= --trials={c.trials} (the top --trials "
-            f"candidates are trained), got {c.naswot_candidates!r}",
-        )
-        if c.final_epochs is None:
-            c.final_epochs = c.epochs
-        _check(c.final_epochs >= 1, f"--final_epochs must be >= 1, got {c.final_epochs}")
-        _check(c.child_lr > 0, f"--child_lr must be > 0, got {c.child_lr}")
-        _check(0 <= c.acc_beta < 1, f"--acc_beta must be in [0, 1), got {c.acc_beta}")
-        _check(c.clip_rewards >= 0, f"--clip_rewards must be >= 0 (0 = off), got {c.clip_rewards}")
-        _check(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
-        _check(
-            0 < c.shared_lr_min <= c.shared_lr,
-            f"--shared_lr_min and --shared_lr must satisfy 0 < min <= max, got "
-            f"{c.shared_lr_min} and {c.shared_lr}",
-        )
-        _check(c.shared_l2 >= 0, f"--shared_l2 must be >= 0, got {c.shared_l2}")
-        _check(
-            c.shared_grad_clip > 0, f"--shared_grad_clip must be > 0, got {c.shared_grad_clip}"
-        )
-        c.workers = _resolve_workers(c)
-        if c.evaluation != "benchmark":  # The only evaluation without images.
-            _check_images(c)
-        _check(
-            c.cpus_per_child > 0, f"--cpus_per_child must be > 0, got {c.cpus_per_child}"
-        )
-        _check(
-            c.gpus_per_child is None or c.gpus_per_child >= 0,
-            f"--gpus_per_child must be >= 0, got {c.gpus_per_child}",
-        )
-        for name in ("worker_children", "worker_growth_mb"):
-            value = getattr(c, name)
-            _check(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                f"--{name} must be an integer >= 1, got {value!r}",
-            )
-        if c.run_name is None:
-            attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
-            evaluation = "" if c.evaluation == "train" else f"-{c.evaluation}"
-            if c.proxy != "naswot":  # --strategy=naswot ranking by another score.
-                evaluation += f"-{c.proxy}"
-            if c.evaluation == "benchmark" and c.benchmark_dataset != "cifar10":
-                evaluation += f"-{c.benchmark_dataset}"
-            c.run_name = f"{c.space}{attack}-{c.strategy}{evaluation}-seed{c.seed}"
-        _check(
-            bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
-            f"--run_name must be a plain folder name, got {c.run_name!r}",
-        )
+        _check_choices(c)
+        _check_evaluation(c)
+        _resolve_controller(c)
+        _resolve_budget(c)
+        _check_counts(c)
+        _resolve_poisoning(c)
+        _check_strategies(c)
+        _check_training(c)
+        _resolve_execution(c)
+        _resolve_run_name(c)
         return c
+
+
+def _check_choices(c):
+    """Every setting with allowed values (its field's `allowed`, its flag's enum) holds
+    one of them, and the dataset is one data.py knows."""
+    for f in dataclasses.fields(c):
+        allowed, value = f.metadata["allowed"], getattr(c, f.name)
+        _check(
+            not allowed or value in allowed,
+            f"--{f.name} must be one of {list(allowed or ())}, got {value!r}",
+        )
+    _check(
+        c.dataset in data.DATASETS,
+        f"--dataset must be one of {list(data.DATASETS)}, got {c.dataset!r}",
+    )
+
+
+def _check_evaluation(c):
+    """How children get their fitness, and what each way of getting it needs."""
+    _check(
+        c.proxy == "naswot" or c.strategy == "naswot",
+        f"--proxy={c.proxy} is the score --strategy=naswot ranks by; to make it every "
+        f"child's fitness use --evaluation={c.proxy}",
+    )
+    _check(
+        c.evaluation != "benchmark" or c.space == "nb201",
+        f"--evaluation=benchmark needs --space=nb201 (the one space with a table of "
+        f"trained accuracies), got --space={c.space}",
+    )
+    for name in ("benchmark_noise", "benchmark_cell_noise"):
+        value = getattr(c, name)
+        _check(value >= 0 and math.isfinite(value), f"--{name} must be a standard deviation >= 0, got {value}")
+    errors = c.benchmark_noise or c.benchmark_cell_noise or c.benchmark_bias
+    _check(
+        not errors or c.evaluation == "benchmark",
+        "--benchmark_noise, --benchmark_cell_noise and --benchmark_bias perturb the table's "
+        f"rewards: they need --evaluation=benchmark, got --evaluation={c.evaluation}",
+    )
+    try:
+        nb201.parse_bias(c.benchmark_bias)
+    except nb201.BenchmarkError as e:
+        raise ConfigError(str(e)) from None
+    _check(
+        not (c.strategy == "naswot" and c.evaluation != "train"),
+        f"--evaluation={c.evaluation} is for --strategy=controller, random or evolution; "
+        f"--strategy=naswot ranks by a score (--proxy) and trains the top --trials",
+    )
+    _check(
+        not (c.strategy == "tpe" and c.evaluation == "shared"),
+        "--strategy=tpe is for --evaluation=train or a score: with shared weights the "
+        "supernet trains on hundreds of the strategy's proposals per pass, which TPE would "
+        "count as trials never told",
+    )
+    _check(
+        not (c.evaluation == "shared" and c.space != "macro"),
+        f"--evaluation=shared needs --space=macro: the {c.space} space's template has no "
+        f"supernet yet (weight sharing holds the ENAS macro space and its poisonings)",
+    )
+
+
+def _resolve_controller(c):
+    """The controller's settings: the memory controller's buffer size filled in, all checked."""
+    if c.strategy == "memory_controller" and not c.controller.get("memory_size"):
+        c.controller["memory_size"] = MEMORY_SIZE
+    _check(
+        not c.controller.get("memory_size") or c.strategy in CONTROLLERS,
+        f"--controller_memory is a setting of the controller (--strategy="
+        f"{', '.join(CONTROLLERS)}), got --strategy={c.strategy}",
+    )
+    check_controller(c.controller, flags=True)
+
+
+def _resolve_budget(c):
+    """The space's depth, the budget (trials, time) and early stopping."""
+    _check(
+        c.space != "nb201" or c.num_layers in (None, 6),
+        f"--num_layers is for the toy and macro spaces; an NB201 cell has 6 edges "
+        f"(--nb201_cells sets the cells per stage), got --num_layers={c.num_layers}",
+    )
+    if c.num_layers is None:
+        c.num_layers = 4 if c.space == "toy" else 6
+    if c.time_budget is not None:
+        try:
+            c.time_budget = budget.parse_duration(c.time_budget)
+        except ValueError as e:
+            raise ConfigError(f"--time_budget: {e}") from None
+    _check(
+        c.trials is not None or c.time_budget is not None,
+        "--trials must be an integer >= 1 (it may be left out only with --time_budget)",
+    )
+    _check(
+        c.early_stop == "none" or (c.evaluation == "train" and c.epochs >= 2),
+        f"--early_stop={c.early_stop} stops trained children between epochs: it needs "
+        f"--evaluation=train and --epochs >= 2 (got --evaluation={c.evaluation}, "
+        f"--epochs={c.epochs})",
+    )
+    _check(
+        0 <= c.budget_explore < 1,
+        f"--budget_explore must be in [0, 1), got {c.budget_explore}",
+    )
+    _check(c.budget_sharpen > 0, f"--budget_sharpen must be > 0, got {c.budget_sharpen}")
+
+
+def _check_counts(c):
+    """The settings that count something: integers >= 1."""
+    for name in (
+        "num_layers",
+        *(["trials"] if c.trials is not None else []),
+        "children_per_step",
+        "epochs",
+        "batch_size",
+        "filters",
+        "nb201_channels",
+        "nb201_cells",
+        "max_failures",
+        "population_size",
+        "sample_size",
+        "naswot_batch",
+        "shared_steps_per_epoch",
+        "eval_batch",
+        "shared_lr_t0",
+        "derive_candidates",
+        "early_stop_after",
+        "tpe_startup",
+        "embedding_epochs",
+        *(["embedding_latent"] if c.embedding_latent is not None else []),
+    ):
+        value = getattr(c, name)
+        _check(
+            isinstance(value, int) and value >= 1,
+            f"--{name} must be an integer >= 1, got {value!r}",
+        )
+
+
+def _resolve_poisoning(c):
+    """The poisoning's op lists, normalized, and what each space and evaluation allows."""
+    c.poison = _op_list(c.poison, "poison")
+    c.remove_ops = _op_list(c.remove_ops, "remove_ops")
+    if c.evaluation == "benchmark":
+        unknown = [
+            op
+            for op in c.poison.split(",") + c.remove_ops.split(",")
+            if op and op not in state_space.NB201_OPS
+        ]
+        _check(
+            not unknown,
+            f"--evaluation=benchmark looks ops up in NAS-Bench-201's table, which knows "
+            f"{', '.join(state_space.NB201_OPS)}; {unknown[0] if unknown else ''!r} is not one "
+            f"of them (degraded ops train with --evaluation=train)",
+        )
+    _check(
+        isinstance(c.poison_instances, int)
+        and not isinstance(c.poison_instances, bool)
+        and c.poison_instances >= 1,
+        f"--poison_instances must be an integer >= 1, got {c.poison_instances!r}",
+    )
+    _check(
+        c.poison or c.poison_instances == 1,
+        f"--poison_instances={c.poison_instances} needs --poison (the ops to inject)",
+    )
+    _check(
+        c.space != "toy" or not (c.poison or c.remove_ops),
+        f"--{'poison' if c.poison else 'remove_ops'} needs a space with an op decision; "
+        f"the toy space chooses kernels and filters only: use --space=macro",
+    )
+
+
+def _check_strategies(c):
+    """The strategies' own settings (evolution, embedding, table, NASWOT), defaults filled in."""
+    _check(
+        c.sample_size <= c.population_size,
+        f"--sample_size={c.sample_size} must be <= --population_size={c.population_size} "
+        f"(parents are the best of sample_size members of the population)",
+    )
+    _check(
+        isinstance(c.embedding_pretrain, int) and c.embedding_pretrain >= 2,
+        f"--embedding_pretrain must be an integer >= 2, got {c.embedding_pretrain!r}",
+    )
+    _check(c.embedding_lr > 0, f"--embedding_lr must be > 0, got {c.embedding_lr}")
+    _check(c.table_lr > 0, f"--table_lr must be > 0, got {c.table_lr}")
+    _check(c.naswot_batch >= 2, f"--naswot_batch must be >= 2, got {c.naswot_batch}")
+    if c.naswot_candidates is None:
+        c.naswot_candidates = 10 * c.trials if c.trials else 1000
+    _check(
+        isinstance(c.naswot_candidates, int) and c.naswot_candidates >= (c.trials or 1),
+        f"--naswot_candidates must be an integer >= --trials={c.trials} (the top --trials "
+        f"candidates are trained), got {c.naswot_candidates!r}",
+    )
+
+
+def _check_training(c):
+    """Child training, rewards and the supernet's optimizer."""
+    if c.final_epochs is None:
+        c.final_epochs = c.epochs
+    _check(c.final_epochs >= 1, f"--final_epochs must be >= 1, got {c.final_epochs}")
+    _check(c.child_lr > 0, f"--child_lr must be > 0, got {c.child_lr}")
+    _check(0 <= c.acc_beta < 1, f"--acc_beta must be in [0, 1), got {c.acc_beta}")
+    _check(c.clip_rewards >= 0, f"--clip_rewards must be >= 0 (0 = off), got {c.clip_rewards}")
+    _check(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
+    _check(
+        0 < c.shared_lr_min <= c.shared_lr,
+        f"--shared_lr_min and --shared_lr must satisfy 0 < min <= max, got "
+        f"{c.shared_lr_min} and {c.shared_lr}",
+    )
+    _check(c.shared_l2 >= 0, f"--shared_l2 must be >= 0, got {c.shared_l2}")
+    _check(
+        c.shared_grad_clip > 0, f"--shared_grad_clip must be > 0, got {c.shared_grad_clip}"
+    )
+
+
+def _resolve_execution(c):
+    """Where children run (workers, CPUs, GPUs) and the minibatches the data allows."""
+    c.workers = _resolve_workers(c)
+    if c.evaluation != "benchmark":  # The only evaluation without images.
+        _check_images(c)
+    _check(
+        c.cpus_per_child > 0, f"--cpus_per_child must be > 0, got {c.cpus_per_child}"
+    )
+    _check(
+        c.gpus_per_child is None or c.gpus_per_child >= 0,
+        f"--gpus_per_child must be >= 0, got {c.gpus_per_child}",
+    )
+    for name in ("worker_children", "worker_growth_mb"):
+        value = getattr(c, name)
+        _check(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            f"--{name} must be an integer >= 1, got {value!r}",
+        )
+
+
+def _resolve_run_name(c):
+    """The run's folder name: the default says what the run is."""
+    if c.run_name is None:
+        attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
+        evaluation = "" if c.evaluation == "train" else f"-{c.evaluation}"
+        if c.proxy != "naswot":  # --strategy=naswot ranking by another score.
+            evaluation += f"-{c.proxy}"
+        if c.evaluation == "benchmark" and c.benchmark_dataset != "cifar10":
+            evaluation += f"-{c.benchmark_dataset}"
+        c.run_name = f"{c.space}{attack}-{c.strategy}{evaluation}-seed{c.seed}"
+    _check(
+        bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
+        f"--run_name must be a plain folder name, got {c.run_name!r}",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FlagSetting:
+    """One train.py flag, as a SearchConfig field (or a controller setting) declares it.
+
+    Attributes:
+      name: the flag's name (the field's, or CONTROLLER_FLAGS's for a controller one).
+      field: the SearchConfig field it sets.
+      key: the controller setting it sets (field `controller`), or None.
+      kind: "string", "integer", "float", "boolean" or "enum".
+      default, help, allowed: the flag's default, help and allowed values (enum).
+      group: the heading of the group of flags it belongs to.
+    """
+
+    name: str
+    field: str
+    key: str
+    kind: str
+    default: object
+    help: str
+    allowed: tuple
+    group: str
+
+
+_KINDS = {str: "string", int: "integer", float: "float", bool: "boolean"}
+
+
+def flag_settings():
+    """Every setting's train.py flag, in the order of the fields (the controller's in
+    CONTROLLER_HELP's order where the `controller` field stands)."""
+    found, group = [], None
+    for f in dataclasses.fields(SearchConfig):
+        group = f.metadata["group"] or group
+        if f.name == "controller":
+            for key, text in CONTROLLER_HELP.items():
+                default = CONTROLLER_DEFAULTS[key]
+                kind = "integer" if type(default) is int else "float"
+                name = CONTROLLER_FLAGS.get(key, key)
+                found.append(FlagSetting(name, f.name, key, kind, default, text, None, group))
+            continue
+        allowed = f.metadata["allowed"]
+        kind = "enum" if allowed else (f.metadata["flag"] or _KINDS[f.type])
+        found.append(
+            FlagSetting(f.name, f.name, None, kind, f.default, f.metadata["help"], allowed, group)
+        )
+    return found
 
 
 def _check_images(c):

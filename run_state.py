@@ -81,6 +81,20 @@ def holds_a_run(run_dir):
     return any(n != LOCK_FILE and not n.endswith(".tmp") for n in os.listdir(run_dir))
 
 
+def phase(run_dir):
+    """Where a run folder's run stands: "finished", "search" or "final" (resumable: a
+    damaged or missing state too, which the resume reports in one line), or None when
+    the folder holds no run yet."""
+    path = os.path.join(run_dir, STATE_FILE)
+    if not os.path.exists(path):
+        return "search" if holds_a_run(run_dir) else None
+    try:
+        with open(path) as f:
+            return json.load(f).get("phase", "search")
+    except (OSError, ValueError, AttributeError):
+        return "search"
+
+
 def check_resumed_config(config, run_dir):
     """ConfigError unless `config` (resolved) is the run's own (config.json), up to where
     the folder is now and how the run executes (its workers), which may change between

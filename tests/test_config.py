@@ -1,10 +1,17 @@
-"""config.py: the weight-sharing settings' checks, and run folders made before --evaluation."""
+"""config.py: the settings' checks, run folders made before --evaluation, and the flags
+made from the settings."""
 
+import dataclasses
 import json
+import pathlib
+import subprocess
+import sys
 
 import pytest
 
 import config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -149,3 +156,80 @@ def test_a_training_free_evaluation_is_any_score_and_names_the_run():
 def test_bad_score_settings_are_one_clear_error(changes, message):
     with pytest.raises(config.ConfigError, match=message):
         config.SearchConfig(**changes).resolved()
+
+
+# ---------------------------------------------------------------------- one source
+
+# Runs in a fresh Python: importing train.py defines absl flags (--logdir, ...) that
+# would clash with TensorBoard's own in the test process.
+_FLAGS_AGAINST_FIELDS = r"""
+import dataclasses, json
+import config, train
+
+F = train.FLAGS
+problems = []
+settings = config.flag_settings()
+own = {f.name for f in F.flags_by_module_dict()["train"]}
+if own != {s.name for s in settings} | {"resume"}:
+    problems.append(f"flags {sorted(own ^ ({s.name for s in settings} | {'resume'}))}")
+defaults = config.SearchConfig()
+for s in settings:
+    flag = F[s.name]
+    if flag.default != s.default or not flag.help.endswith(s.help) or not s.help.strip():
+        problems.append(f"{s.name}: flag {flag.default!r} vs setting {s.default!r}")
+    enum = list(getattr(flag.parser, "enum_values", None) or [])
+    if s.kind == "enum" and (enum != list(s.allowed) or s.default not in s.allowed):
+        problems.append(f"{s.name}: allowed values")
+    # A value other than the default, given as the flag, reaches its field and nothing else.
+    if s.kind == "enum":
+        value = next(v for v in s.allowed if v != s.default)
+    elif s.kind == "boolean":
+        value = not s.default
+    elif s.kind == "integer":
+        value = (s.default or 0) + 3
+    elif s.kind == "float":
+        value = (s.default or 0.0) + 0.375
+    else:
+        value = "2h" if s.name == "time_budget" else "given-" + s.name
+    F.unparse_flags()
+    given = f"--{'' if value else 'no'}{s.name}" if s.kind == "boolean" else f"--{s.name}={value}"
+    F(["train.py", given])
+    got = train.config_from_flags()
+    if s.key:
+        changed = {k for k, v in got.controller.items() if v != config.CONTROLLER_DEFAULTS[k]}
+        if got.controller[s.key] != value or changed - {s.key}:
+            problems.append(f"--{s.name}={value}: controller {got.controller}")
+        got.controller = {}
+    else:
+        if getattr(got, s.field) != value:
+            problems.append(f"--{s.name}={value}: {s.field}={getattr(got, s.field)!r}")
+        setattr(got, s.field, s.default)
+        got.controller = {}
+    if s.name == "time_budget":
+        got.trials = defaults.trials  # A time budget alone leaves --trials unlimited.
+    if dataclasses.asdict(got) != dataclasses.asdict(dataclasses.replace(defaults, controller={})):
+        problems.append(f"--{s.name}={value} changed other settings")
+print(json.dumps([len(settings), problems]))
+"""
+
+
+def test_every_flag_is_its_setting_s_field_and_reaches_only_that_field():
+    """train.py's flags are made from SearchConfig's fields (config.flag_settings):
+    the same names, defaults, help and allowed values; and each flag, given alone with
+    a value other than its default, changes its own setting and no other."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FLAGS_AGAINST_FIELDS], cwd=ROOT, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    count, problems = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert problems == []
+    assert count == len(dataclasses.fields(config.SearchConfig)) - 1 + len(config.CONTROLLER_HELP)
+
+
+def test_every_field_declares_its_help_and_each_group_starts_once():
+    fields = dataclasses.fields(config.SearchConfig)
+    assert all(f.metadata["help"].strip() for f in fields)
+    groups = [f.metadata["group"] for f in fields if f.metadata["group"]]
+    assert len(groups) == len(set(groups)) and fields[0].metadata["group"]
+    assert set(config.CONTROLLER_HELP) == set(config.CONTROLLER_DEFAULTS) - {"init_range"}
