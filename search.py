@@ -545,122 +545,168 @@ def _search(config, run, log, space, out, started, started_trial, should_stop=No
     shared weights one line is printed per step; with the benchmark, one every
     `_report_every` trials.
     """
-    strategy, manager, shared, budget = run.strategy, run.manager, run.shared, run.budget
-    benchmark = manager.benchmark
-    batched = shared is not None or benchmark is not None  # Commits per step, not per trial.
-    commit_seconds = COMMIT_SECONDS if shared is not None else BENCHMARK_COMMIT_SECONDS
-    report_every = _report_every(config)
-    last_commit = time.perf_counter()
+    loop = _Loop(config, run, log, space, out, (started, started_trial), should_stop)
     while True:
-        if run.pending is None:
-            budget.observe(run.trial, run.elapsed())
-            run.stopped_by = budget.exhausted(run.step)
-            if run.stopped_by:
-                break
-            if shared is not None and shared.epochs <= run.step // config.shared_steps_per_epoch:
-                _train_supernet(run, log, out)
-                last_commit = time.perf_counter()
-            n = int(min(config.children_per_step, budget.children_left()))
-            failures = manager.consecutive_failures
-            architectures = strategy.propose(n)
-            if not architectures:  # NASWOT's ranking is used up.
-                run.stopped_by = "strategy"
-                break
-            run.pending = {
-                "architectures": [list(a) for a in architectures],
-                "done": [],
-                "consecutive_failures": failures,
-            }
-            if not batched:
-                with deferred_signals():
-                    run.save()
-        architectures = [tuple(a) for a in run.pending["architectures"]]
-        done = [_result_from_json(r) for r in run.pending["done"]]
-        manager.consecutive_failures = run.pending["consecutive_failures"]
-        if shared is not None:
-            shared.step = run.step
-        if run.stop_rule is not None:  # Every child of the step meets the same record.
-            manager.stop_thresholds = run.stop_rule.thresholds()
-        step_started = time.perf_counter()
-
-        def record(result):
-            run.trial += 1
-            scores = getattr(strategy, "scores", None)  # NaswotStrategy's ranking.
-            if result.score is None and scores:
-                result.score = scores.get(tuple(result.architecture))
-            run.count(result, space.poisoned_layers(result.architecture))
-            if result.failed:
-                log.write_failure(run.trial, result)
-            log.write_trial(
-                run.trial,
-                run.step,
-                result,
-                elapsed=run.elapsed(),
-                epoch=None if shared is None else shared.epochs,
-                sync=not batched,
-                poisoned=run.poisoned[-1],
-            )
-            if not batched:
-                run.pending["done"].append(_result_to_json(result))
-                run.save()
-
-        def progress(result):
-            if result.failed and should_stop is not None and should_stop():
-                # The stop may be what failed it (a KeyboardInterrupt that TensorFlow or a
-                # library turned into an error): not committed, trained again on resume.
-                raise KeyboardInterrupt
-            if batched:  # Nothing is committed per trial: no signal needs holding back.
-                record(result)
-            else:
-                with deferred_signals():
-                    record(result)
-                out(_trial_line(config, run, space, result, started, started_trial))
-            if should_stop is not None and should_stop():
-                raise KeyboardInterrupt
-
-        results = manager.get_rewards(architectures, on_result=progress, done=done)
-        scalars = strategy.learn(architectures, results)
-        metric = config.evaluation if config.evaluation in config_lib.SCORES else "accuracy"
-        scalars.update(
-            {
-                f"{metric}/mean": float(np.mean([r.fitness for r in results])),
-                f"{metric}/best": run.best.fitness if run.best else 0.0,
-                "reward/mean": float(np.mean([r.reward for r in results])),
-                "reward/baseline": results[0].baseline,
-                "children/failed": sum(r.failed for r in results),
-                "children/cached": sum(r.cached for r in results),
-            }
-        )
-        if run.stop_rule is not None:
-            scalars["children/stopped_early"] = sum(bool(r.stopped_epoch) for r in results)
-        if space.poisoned:
-            rates = [space.poisoned_layers(a) / space.num_layers for a in architectures]
-            scalars["poison/rate"] = float(np.mean(rates))
-            scalars["poison/prior"] = space.poison_prior()
-        with deferred_signals():
-            log.write_scalars(run.step, scalars, flush=not batched)
-            if run.stop_rule is not None:
-                for result in results:  # In the step's order: the same record with N workers.
-                    run.stop_rule.add(result)
-            run.step += 1
-            run.pending = None
-            now = time.perf_counter()
-            if not batched or now - last_commit >= commit_seconds:
-                log.sync()
-                run.save_checkpoint()
-                last_commit = now
-        if shared is not None:
-            out(_step_line(config, run, results, scalars, step_started, started, started_trial))
-        elif benchmark is not None and (
-            run.trial // report_every > (run.trial - len(results)) // report_every
-        ):
-            out(_benchmark_line(config, run, space, benchmark, started, started_trial))
+        if run.pending is None and not loop.start_step():
+            break
+        architectures, results, scalars, step_started = loop.evaluate_step()
+        loop.end_step(architectures, results, scalars, step_started)
     with deferred_signals():
         if run.best is not None:
             run.elapsed_before = run.elapsed()
             run.phase = "final"
         log.sync()
         run.save_checkpoint()  # With shared weights the last steps may be uncommitted.
+
+
+class _Loop:
+    """One search's loop, a job per method: a step's start (the budget, a supernet pass,
+    the proposal), its children's evaluation (each trial recorded and committed as it
+    ends), and its end (learning, scalars, the commit, the step's line)."""
+
+    def __init__(self, config, run, log, space, out, clock, should_stop):
+        self.config, self.run, self.log, self.space, self.out = config, run, log, space, out
+        self.clock = clock  # (perf_counter at this session's start, trials before it)
+        self.should_stop = should_stop
+        self.shared, self.benchmark = run.shared, run.manager.benchmark
+        self.batched = self.shared is not None or self.benchmark is not None  # Per step commits.
+        shared = self.shared is not None
+        self.commit_seconds = COMMIT_SECONDS if shared else BENCHMARK_COMMIT_SECONDS
+        self.report_every = _report_every(config)
+        self.last_commit = time.perf_counter()
+
+    def start_step(self):
+        """The next step's children proposed and held as pending (committed at once
+        when trials are committed one by one); False when the search is over."""
+        run, config = self.run, self.config
+        run.budget.observe(run.trial, run.elapsed())
+        run.stopped_by = run.budget.exhausted(run.step)
+        if run.stopped_by:
+            return False
+        shared = self.shared
+        if shared is not None and shared.epochs <= run.step // config.shared_steps_per_epoch:
+            _train_supernet(run, self.log, self.out)
+            self.last_commit = time.perf_counter()
+        n = int(min(config.children_per_step, run.budget.children_left()))
+        failures = run.manager.consecutive_failures
+        architectures = run.strategy.propose(n)
+        if not architectures:  # NASWOT's ranking is used up.
+            run.stopped_by = "strategy"
+            return False
+        run.pending = {
+            "architectures": [list(a) for a in architectures],
+            "done": [],
+            "consecutive_failures": failures,
+        }
+        if not self.batched:
+            with deferred_signals():
+                run.save()
+        return True
+
+    def evaluate_step(self):
+        """The pending step's children evaluated (those done before a resume are not
+        again) and learnt from: (architectures, results, the strategy's scalars, when
+        the step started)."""
+        run, manager = self.run, self.run.manager
+        architectures = [tuple(a) for a in run.pending["architectures"]]
+        done = [_result_from_json(r) for r in run.pending["done"]]
+        manager.consecutive_failures = run.pending["consecutive_failures"]
+        if self.shared is not None:
+            self.shared.step = run.step
+        if run.stop_rule is not None:  # Every child of the step meets the same record.
+            manager.stop_thresholds = run.stop_rule.thresholds()
+        step_started = time.perf_counter()
+        results = manager.get_rewards(architectures, on_result=self.progress, done=done)
+        scalars = run.strategy.learn(architectures, results)
+        return architectures, results, scalars, step_started
+
+    def _stopping(self):
+        return self.should_stop is not None and self.should_stop()
+
+    def progress(self, result):
+        """A child's result as it ends: recorded (and committed, one by one), its line."""
+        if result.failed and self._stopping():
+            # The stop may be what failed it (a KeyboardInterrupt that TensorFlow or a
+            # library turned into an error): not committed, trained again on resume.
+            raise KeyboardInterrupt
+        if self.batched:  # Nothing is committed per trial: no signal needs holding back.
+            self.record(result)
+        else:
+            with deferred_signals():
+                self.record(result)
+            self.out(_trial_line(self.config, self.run, self.space, result, *self.clock))
+        if self._stopping():
+            raise KeyboardInterrupt
+
+    def record(self, result):
+        """One trial in the run's counts, history.csv (failures/ too) and, one by one,
+        the pending step's done list and state.json."""
+        run, space = self.run, self.space
+        run.trial += 1
+        scores = getattr(run.strategy, "scores", None)  # NaswotStrategy's ranking.
+        if result.score is None and scores:
+            result.score = scores.get(tuple(result.architecture))
+        run.count(result, space.poisoned_layers(result.architecture))
+        if result.failed:
+            self.log.write_failure(run.trial, result)
+        self.log.write_trial(
+            run.trial,
+            run.step,
+            result,
+            elapsed=run.elapsed(),
+            epoch=None if self.shared is None else self.shared.epochs,
+            sync=not self.batched,
+            poisoned=run.poisoned[-1],
+        )
+        if not self.batched:
+            run.pending["done"].append(_result_to_json(result))
+            run.save()
+
+    def end_step(self, architectures, results, scalars, step_started):
+        """The step's scalars written and the step committed (one by one, or every
+        `commit_seconds` when batched); then its line."""
+        config, run, space = self.config, self.run, self.space
+        scalars.update(_step_scalars(config, run, space, architectures, results))
+        with deferred_signals():
+            self.log.write_scalars(run.step, scalars, flush=not self.batched)
+            if run.stop_rule is not None:
+                for result in results:  # In the step's order: the same record with N workers.
+                    run.stop_rule.add(result)
+            run.step += 1
+            run.pending = None
+            now = time.perf_counter()
+            if not self.batched or now - self.last_commit >= self.commit_seconds:
+                self.log.sync()
+                run.save_checkpoint()
+                self.last_commit = now
+        if self.shared is not None:
+            line = _step_line(config, run, results, scalars, step_started, *self.clock)
+            self.out(line)
+        elif self.benchmark is not None and (
+            run.trial // self.report_every > (run.trial - len(results)) // self.report_every
+        ):
+            self.out(_benchmark_line(config, run, space, self.benchmark, *self.clock))
+
+
+def _step_scalars(config, run, space, architectures, results):
+    """TensorBoard's scalars of a step beside the strategy's own: the fitness (mean and
+    best so far), rewards, failed / cached / stopped children, the poison rate."""
+    metric = config.evaluation if config.evaluation in config_lib.SCORES else "accuracy"
+    scalars = {
+        f"{metric}/mean": float(np.mean([r.fitness for r in results])),
+        f"{metric}/best": run.best.fitness if run.best else 0.0,
+        "reward/mean": float(np.mean([r.reward for r in results])),
+        "reward/baseline": results[0].baseline,
+        "children/failed": sum(r.failed for r in results),
+        "children/cached": sum(r.cached for r in results),
+    }
+    if run.stop_rule is not None:
+        scalars["children/stopped_early"] = sum(bool(r.stopped_epoch) for r in results)
+    if space.poisoned:
+        rates = [space.poisoned_layers(a) / space.num_layers for a in architectures]
+        scalars["poison/rate"] = float(np.mean(rates))
+        scalars["poison/prior"] = space.poison_prior()
+    return scalars
 
 
 def _train_supernet(run, log, out):
