@@ -1,5 +1,6 @@
 # make search   runs the default search (mnist5k, toy space, controller); ARGS="--flag=value ..." adds flags.
 # make test     runs the test suite.
+# make check    runs its fast subset (the modules below), for the edit-test loop.
 # Both make the virtual environment .venv from requirements.txt on first use (make test
 # adds requirements-test.txt: pytest, and PyTorch and JAX for the backend tests).
 PYTHON ?= python3
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 TEST_STAMP := $(VENV)/.test-requirements-installed
 
-.PHONY: search test bench venv clean
+.PHONY: search test check bench venv clean
 
 venv: $(STAMP)
 
@@ -28,6 +29,15 @@ search: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# No subprocess grids, no workers, no resume tables: settings, spaces, ops, scores, the
+# controller's memory, strategies' pieces, short in-process searches (BENCHMARKS.md, Tests).
+FAST_TESTS := layering config docs run_state run_log state_space data poisoning zero_cost naswot \
+	manager tensorboard early_stopping budget controller_memory reinforce_table tpe embedding \
+	probe bench_helpers
+
+check: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q $(FAST_TESTS:%=tests/test_%.py)
 
 bench: $(STAMP)
 	$(BIN)/python bench/controller_cost.py

@@ -155,7 +155,7 @@ def load_controller(run_dir):
             f"{run_dir} is a --strategy={config.strategy} run; the probe reads a controller "
             f"(--strategy={', '.join(CONTROLLER_STRATEGIES)})"
         )
-    checkpoint = run_state.read_state(run_dir)["strategy"]["checkpoint"]
+    checkpoint = run_state.read_state(run_dir).strategy["checkpoint"]
     if not checkpoint:
         raise ProbeError(f"{run_dir} has no controller checkpoint yet (no step finished)")
     space, _ = poisoning.make_space(config)

@@ -22,6 +22,71 @@ STATE_VERSION = 2
 STATE_KEYS = ("step", "trial", "events", "strategy", "manager", "pending", "phase")
 
 
+@dataclasses.dataclass
+class RunState:
+    """What a run's last commit holds (state.json, replaced atomically at every commit).
+
+    Attributes:
+      phase: "search", "final" (the best child's retraining) or "finished".
+      step, trial: controller steps finished and trials committed (the rows of
+        trials.jsonl and history.csv that count; later rows are a crash's leftovers).
+      elapsed: search seconds over every process that worked on the run.
+      stopped_by: what ended the search ("trials", "time_budget", "strategy") or None.
+      strategy: {"checkpoint": the committed weights' folder or None, "state": the
+        strategy's own state (its random generator, population, ...)}.
+      manager: {"baseline": the reward baseline's state, "consecutive_failures": n}.
+      pending: the step in progress, or None: {"architectures", "done" (results of its
+        children already committed), "consecutive_failures" when it started}.
+      events: TensorBoard event file -> its committed size in bytes.
+      shared: {"checkpoint", "state"} of the supernet (--evaluation=shared), or None.
+      records: the committed trials as trials.jsonl holds them (read with the state,
+        never written into state.json: its size does not grow with the run).
+    """
+
+    phase: str
+    step: int
+    trial: int
+    elapsed: float
+    stopped_by: str
+    strategy: dict
+    manager: dict
+    pending: dict
+    events: dict
+    shared: dict = None
+    records: list = None
+
+    def to_json(self):
+        """state.json's value (its keys in the order earlier versions wrote them)."""
+        value = {"version": STATE_VERSION}
+        value.update({k: getattr(self, k) for k in _WRITTEN})
+        if self.shared is not None:
+            value["shared"] = self.shared
+        return value
+
+    @classmethod
+    def from_json(cls, value):
+        """The state of a state.json value of this version.
+
+        Raises:
+          ValueError, KeyError, TypeError: another version, a missing key, not a dict.
+        """
+        if value.get("version") != STATE_VERSION:
+            raise ValueError(f"version {value.get('version')!r}, expected {STATE_VERSION}")
+        missing = [k for k in STATE_KEYS if k not in value]
+        if missing:
+            raise KeyError(", ".join(missing))
+        return cls(
+            **{k: value[k] for k in STATE_KEYS},
+            elapsed=float(value.get("elapsed", 0.0)),
+            stopped_by=value.get("stopped_by"),
+            shared=value.get("shared"),
+        )
+
+
+_WRITTEN = ("phase", "step", "trial", "elapsed", "stopped_by", "strategy", "manager", "pending",
+            "events")
+
+
 def read_state(run_dir):
     """The run's committed state (state.json), checked for its version and keys, with
     its committed trials (`records`: run_log.read_trials).
@@ -35,23 +100,20 @@ def read_state(run_dir):
         raise ConfigError(f"there is no run state to resume in {run_dir} (no {STATE_FILE})")
     try:
         with open(path) as f:
-            state = json.load(f)
-        if state.get("version") == 1:
+            value = json.load(f)
+        if value.get("version") == 1:
             raise ConfigError(
                 f"cannot resume {run_dir}: its state was written by an earlier version of this "
                 f"tool (state version 1, which kept every trial in state.json; this version "
                 f"reads {STATE_VERSION}); finish it with that version, or start a new run"
             )
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"version {state.get('version')!r}, expected {STATE_VERSION}")
-        for key in STATE_KEYS:
-            state[key]  # pylint: disable=pointless-statement
+        state = RunState.from_json(value)
     except ConfigError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ConfigError(f"cannot resume: {path} is damaged ({e}); nothing was changed") from None
     try:  # The committed trials, which the search counts again on resume.
-        state["records"] = read_trials(run_dir, state["trial"])
+        state.records = read_trials(run_dir, state.trial)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"cannot resume: {run_dir} is damaged ({e}); nothing was changed") from None
     return state

@@ -37,8 +37,7 @@ import manager as manager_lib
 import nb201
 from poisoning import make_space
 import run_state
-from run_state import LOCK_FILE, STATE_FILE, STATE_VERSION
-import state_space
+from run_state import LOCK_FILE, STATE_FILE
 from strategies import make_strategy
 import supernet as supernet_lib
 import weight_sharing
@@ -119,27 +118,23 @@ class _Run:
         synced; the state holds how many of their rows are committed)."""
         if self.log is not None:
             self.events.update(self.log.events_state())
-        state = {
-            "version": STATE_VERSION,
-            "phase": self.phase,
-            "step": self.step,
-            "trial": self.trial,
-            "elapsed": self.elapsed(),
-            "stopped_by": self.stopped_by,
-            "strategy": {"checkpoint": self.checkpoint, "state": self.strategy.get_state()},
-            "manager": {
+        state = run_state.RunState(
+            phase=self.phase,
+            step=self.step,
+            trial=self.trial,
+            elapsed=self.elapsed(),
+            stopped_by=self.stopped_by,
+            strategy={"checkpoint": self.checkpoint, "state": self.strategy.get_state()},
+            manager={
                 "baseline": self.manager.baseline.get_state(),
                 "consecutive_failures": self.manager.consecutive_failures,
             },
-            "pending": self.pending,
-            "events": self.events,
-        }
+            pending=self.pending,
+            events=self.events,
+        )
         if self.shared is not None:
-            state["shared"] = {
-                "checkpoint": self.supernet_checkpoint,
-                "state": self.shared.get_state(),
-            }
-        write_json(os.path.join(self.run_dir, STATE_FILE), state, indent=None)
+            state.shared = {"checkpoint": self.supernet_checkpoint, "state": self.shared.get_state()}
+        write_json(os.path.join(self.run_dir, STATE_FILE), state.to_json(), indent=None)
 
     def save_checkpoint(self, supernet=False):
         """Saves the strategy's weights for the current step (and, with `supernet`,
@@ -165,14 +160,15 @@ class _Run:
                 shutil.rmtree(os.path.join(self.run_dir, previous), ignore_errors=True)
 
     def restore(self, state):
-        self.phase = state["phase"]
-        self.step, self.trial = state["step"], state["trial"]
-        self.elapsed_before = float(state.get("elapsed", 0.0))
-        self.stopped_by = state.get("stopped_by")
-        self.events = dict(state["events"])
+        """Continues from a commit (a run_state.RunState read from the run folder)."""
+        self.phase = state.phase
+        self.step, self.trial = state.step, state.trial
+        self.elapsed_before = state.elapsed
+        self.stopped_by = state.stopped_by
+        self.events = dict(state.events)
         # The trials again, as `_search`'s `record` saw them (read with the state:
         # run_state.read_state, which refused a damaged trials.jsonl).
-        for record in state["records"]:
+        for record in state.records:
             result = _result_from_json(record["result"])
             self.count(result, record["poisoned"])
             if self.manager.use_cache and not result.cached and not result.failed:
@@ -180,12 +176,12 @@ class _Run:
             if self.stop_rule is not None and record["step"] < self.step:
                 self.stop_rule.add(result)  # The steps done; the pending one adds its own.
         self.clock = time.perf_counter()
-        self.checkpoint = state["strategy"]["checkpoint"]
+        self.checkpoint = state.strategy["checkpoint"]
         if self.checkpoint:
             self.strategy.load(os.path.join(self.run_dir, self.checkpoint))
-        self.strategy.set_state(state["strategy"]["state"])
+        self.strategy.set_state(state.strategy["state"])
         if self.shared is not None:
-            shared = state.get("shared")
+            shared = state.shared
             if shared is None:
                 raise ConfigError(f"cannot resume: {self.run_dir} holds no supernet state")
             self.supernet_checkpoint = shared["checkpoint"]
@@ -195,9 +191,9 @@ class _Run:
                 except ValueError as e:
                     raise ConfigError(f"cannot resume: {e}") from None
             self.shared.set_state(shared["state"])
-        self.manager.baseline.set_state(state["manager"]["baseline"])
-        self.manager.consecutive_failures = state["manager"]["consecutive_failures"]
-        self.pending = state["pending"]
+        self.manager.baseline.set_state(state.manager["baseline"])
+        self.manager.consecutive_failures = state.manager["consecutive_failures"]
+        self.pending = state.pending
 
 
 # ---------------------------------------------------------------------- the search
@@ -322,7 +318,7 @@ def run_search(config, out=print, resume=False, should_stop=None):
         # Killed between writing config.json and its first commit: nothing of the run
         # exists yet, so it starts again from the beginning with the settings it has.
         out(f"run {run_dir} stopped before its first commit; starting it from the beginning")
-    elif state is not None and state["phase"] == "finished":
+    elif state is not None and state.phase == "finished":
         out(f"run {run_dir} is already finished; nothing to do")
         with open(os.path.join(run_dir, "best.json")) as f:
             return json.load(f)
