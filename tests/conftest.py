@@ -28,6 +28,17 @@ import pytest  # noqa: E402
 import data  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _deterministic_kernels():
+    """TensorFlow's kernels deterministic for the whole session, as in every search
+    process and worker (manager.make_deterministic; train.py calls it before a search),
+    so an in-process search here computes what the command line's does, whatever
+    order the modules run in."""
+    import manager  # pylint: disable=import-outside-toplevel  (Keras: after the env is set)
+
+    manager.make_deterministic()
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same global seeds."""

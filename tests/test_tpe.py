@@ -30,7 +30,9 @@ def test_tpe_asks_one_categorical_per_decision_and_learns_from_what_it_is_told(t
     space = state_space.toy_space(3)
     strategy = tpe.TpeStrategy(space, seed=0, run_dir=str(tmp_path), startup=8)
     history = [a for _ in range(10) for a in step(strategy, 4)]
-    assert all(space.encode(a) is not None for a in history)  # Valid architectures.
+    for a in history:
+        space.validate(a)  # Raises for an architecture the space does not hold.
+    assert all(len({a[i] for a in history}) > 1 for i in range(len(space.decisions)))  # Explored.
     study = optuna.load_study(
         study_name=tpe.STUDY,
         storage=optuna.storages.JournalStorage(

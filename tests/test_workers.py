@@ -32,18 +32,6 @@ TINY = dict(trials=9, children_per_step=3, epochs=1, train_size=300, val_size=10
 TINY_FLAGS = [f"--{k}={v}" for k, v in TINY.items()]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def deterministic():
-    """As train.py and every worker: TensorFlow's kernels deterministic (process-wide;
-    this module runs last)."""
-    import keras  # pylint: disable=import-outside-toplevel
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-        tf.config.experimental.enable_op_determinism()
-
-
 @pytest.fixture(scope="module")
 def ray_cluster():
     started = workers.start_ray(num_cpus=2)
@@ -73,8 +61,7 @@ def search_in_process(tmp_path, name, **settings):
 @pytest.fixture(scope="module")
 def one_worker(ray_cluster, tmp_path_factory):
     """The reference: the tiny search with one worker, replaced after 5 children
-    (9 children: 2 processes). The PyTorch runs below compare workers with the search
-    process; TensorFlow's in-process equality was checked by hand (docs/WORKERS.md)."""
+    (9 children: 2 processes), which the search process must equal too."""
     logdir = tmp_path_factory.mktemp("one-worker")
     summary, lines = search_in_process(logdir, "w1", workers=1, worker_children=5)
     return logdir / "w1", summary, lines
@@ -92,6 +79,17 @@ def test_one_and_two_workers_give_the_same_history(one_worker, tmp_path):
     assert summary["architecture"] == reference_summary["architecture"]
     assert summary["test_accuracy"] == reference_summary["test_accuracy"]
     assert workers._ray().is_initialized()  # Started by the tests: left up for the next.
+
+
+def test_the_search_process_trains_children_as_a_worker_does(one_worker, tmp_path):
+    """TensorFlow: the same children, rewards and pick in the search process as in a
+    worker (both deterministic kernels: conftest, as train.py and every worker)."""
+    reference, reference_summary, _ = one_worker
+    summary, lines = search_in_process(tmp_path, "w0", workers=0)
+    assert not any("worker process" in line for line in lines)
+    assert compared(tmp_path / "w0") == compared(reference)
+    assert summary["architecture"] == reference_summary["architecture"]
+    assert summary["test_accuracy"] == reference_summary["test_accuracy"]
 
 
 def test_naswot_scoring_in_workers_ranks_as_in_process(ray_cluster, tmp_path):
