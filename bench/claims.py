@@ -173,7 +173,8 @@ def main():
             lines += [f"## {title}", "", f"Rerun in {seconds:.0f} s (not compared).", "",
                       "| number | README | rerun | |", "| --- | --- | --- | --- |"]
             for what, quoted, got, verdict in rows:
-                lines.append(f"| {what} | {quoted} | {got:.4f} | {verdict} |")
+                shown = got if isinstance(got, int) else f"{got:.4f}"
+                lines.append(f"| {what} | {quoted} | {shown} | {verdict} |")
                 failed |= verdict == "DIFFERS"
             lines.append("")
             print("\n".join(lines[first:]), flush=True)
