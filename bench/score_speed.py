@@ -132,11 +132,12 @@ def main():
             seconds = np.array(seconds[1:])  # After the warm-up.
             needed = np.array([work(score, n, args.batch) for n in macs[1:]])
             floor = needed / (flops64 if score == "synflow" else flops32)
-            ratio = np.median(seconds / floor) if floor.all() else float("nan")
+            # params and flops read the network and compute nothing: no floor to compare.
+            ratio = f"{np.median(seconds / floor):,.0f}x" if floor.all() else "no compute"
             lines.append(
                 f"| {space_name} | {score} | {1 / np.median(seconds):.1f} | {np.median(seconds):.3f} | "
                 f"{np.median(builds[1:]):.3f} | {np.median(needed) / 1e6:.1f} | "
-                f"{np.median(floor) * 1e3:.2f} | {ratio:,.0f}x |"
+                f"{np.median(floor) * 1e3:.2f} | {ratio} |"
             )
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
