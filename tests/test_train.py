@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from conftest import frameworks_blocked, start_background
 
+import config as config_lib
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # A tiny search: 4 children of a 4-layer toy space on 300 mnist5k images, 1 epoch.
@@ -340,16 +342,14 @@ def test_end_to_end_controller_search(processes):
     rows, config, best = check_search_ran(proc, run_dir)
     assert config["strategy"] == "controller"
 
-    # config.json records every flag of train.py (the controller's in "controller").
-    defined = re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', (ROOT / "train.py").read_text())
-    assert "trials" in defined and "entropy_weight" in defined
-    renamed = {"controller_lr": "learning_rate", "controller_memory": "memory_size"}
+    # config.json records every flag of train.py (the controller's in "controller"); the
+    # flags are made from config.flag_settings (test_config checks that they agree).
+    settings = config_lib.flag_settings()
+    assert {"trials", "entropy_weight"} <= {s.name for s in settings}
     missing = [
-        f
-        for f in defined
-        if f not in config
-        and renamed.get(f, f) not in config.get("controller", {})
-        and f != "resume"  # An action, not a setting of the run.
+        s.name
+        for s in settings
+        if (s.key not in config.get("controller", {}) if s.key else s.field not in config)
     ]
     assert not missing, f"flags missing from config.json: {missing}"
     assert config["controller"]["entropy_weight"] == 1e-4
