@@ -4,6 +4,7 @@ later epoch, validation and clearing.
 
   python bench/child_cost.py                        # TensorFlow, PyTorch, JAX
   python bench/child_cost.py --backends tensorflow --children 4
+  python bench/child_cost.py --backends tensorflow,tensorflow-eager   # traced against eager
 
 Each backend runs in its own process (KERAS_BACKEND is read at import), with the
 same settings as the search (TensorFlow: op determinism, so no XLA, as train.py and
@@ -11,7 +12,8 @@ every worker). The children are the same random macro architectures (6 layers, 8
 channels, 1,500 mnist5k images, batch 32, 2 epochs) trained by
 `manager.NetworkManager`'s own build and fit; the first child of each process is
 reported apart (imports and first-use costs), the mean of the others is the steady
-state. Fixed cost = build + (epoch 1 - epoch 2) + validation + clearing: what a
+state. A backend named `<backend>-eager` runs the same children with
+`model.run_eagerly = True` (no traced training step: each step runs op by op). Fixed cost = build + (epoch 1 - epoch 2) + validation + clearing: what a
 child costs beyond its training steps. Writes bench/results/child_cost.md.
 """
 
@@ -27,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PHASES = ("build", "first_step", "epoch1", "epoch2", "validation", "clear")
 
 
-def measure(children):
+def measure(children, eager=False):
     """Runs in the child process: prints one JSON line per child."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -67,6 +69,7 @@ def measure(children):
         t0 = time.perf_counter()
         keras.utils.set_random_seed(m.child_seed(architecture))
         model = m.build(architecture)
+        model.run_eagerly = eager
         t1 = time.perf_counter()
         clock = Clock()
         model.fit(
@@ -96,9 +99,10 @@ def main():
     parser.add_argument("--backends", default="tensorflow,torch,jax")
     parser.add_argument("--children", type=int, default=5)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--eager", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.children)
+        measure(args.children, args.eager)
         return
     table = [
         "| backend | child | build | first step | epoch 1 | epoch 2 | validation | clear | "
@@ -107,8 +111,9 @@ def main():
     ]
     for backend in args.backends.split(","):
         done = subprocess.run(
-            [sys.executable, __file__, "--measure", f"--children={args.children}"],
-            env={**os.environ, "KERAS_BACKEND": backend},
+            [sys.executable, __file__, "--measure", f"--children={args.children}"]
+            + (["--eager"] if backend.endswith("-eager") else []),
+            env={**os.environ, "KERAS_BACKEND": backend.removesuffix("-eager")},
             capture_output=True,
             text=True,
             check=False,
