@@ -830,6 +830,27 @@ def _op_list(value, flag):
     return ",".join(names)
 
 
+# The supernet's settings that are SearchConfig fields (train.py's --shared_* flags), and
+# the name each has among weight_sharing.SharedEvaluator's settings (its DEFAULTS are these
+# fields' defaults): the one place where the two names meet.
+SHARED_SETTINGS = {
+    "shared_lr": "learning_rate",
+    "shared_lr_min": "min_learning_rate",
+    "shared_lr_t0": "restart_epochs",
+    "shared_l2": "l2",
+    "shared_grad_clip": "grad_clip",
+}
+
+
+def shared_settings(c=None):
+    """{SharedEvaluator setting: value} of the SearchConfig `c`, or the defaults."""
+    fields = {f.name: f for f in dataclasses.fields(SearchConfig)}
+    return {
+        name: fields[field].default if c is None else getattr(c, field)
+        for field, name in SHARED_SETTINGS.items()
+    }
+
+
 def _check(condition, message):
     if not condition:
         raise ConfigError(message)

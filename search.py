@@ -215,11 +215,7 @@ def make_shared(config, dataset, space):
             bn_mode=config.shared_bn,
             reward_mode=config.reward_mode,
             seed=config.seed,
-            learning_rate=config.shared_lr,
-            min_learning_rate=config.shared_lr_min,
-            restart_epochs=config.shared_lr_t0,
-            l2=config.shared_l2,
-            grad_clip=config.shared_grad_clip,
+            **config_lib.shared_settings(config),
         )
     except supernet_lib.SupernetError as e:
         raise ConfigError(f"--evaluation=shared: {e}") from None

@@ -37,11 +37,12 @@ import keras
 import numpy as np
 from keras import ops
 
+import config
 import operations
 import templates
 from state_space import op_of
 
-BN_MODES = ("moving", "batch")
+BN_MODES = config.SHARED_BN  # train.py's --shared_bn
 # ENAS trains the shared weights for hundreds of epochs with a new architecture per
 # minibatch: its BN decay is 0.9 (REFERENCES §9). The children use 0.5 (operations.py).
 BN_MOMENTUM = 0.9

@@ -29,25 +29,24 @@ import time
 import keras
 import numpy as np
 
+import config
 import supernet as supernet_lib
 from manager import build_for_training
 from run_log import atomic_write, load_arrays, save_arrays
 
-REWARD_MODES = ("inference", "training")
+REWARD_MODES = config.REWARD_MODES
 DERIVE_FIELDS = ("rank", "proposed", "architecture", "shared_val_accuracy", "params")
 DERIVE_FIELDS += ("poisoned_layers",)
 WEIGHTS_FILE = "supernet.npz"
 OPTIMIZER_FILE = "supernet_optimizer.npz"
 
-# ENAS's settings for the shared weights (REFERENCES §9), the defaults of train.py.
+# ENAS's settings for the shared weights (REFERENCES §9): learning_rate, min_learning_rate,
+# restart_epochs (T0 of the cosine restarts, in epochs), l2 and grad_clip are train.py's
+# --shared_* settings, declared once in config.py (config.SHARED_SETTINGS names them).
 DEFAULTS = dict(
-    learning_rate=0.05,
-    min_learning_rate=0.0005,
-    restart_epochs=10,  # T0 of the cosine restarts, in epochs.
+    **config.shared_settings(),
     restart_multiplier=2.0,  # Tmul.
     momentum=0.9,  # Nesterov.
-    l2=2.5e-4,
-    grad_clip=5.0,
 )
 
 

@@ -8,7 +8,9 @@ import keras
 import numpy as np
 import pytest
 
+import config
 import poisoning
+import search
 import state_space
 import supernet
 import weight_sharing
@@ -135,6 +137,25 @@ def test_gradient_clipping_really_clips(tiny_dataset):
     assert small <= (1 + 0.9) * lr * 1e-3 * 1.001
     large, _ = step_size(100.0)
     assert large > 10 * small  # The bound above is the clip's doing.
+
+
+def test_each_shared_setting_reaches_its_own_evaluator_setting(tiny_dataset):
+    """search.make_shared hands every --shared_* setting to the evaluator under the name
+    config.SHARED_SETTINGS gives it, and nothing else there: each set to a value of its own,
+    none of them a default; the evaluator's defaults are the config's."""
+    values = dict(zip(config.SHARED_SETTINGS, (0.3, 0.02, 7, 1e-3, 2.5)))
+    assert set(values) == set(config.SHARED_SETTINGS)
+    c = config.SearchConfig(filters=4, batch_size=96, eval_batch=8, shared_bn="moving", **values)
+    ev = search.make_shared(c, tiny_dataset, state_space.macro_space(3))
+    for field, name in config.SHARED_SETTINGS.items():
+        assert ev.hparams[name] == values[field] != weight_sharing.DEFAULTS[name]
+    others = set(weight_sharing.DEFAULTS) - set(config.SHARED_SETTINGS.values())
+    assert {k: ev.hparams[k] for k in others} == {k: weight_sharing.DEFAULTS[k] for k in others}
+    assert ev.net.bn_mode == "moving" != config.SearchConfig().shared_bn
+    assert ev.schedule.first_decay_steps == 7 * ev.steps_per_pass
+    default = config.SearchConfig()
+    for field, name in config.SHARED_SETTINGS.items():
+        assert weight_sharing.DEFAULTS[name] == getattr(default, field)
 
 
 def test_rewards_in_training_mode_see_dropout_and_leave_statistics_alone(tiny_dataset):
