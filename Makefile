@@ -27,8 +27,13 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 search: $(STAMP)
 	$(BIN)/python train.py $(ARGS)
 
+# Two pytest-xdist workers, a test module in one of them (--dist loadfile: its module
+# fixtures made once); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q $(XDIST) tests
 
 # No subprocess grids, no workers, no resume tables: settings, spaces, ops, scores, the
 # controller's memory, strategies' pieces, short in-process searches (BENCHMARKS.md, Tests).
@@ -37,7 +42,7 @@ FAST_TESTS := layering config docs run_state run_log state_space data poisoning 
 	probe bench_helpers
 
 check: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q $(FAST_TESTS:%=tests/test_%.py)
+	$(BIN)/python -m pytest -q $(XDIST) $(FAST_TESTS:%=tests/test_%.py)
 
 bench: $(STAMP)
 	$(BIN)/python bench/controller_cost.py

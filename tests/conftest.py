@@ -6,16 +6,22 @@ name -> function of no arguments) gets those functions started on one shared poo
 `BACKGROUND_PROCESSES` threads as soon as the suite is collected, and reads their
 results with `start_background(module)`. Each job is a subprocess (train.py, or a
 check on another backend) that pays TensorFlow's, PyTorch's or JAX's start-up: in the
-background they use the second core while the in-process tests use the first.
+background they use the cores the in-process tests leave idle. `make test` runs the
+in-process tests in two pytest-xdist workers; the jobs then run in worker gw0 and reach
+the other through files (start_background).
 """
 
+import collections.abc
 import concurrent.futures
+import json
 import os
 import pathlib
+import pickle
 import random
 import shutil
 import sys
 import tempfile
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -26,6 +32,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import data  # noqa: E402
+import run_log  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -82,23 +89,103 @@ def frameworks_blocked(folder):
 
 
 BACKGROUND_PROCESSES = 3
-_background = {"pool": None, "root": None}
+# Under pytest-xdist (`make test` runs two workers), one process runs the background
+# jobs (the only process, or worker gw0) and writes each result to a file that the
+# other worker reads; the folder is made by the process that starts the workers.
+_ROOT_VARIABLE = "NAS_TESTS_BACKGROUND_ROOT"
+_NAMES = "names.json"
+_RUNNER = os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0"
+_background = {"pool": None, "root": None, "made_root": False}
+
+
+def _root():
+    if _background["root"] is None:
+        _background["root"] = pathlib.Path(os.environ[_ROOT_VARIABLE])
+    return _background["root"]
+
+
+def _wait_for(path):
+    while not path.exists():
+        time.sleep(0.2)
+    return path.read_bytes()
+
+
+class _Written:
+    """A job another worker runs: result() waits for the file its runner writes."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def result(self):
+        ok, value = pickle.loads(_wait_for(self.path))
+        if not ok:
+            raise value
+        return value
+
+
+class _WrittenJobs(collections.abc.Mapping):
+    """A module's jobs that another worker runs, by the names its runner wrote."""
+
+    def __init__(self, results):
+        self.results = results
+        self._names = None
+
+    def _jobs(self):
+        if self._names is None:
+            self._names = json.loads(_wait_for(self.results / _NAMES))
+        return self._names
+
+    def __getitem__(self, name):
+        if name not in self._jobs():
+            raise KeyError(name)
+        return _Written(self.results / f"{name}.pickle")
+
+    def __iter__(self):
+        return iter(self._jobs())
+
+    def __len__(self):
+        return len(self._jobs())
+
+
+def _run_and_write(job, path):
+    try:
+        value = job()
+    except BaseException as e:  # pylint: disable=broad-except  (handed to the reader)
+        outcome, value = (False, e), None
+        raised = e
+    else:
+        outcome, raised = (True, value), None
+    try:
+        blob = pickle.dumps(outcome)
+    except Exception as e:  # pylint: disable=broad-except
+        blob = pickle.dumps((False, RuntimeError(f"background result not picklable: {e!r}")))
+    with run_log.atomic_write(str(path), "wb") as f:
+        f.write(blob)
+    if raised is not None:
+        raise raised
+    return value
 
 
 def start_background(module):
     """Submits `module.background_jobs(folder)` to the shared pool, once; returns the
     dict name -> Future (called by the suite at collection, and by the module's
-    fixture, which also makes it work for a module run on its own)."""
+    fixture, which also makes it work for a module run on its own). In an xdist worker
+    other than gw0 the Futures are the files gw0's pool writes."""
     if getattr(module, "_background_futures", None) is None:
-        if _background["pool"] is None:
-            _background["pool"] = concurrent.futures.ThreadPoolExecutor(BACKGROUND_PROCESSES)
-            _background["root"] = tempfile.mkdtemp(prefix="nas-tests-")
-        folder = pathlib.Path(_background["root"]) / module.__name__.rpartition(".")[2]
-        folder.mkdir()
-        jobs = module.background_jobs(folder)
-        module._background_futures = {
-            name: _background["pool"].submit(job) for name, job in jobs.items()
-        }
+        folder = _root() / module.__name__.rpartition(".")[2]
+        results = folder / ".results"
+        if _RUNNER:
+            results.mkdir(parents=True)
+            jobs = module.background_jobs(folder)
+            if _background["pool"] is None:
+                _background["pool"] = concurrent.futures.ThreadPoolExecutor(BACKGROUND_PROCESSES)
+            module._background_futures = {
+                name: _background["pool"].submit(_run_and_write, job, results / f"{name}.pickle")
+                for name, job in jobs.items()
+            }
+            run_log.write_json(str(results / _NAMES), list(jobs))
+        else:
+            module._background_futures = _WrittenJobs(results)
     return module._background_futures
 
 
@@ -113,6 +200,14 @@ def _uses_background(item):
     return False
 
 
+def pytest_configure(config):
+    """The background jobs' folder, made before xdist starts its workers (they inherit
+    the environment), by the process that will remove it."""
+    if "PYTEST_XDIST_WORKER" not in os.environ and _ROOT_VARIABLE not in os.environ:
+        os.environ[_ROOT_VARIABLE] = tempfile.mkdtemp(prefix="nas-tests-")
+        _background["made_root"] = True
+
+
 def pytest_collection_finish(session):
     started = set()
     for item in session.items:
@@ -124,5 +219,12 @@ def pytest_collection_finish(session):
 
 def pytest_sessionfinish(session):
     if _background["pool"] is not None:
-        _background["pool"].shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(_background["root"], ignore_errors=True)
+        # Alone, the jobs no test asked for yet are dropped; as gw0, the other worker
+        # may still read them.
+        alone = "PYTEST_XDIST_WORKER" not in os.environ
+        _background["pool"].shutdown(wait=True, cancel_futures=alone)
+
+
+def pytest_unconfigure(config):
+    if _background["made_root"]:
+        shutil.rmtree(os.environ.pop(_ROOT_VARIABLE), ignore_errors=True)
