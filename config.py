@@ -29,7 +29,7 @@ STRATEGIES = (
 )
 CONTROLLERS = ("controller", "budget_controller", "memory_controller")
 # --strategy=memory_controller is the controller with a memory buffer of this many
-# architectures unless --controller_memory says otherwise (Adam & Lorraine: 10,000).
+# architectures unless --memory_size says otherwise (Adam & Lorraine: 10,000).
 MEMORY_SIZE = 10_000
 EARLY_STOP = ("none", "median")
 # Training-free scores of an untrained child: NASWOT (naswot.py) and the zero-cost
@@ -87,8 +87,13 @@ CONTROLLER_DEFAULTS = dict(
     memory_weight=1.0,  # Weight of the reconstruction loss (the paper: 1).
     memory_start=0,  # Updates made before the loss is added (the paper: a later epoch).
 )
-# Flags whose controller setting has another name; the rest are named as the setting.
-CONTROLLER_FLAGS = {"learning_rate": "controller_lr", "memory_size": "controller_memory"}
+# A controller setting's flag is named as the setting, except its learning rate's: like
+# every learning rate's flag (--child_lr, --table_lr, --embedding_lr, --shared_lr), it
+# says whose it is.
+CONTROLLER_FLAGS = {"learning_rate": "controller_lr"}
+# Flags renamed since runs were made with them: old name -> new (train.py keeps each old
+# name as an alias of the new one).
+RENAMED_FLAGS = {"controller_memory": "memory_size"}
 # The help of each controller setting's flag, in the order of the flags (init_range
 # has none: it is not a flag).
 CONTROLLER_HELP = dict(
@@ -241,7 +246,7 @@ class SearchConfig:
         "evolution; naswot (score --naswot_candidates untrained random architectures, train the "
         "top --trials); tpe (Bayesian optimization, Optuna's TPE sampler); budget_controller (the "
         "controller, exploring early in the budget and exploiting late); memory_controller (the "
-        "controller with a memory buffer, --controller_memory); embedding (a Gaussian policy in "
+        "controller with a memory buffer, --memory_size); embedding (a Gaussian policy in "
         "the latent space of an architecture autoencoder); or reinforce_table (REINFORCE on "
         "independent logits per decision, Adam at --table_lr: the NB201 paper's REINFORCE, the "
         "controller without its LSTM).",
@@ -537,7 +542,7 @@ def _resolve_controller(c):
         c.controller["memory_size"] = MEMORY_SIZE
     _check(
         not c.controller.get("memory_size") or c.strategy in CONTROLLERS,
-        f"--controller_memory is a setting of the controller (--strategy="
+        f"--memory_size is a setting of the controller (--strategy="
         f"{', '.join(CONTROLLERS)}), got --strategy={c.strategy}",
     )
     check_controller(c.controller, flags=True)
@@ -830,24 +835,18 @@ def _op_list(value, flag):
     return ",".join(names)
 
 
-# The supernet's settings that are SearchConfig fields (train.py's --shared_* flags), and
-# the name each has among weight_sharing.SharedEvaluator's settings (its DEFAULTS are these
-# fields' defaults): the one place where the two names meet.
-SHARED_SETTINGS = {
-    "shared_lr": "learning_rate",
-    "shared_lr_min": "min_learning_rate",
-    "shared_lr_t0": "restart_epochs",
-    "shared_l2": "l2",
-    "shared_grad_clip": "grad_clip",
-}
+# The SearchConfig fields (train.py's --shared_<name> flags) that are settings of
+# weight_sharing.SharedEvaluator, which names each <name> (its DEFAULTS are their defaults).
+SHARED_SETTINGS = ("shared_bn", "shared_lr", "shared_lr_min", "shared_lr_t0", "shared_l2",
+                   "shared_grad_clip")
 
 
 def shared_settings(c=None):
     """{SharedEvaluator setting: value} of the SearchConfig `c`, or the defaults."""
     fields = {f.name: f for f in dataclasses.fields(SearchConfig)}
     return {
-        name: fields[field].default if c is None else getattr(c, field)
-        for field, name in SHARED_SETTINGS.items()
+        field.removeprefix("shared_"): fields[field].default if c is None else getattr(c, field)
+        for field in SHARED_SETTINGS
     }
 
 

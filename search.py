@@ -212,7 +212,6 @@ def make_shared(config, dataset, space):
             filters=config.filters,
             batch_size=config.batch_size,
             eval_batch=config.eval_batch,
-            bn_mode=config.shared_bn,
             reward_mode=config.reward_mode,
             seed=config.seed,
             **config_lib.shared_settings(config),

@@ -21,7 +21,7 @@ normalization after each stage sits outside the switch, with one row of
 parameters and moving statistics per op (`SwitchBatchNorm`). The random numbers
 that noise and dropout ops need are drawn outside the switch too.
 
-Batch normalization (`bn_mode`): in training, batch statistics, and the chosen
+Batch normalization (`bn`, train.py's --shared_bn): in training, batch statistics, and the chosen
 op's moving statistics are updated. Scoring uses `moving` statistics (the released
 ENAS code) or `batch` statistics of the scored minibatch (the PyTorch ports,
 which found moving statistics averaged over architectures hurt validation).
@@ -199,13 +199,13 @@ class Supernet(keras.Model):
       num_classes: classes of the classifier.
       filters: channels of every layer (as `build_macro`'s `filters`).
       dropout: dropout rate before the classifier (as `build_macro`).
-      bn_mode: `moving` or `batch` statistics when scoring (see the module docs).
+      bn: `moving` or `batch` statistics when scoring (see the module docs).
       l2: weight of the L2 penalty on every kernel, added to the training loss
         (ENAS: 2.5e-4). As in ENAS it reaches the branches a minibatch did not run.
       seed: seeds the initial weights and the dropout/noise generator.
 
     Raises:
-      SupernetError: a space it cannot hold; ValueError: a bad `bn_mode`.
+      SupernetError: a space it cannot hold; ValueError: a bad `bn`.
     """
 
     def __init__(
@@ -215,21 +215,21 @@ class Supernet(keras.Model):
         num_classes,
         filters=24,
         dropout=0.1,
-        bn_mode="moving",
+        bn="moving",
         l2=0.0,
         seed=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_space(space)
-        if bn_mode not in BN_MODES:
-            raise ValueError(f"bn_mode must be one of {list(BN_MODES)}, got {bn_mode!r}")
+        if bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {list(BN_MODES)}, got {bn!r}")
         self.space = space
         self.image_shape = tuple(input_shape)
         self.num_classes = int(num_classes)
         self.filters = int(filters)
         self.dropout_rate = float(dropout)
-        self.bn_mode = bn_mode
+        self.bn = bn
         self.l2 = float(l2)
         choices = space.states["op"]
         self.ops = list(dict.fromkeys(op_of(c) for c in choices))
@@ -298,7 +298,7 @@ class Supernet(keras.Model):
         if update_statistics is None:
             update_statistics = training
         arch = ops.cast(architectures[0], "int32")
-        batch_stats = self.bn_mode == "batch"
+        batch_stats = self.bn == "batch"
         branch_of = ops.convert_to_tensor(self.branch_of_choice, "int32")
         zero = ops.convert_to_tensor(0, "int32")
 

@@ -81,6 +81,8 @@ for _setting in config_lib.flag_settings():
         flags.DEFINE_enum(_setting.name, _setting.default, list(_setting.allowed), _setting.help)
     else:
         _DEFINE[_setting.kind](_setting.name, _setting.default, _setting.help)
+for _old, _new in config_lib.RENAMED_FLAGS.items():  # Older command lines and presets still run.
+    flags.DEFINE_alias(_old, _new)
 flags.DEFINE_boolean(
     "resume",
     False,

@@ -40,12 +40,13 @@ DERIVE_FIELDS += ("poisoned_layers",)
 WEIGHTS_FILE = "supernet.npz"
 OPTIMIZER_FILE = "supernet_optimizer.npz"
 
-# ENAS's settings for the shared weights (REFERENCES §9): learning_rate, min_learning_rate,
-# restart_epochs (T0 of the cosine restarts, in epochs), l2 and grad_clip are train.py's
-# --shared_* settings, declared once in config.py (config.SHARED_SETTINGS names them).
+# ENAS's settings for the shared weights (REFERENCES §9), under the names of ENAS's code:
+# lr (at each restart), lr_min, lr_t0 (T0 of the cosine restarts, in epochs), l2,
+# grad_clip and bn (see supernet.Supernet) are train.py's --shared_<name> settings,
+# declared once in config.py (config.SHARED_SETTINGS).
 DEFAULTS = dict(
     **config.shared_settings(),
-    restart_multiplier=2.0,  # Tmul.
+    lr_t_mul=2.0,  # Tmul: each cosine period is this much longer than the one before.
     momentum=0.9,  # Nesterov.
 )
 
@@ -75,7 +76,7 @@ class SharedEvaluator:
       batch_size: training minibatch (ENAS: 128); the last partial minibatch of a
         pass is dropped, so that one trace serves every step.
       eval_batch: validation images that score one architecture (ENAS: 128).
-      bn_mode, reward_mode: see `supernet.Supernet` and the module docs.
+      reward_mode: see the module docs.
       seed: seeds the weights and every key.
       **hparams: `DEFAULTS` overrides.
 
@@ -92,7 +93,6 @@ class SharedEvaluator:
         filters=24,
         batch_size=128,
         eval_batch=128,
-        bn_mode="batch",
         reward_mode="inference",
         seed=0,
         **hparams,
@@ -113,10 +113,10 @@ class SharedEvaluator:
                 f"the scoring minibatch of {eval_batch} must be between 1 and the "
                 f"{len(dataset.y_val)} validation images"
             )
-        if not 0 < h["min_learning_rate"] <= h["learning_rate"]:
+        if not 0 < h["lr_min"] <= h["lr"]:
             raise ValueError(
-                f"learning rates must satisfy 0 < min <= max, got min "
-                f"{h['min_learning_rate']} and max {h['learning_rate']}"
+                f"learning rates must satisfy 0 < min <= max, got lr_min "
+                f"{h['lr_min']} and lr {h['lr']}"
             )
         self.dataset = dataset
         self.space = space
@@ -131,17 +131,17 @@ class SharedEvaluator:
             dataset.input_shape,
             dataset.num_classes,
             filters=filters,
-            bn_mode=bn_mode,
+            bn=h["bn"],
             l2=h["l2"],
             seed=self.seed,
         )
         self.net.build()
         self.schedule = keras.optimizers.schedules.CosineDecayRestarts(
-            h["learning_rate"],
-            first_decay_steps=int(h["restart_epochs"]) * self.steps_per_pass,
-            t_mul=float(h["restart_multiplier"]),
+            h["lr"],
+            first_decay_steps=int(h["lr_t0"]) * self.steps_per_pass,
+            t_mul=float(h["lr_t_mul"]),
             m_mul=1.0,
-            alpha=h["min_learning_rate"] / h["learning_rate"],
+            alpha=h["lr_min"] / h["lr"],
         )
         self.net.compile(
             optimizer=keras.optimizers.SGD(

@@ -61,7 +61,7 @@ MODES = {
     "tpe": TRAINED + ["--strategy=tpe", "--tpe_startup=3"],
     "embedding": TRAINED + ["--strategy=embedding", "--embedding_pretrain=300", "--embedding_epochs=5"],
     "budget-aware": TRAINED + ["--strategy=budget_controller"],
-    "memory": TRAINED + ["--strategy=memory_controller", "--controller_memory=100"],
+    "memory": TRAINED + ["--strategy=memory_controller", "--memory_size=100"],
     "early-stop": ["--space=toy", "--trials=12", "--children_per_step=3", "--early_stop=median",
                    "--early_stop_after=3", "--epochs=3", "--train_size=300", "--val_size=100",
                    "--batch_size=32", "--final_epochs=1"],

@@ -100,7 +100,7 @@ def main():
                 filters=args.filters,
                 batch_size=args.batch_size,
                 eval_batch=args.eval_batch,
-                bn_mode=mode,
+                bn=mode,
                 seed=seed,
             )
             rng = np.random.default_rng(seed)

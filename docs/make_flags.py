@@ -33,7 +33,9 @@ def groups():
         found[-1][1].append(setting.name)
     named = {n for _, names in found for n in names}
     own = train.FLAGS.flags_by_module_dict()["train"]
-    found[-1][1].extend(f.name for f in own if f.name not in named)
+    found[-1][1].extend(
+        f.name for f in own if f.name not in named and f.name not in config.RENAMED_FLAGS
+    )
     return found
 
 
@@ -76,6 +78,17 @@ def render():
             meaning = _cell(text) + (f" One of: {', '.join(allowed)}." if allowed else "")
             out.append(f"| `--{name}` | {_cell(_default(flag))} | {meaning} |")
         out.append("")
+    out += [
+        "## Renamed flags",
+        "",
+        "Older names that still work, each an alias of its new name (a run started with one",
+        "resumes with either).",
+        "",
+        "| old flag | new flag |",
+        "| --- | --- |",
+    ]
+    out += [f"| `--{old}` | `--{new}` |" for old, new in config.RENAMED_FLAGS.items()]
+    out.append("")
     return "\n".join(out)
 
 

@@ -33,13 +33,13 @@ ds = data.Dataset("tiny", x[:48], y[:48], x[48:], y[48:], x[48:], y[48:], num_cl
 space = poisoning.poison(state_space.macro_space(3), "dropout1.0,noise2,stretched3x3", instances=2)
 for mode in ("inference", "training"):
     ev = weight_sharing.SharedEvaluator(ds, space, filters=4, batch_size=16, eval_batch=16,
-                                        reward_mode=mode, bn_mode="batch" if mode == "training" else "moving")
+                                        reward_mode=mode, bn="batch" if mode == "training" else "moving")
     ev.train_epoch(lambda n: space.sample(rng, n))
     assert ev.epochs == 1 and 0 <= ev.score(space.sample(rng), 0) <= 1
 net = ev.net
 for a in space.sample(rng, 4):
     rows = np.repeat(net.encode([a]), 16, 0)
-    net.bn_mode = "moving"
+    net.bn = "moving"
     got = keras.ops.convert_to_numpy(net([x[:16], rows], training=False))
     want = keras.ops.convert_to_numpy(net.extract(a)(x[:16], training=False))
     assert np.abs(got - want).max() < 2e-5, np.abs(got - want).max()

@@ -29,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
         (dict(space="macro", shared_grad_clip=0.0), "--shared_grad_clip"),
         (dict(space="macro", shared_l2=-1.0), "--shared_l2"),
         (dict(space="macro", strategy="tpe", evaluation="shared"), "--strategy=tpe is for"),
-        (dict(strategy="random", controller={"memory_size": 50}), "--controller_memory is a setting of the controller"),
+        (dict(strategy="random", controller={"memory_size": 50}), "--memory_size is a setting of the controller"),
         (dict(strategy="embedding", embedding_pretrain=1), "--embedding_pretrain must be"),
         (dict(strategy="embedding", embedding_latent=0), "--embedding_latent must be"),
         (dict(strategy="embedding", embedding_lr=0.0), "--embedding_lr must be"),
@@ -95,7 +95,7 @@ def test_the_memory_controller_keeps_10000_architectures_unless_told_otherwise()
     c = config.SearchConfig(strategy="memory_controller", controller={"memory_size": 64}).resolved()
     assert c.controller["memory_size"] == 64
     c = config.SearchConfig(strategy="controller", controller={"memory_size": 64}).resolved()
-    assert c.controller["memory_size"] == 64  # --controller_memory on the plain controller.
+    assert c.controller["memory_size"] == 64  # --memory_size on the plain controller.
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_the_memory_controller_keeps_10000_architectures_unless_told_otherwise()
     [
         (dict(controller={"learning_rate": -1.0}), r"--controller_lr must be a number > 0, got -1.0"),
         (dict(controller={"lstm_units": 0}), r"--lstm_units must be an integer >= 1, got 0"),
-        (dict(controller={"memory_size": -1}), r"--controller_memory must be an integer >= 0"),
+        (dict(controller={"memory_size": -1}), r"--memory_size must be an integer >= 0"),
         (dict(controller={"exploration": 1.0}), r"--exploration must be in \[0, 1\)"),
         (dict(controller={"lstm_unitz": 3}), r"unknown controller setting.*'lstm_unitz'"),
         (dict(val_size=4000), "val_size=4000 leaves no training data"),
@@ -170,9 +170,36 @@ F = train.FLAGS
 problems = []
 settings = config.flag_settings()
 own = {f.name for f in F.flags_by_module_dict()["train"]}
-if own != {s.name for s in settings} | {"resume"}:
-    problems.append(f"flags {sorted(own ^ ({s.name for s in settings} | {'resume'}))}")
+expected = {s.name for s in settings} | {"resume"} | set(config.RENAMED_FLAGS)
+if own != expected:
+    problems.append(f"flags {sorted(own ^ expected)}")
 defaults = config.SearchConfig()
+
+
+def other_value(s):
+    if s.kind == "enum":
+        return next(v for v in s.allowed if v != s.default)
+    if s.kind == "boolean":
+        return not s.default
+    if s.kind == "integer":
+        return (s.default or 0) + 3
+    if s.kind == "float":
+        return (s.default or 0.0) + 0.375
+    return "2h" if s.name == "time_budget" else "given-" + s.name
+
+
+def parsed(argv):
+    F.unparse_flags()
+    F(["train.py", *argv])
+    return dataclasses.asdict(train.config_from_flags())
+
+
+# An old name of a renamed flag sets what its new name sets.
+for old, new in config.RENAMED_FLAGS.items():
+    value = other_value(next(s for s in settings if s.name == new))
+    via_old, via_new = parsed([f"--{old}={value}"]), parsed([f"--{new}={value}"])
+    if via_old != via_new or via_new == parsed([]):
+        problems.append(f"--{old}={value} is not --{new}={value}")
 for s in settings:
     flag = F[s.name]
     if flag.default != s.default or not flag.help.endswith(s.help) or not s.help.strip():
@@ -181,16 +208,7 @@ for s in settings:
     if s.kind == "enum" and (enum != list(s.allowed) or s.default not in s.allowed):
         problems.append(f"{s.name}: allowed values")
     # A value other than the default, given as the flag, reaches its field and nothing else.
-    if s.kind == "enum":
-        value = next(v for v in s.allowed if v != s.default)
-    elif s.kind == "boolean":
-        value = not s.default
-    elif s.kind == "integer":
-        value = (s.default or 0) + 3
-    elif s.kind == "float":
-        value = (s.default or 0.0) + 0.375
-    else:
-        value = "2h" if s.name == "time_budget" else "given-" + s.name
+    value = other_value(s)
     F.unparse_flags()
     given = f"--{'' if value else 'no'}{s.name}" if s.kind == "boolean" else f"--{s.name}={value}"
     F(["train.py", given])
@@ -216,7 +234,8 @@ print(json.dumps([len(settings), problems]))
 def test_every_flag_is_its_setting_s_field_and_reaches_only_that_field():
     """train.py's flags are made from SearchConfig's fields (config.flag_settings):
     the same names, defaults, help and allowed values; and each flag, given alone with
-    a value other than its default, changes its own setting and no other."""
+    a value other than its default, changes its own setting and no other; a renamed
+    flag's old name (config.RENAMED_FLAGS) sets what its new name does."""
     proc = subprocess.run(
         [sys.executable, "-c", _FLAGS_AGAINST_FIELDS], cwd=ROOT, capture_output=True, text=True,
         timeout=120,

@@ -140,21 +140,23 @@ def test_gradient_clipping_really_clips(tiny_dataset):
 
 
 def test_each_shared_setting_reaches_its_own_evaluator_setting(tiny_dataset):
-    """search.make_shared hands every --shared_* setting to the evaluator under the name
-    config.SHARED_SETTINGS gives it, and nothing else there: each set to a value of its own,
-    none of them a default; the evaluator's defaults are the config's."""
-    values = dict(zip(config.SHARED_SETTINGS, (0.3, 0.02, 7, 1e-3, 2.5)))
+    """search.make_shared hands every --shared_<name> setting to the evaluator as <name>,
+    and nothing else there: each set to a value of its own, none of them a default; the
+    evaluator's defaults are the config's."""
+    values = dict(zip(config.SHARED_SETTINGS, ("moving", 0.3, 0.02, 7, 1e-3, 2.5)))
     assert set(values) == set(config.SHARED_SETTINGS)
-    c = config.SearchConfig(filters=4, batch_size=96, eval_batch=8, shared_bn="moving", **values)
+    assert all(field.startswith("shared_") for field in values)
+    c = config.SearchConfig(filters=4, batch_size=96, eval_batch=8, **values)
     ev = search.make_shared(c, tiny_dataset, state_space.macro_space(3))
-    for field, name in config.SHARED_SETTINGS.items():
+    names = {field: field.removeprefix("shared_") for field in values}
+    for field, name in names.items():
         assert ev.hparams[name] == values[field] != weight_sharing.DEFAULTS[name]
-    others = set(weight_sharing.DEFAULTS) - set(config.SHARED_SETTINGS.values())
+    others = set(weight_sharing.DEFAULTS) - set(names.values())
     assert {k: ev.hparams[k] for k in others} == {k: weight_sharing.DEFAULTS[k] for k in others}
-    assert ev.net.bn_mode == "moving" != config.SearchConfig().shared_bn
+    assert ev.net.bn == "moving"
     assert ev.schedule.first_decay_steps == 7 * ev.steps_per_pass
     default = config.SearchConfig()
-    for field, name in config.SHARED_SETTINGS.items():
+    for field, name in names.items():
         assert weight_sharing.DEFAULTS[name] == getattr(default, field)
 
 
@@ -223,7 +225,7 @@ def test_scores_are_keyed_and_a_saved_evaluator_continues_exactly(tiny_dataset, 
     ]
     for u, v in zip(a.net.variables, c.net.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v))
-    assert a.learning_rate() == c.learning_rate() < weight_sharing.DEFAULTS["learning_rate"]
+    assert a.learning_rate() == c.learning_rate() < weight_sharing.DEFAULTS["lr"]
 
 
 def test_a_checkpoint_of_another_supernet_is_refused(tiny_dataset, tmp_path):
@@ -262,8 +264,9 @@ def test_spaces_without_a_supernet_are_one_clear_error(space, message):
         ({"batch_size": 97}, "minibatch of 97"),
         ({"eval_batch": 33}, "scoring minibatch of 33"),
         ({"reward_mode": "eval"}, "reward_mode"),
-        ({"bn_mode": "none"}, "bn_mode"),
-        ({"learning_rate": 0.01, "min_learning_rate": 0.1}, "0 < min <= max"),
+        ({"bn": "none"}, "bn must be one of"),
+        ({"lr": 0.01, "lr_min": 0.1}, "0 < min <= max"),
+        ({"learning_rate": 0.01}, r"unknown setting\(s\) \['learning_rate'\]"),
     ],
 )
 def test_bad_evaluator_settings_are_named(tiny_dataset, kwargs, message):
@@ -276,8 +279,8 @@ def test_bad_evaluator_settings_are_named(tiny_dataset, kwargs, message):
 def test_a_supernet_loss_that_becomes_nan_stops_training(tiny_dataset):
     space = state_space.macro_space(2)
     ev = weight_sharing.SharedEvaluator(
-        tiny_dataset, space, filters=4, batch_size=32, eval_batch=16, learning_rate=1e30,
-        min_learning_rate=1e30, grad_clip=1e30,
+        tiny_dataset, space, filters=4, batch_size=32, eval_batch=16, lr=1e30,
+        lr_min=1e30, grad_clip=1e30,
     )
     rng = np.random.default_rng(0)
     with pytest.raises(FloatingPointError, match="NaN or infinite in epoch 1"):
