@@ -90,3 +90,47 @@ def test_every_number_in_the_readme_s_results_is_in_the_page_it_links_to():
             if number not in page:
                 stale.append(f"{number} ({what})")
     assert not stale
+
+
+# A measured number as the pages write one, in the forms that two measurements rarely
+# share by chance: a value with its ± spread, a time in minutes and seconds, a ratio
+# (208x), a percentage with a decimal; not inside code (commands, flag values). A bare
+# accuracy or rate to three places is left out: among a few hundred of them in [0, 1],
+# two unrelated ones are often equal (a tau of 0.001 and a p-value of 0.001).
+_MEASURED = re.compile(
+    r"(?<![\w.=/-])(?:\d+\.\d+ ± \d+\.\d+|\d+ min \d+ s|\d+(?:\.\d+)?x(?!\w)|\d+\.\d+%)"
+)
+# The same figure, not a copy: papers' figures quoted beside ours where a page compares
+# with them, and two measurements that came out equal.
+_NOT_COPIES = {
+    "93.84 ± 0.23",  # NAS-Bench-201's published best of 100 random cells (REFERENCES §13).
+    "10 min 18 s",  # The ENAS preset's search and, another day, the test suite's pytest time.
+}
+
+
+def measured_numbers(text):
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return set(_MEASURED.findall(re.sub(r"`[^`]*`", "", text))) - _NOT_COPIES
+
+
+def test_every_measured_number_lives_in_one_page():
+    """BENCHMARKS.md and the guides: a measurement is written in the page that owns it,
+    and the others link to it (the README's result table is tied to its sources by the
+    test below instead). A number in two pages is a copy that would drift."""
+    pages = [ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
+    seen, copies = {}, []
+    for page in pages:
+        if page.name == "FLAGS.md":  # Generated: defaults, not measurements.
+            continue
+        for number in sorted(measured_numbers(page.read_text())):
+            if number in seen:
+                copies.append(f"{number}: {seen[number]} and {page.name}")
+            else:
+                seen[number] = page.name
+    assert not copies
+
+
+def test_the_measured_number_pattern_finds_what_it_is_for():
+    text = ("0.641 ± 0.004 in 11 min 05 s, 208x, +24.6%, 94.37 ± 0.01; `--lr=0.001`, 0.05, "
+            "2026-12-03, 94.37, 0.737, 93.84 ± 0.23")
+    assert measured_numbers(text) == {"0.641 ± 0.004", "11 min 05 s", "208x", "24.6%", "94.37 ± 0.01"}
