@@ -104,7 +104,6 @@ _MEASURED = re.compile(
 # with them, and two measurements that came out equal.
 _NOT_COPIES = {
     "93.84 ± 0.23",  # NAS-Bench-201's published best of 100 random cells (REFERENCES §13).
-    "10 min 18 s",  # The ENAS preset's search and, another day, the test suite's pytest time.
 }
 
 
@@ -122,7 +121,12 @@ def test_every_measured_number_lives_in_one_page():
     for page in pages:
         if page.name == "FLAGS.md":  # Generated: defaults, not measurements.
             continue
-        for number in sorted(measured_numbers(page.read_text())):
+        text = page.read_text()
+        if page.name == "BENCHMARKS.md":
+            # Its log of the suite's own times, quoted nowhere else, matches other times by
+            # chance (a pytest run and the ENAS preset's command both took 11 min 05 s).
+            text = text.replace(section(text, "tests"), "")
+        for number in sorted(measured_numbers(text)):
             if number in seen:
                 copies.append(f"{number}: {seen[number]} and {page.name}")
             else:
@@ -132,5 +136,5 @@ def test_every_measured_number_lives_in_one_page():
 
 def test_the_measured_number_pattern_finds_what_it_is_for():
     text = ("0.641 ± 0.004 in 11 min 05 s, 208x, +24.6%, 94.37 ± 0.01; `--lr=0.001`, 0.05, "
-            "2026-12-03, 94.37, 0.737, 93.84 ± 0.23")
+            "2026-12-03, 94.37, 0.737, 93.84 ± 0.23")  # The last: a published figure.
     assert measured_numbers(text) == {"0.641 ± 0.004", "11 min 05 s", "208x", "24.6%", "94.37 ± 0.01"}
