@@ -157,14 +157,23 @@ def phase(run_dir):
         return "search"
 
 
-def check_resumed_config(config, run_dir):
-    """ConfigError unless `config` (resolved) is the run's own (config.json), up to where
-    the folder is now and how the run executes (its workers), which may change between
-    processes."""
+def resumed_config(run_dir, config, execution=EXECUTION_FIELDS):
+    """The settings a resume of `run_dir` runs with, resolved: the run's own (config.json),
+    with `config`'s folder (logdir, run_name) and its values of the `execution` fields
+    (how the run executes, its workers, may change between processes).
+
+    Raises:
+      ConfigError: no run there, or a damaged config.json.
+    """
     saved = dataclasses.replace(read_config(run_dir), logdir=config.logdir, run_name=config.run_name)
-    saved = dataclasses.replace(
-        saved, **{name: getattr(config, name) for name in EXECUTION_FIELDS}
+    return dataclasses.replace(
+        saved, **{name: getattr(config, name) for name in execution}
     ).resolved()
+
+
+def check_resumed_config(config, run_dir):
+    """ConfigError unless `config` (resolved) is the run's own (`resumed_config`)."""
+    saved = resumed_config(run_dir, config)
     if saved != config:
         differ = [
             f"{f.name}={getattr(config, f.name)!r} (run: {getattr(saved, f.name)!r})"

@@ -239,12 +239,8 @@ def resume_config(config):
       config_lib.ConfigError: no run there, or a flag that contradicts the run.
     """
     run_dir = os.path.join(config.logdir, config.run_name)
-    saved = config_lib.read_config(run_dir)
-    saved.logdir, saved.run_name = config.logdir, config.run_name
-    for name in config_lib.EXECUTION_FIELDS:  # Given now, or as the run was started.
-        if FLAGS[name].present:
-            setattr(saved, name, getattr(config, name))
-    saved = saved.resolved()
+    given = [name for name in config_lib.EXECUTION_FIELDS if FLAGS[name].present]
+    saved = run_state.resumed_config(run_dir, config, given)  # The rest as the run was started.
     controller_keys = set(saved.controller)
     conflicts = []
     for name in FLAGS:
