@@ -95,13 +95,7 @@ BACKGROUND_PROCESSES = 3
 _ROOT_VARIABLE = "NAS_TESTS_BACKGROUND_ROOT"
 _NAMES = "names.json"
 _RUNNER = os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0"
-_background = {"pool": None, "root": None, "made_root": False}
-
-
-def _root():
-    if _background["root"] is None:
-        _background["root"] = pathlib.Path(os.environ[_ROOT_VARIABLE])
-    return _background["root"]
+_background = {"pool": None, "made_root": False}
 
 
 def _wait_for(path):
@@ -148,21 +142,20 @@ class _WrittenJobs(collections.abc.Mapping):
 
 
 def _run_and_write(job, path):
+    """Runs `job` and writes (ok, its value or exception) to `path` for another worker."""
     try:
-        value = job()
+        outcome = (True, job())
     except BaseException as e:  # pylint: disable=broad-except  (handed to the reader)
-        outcome, value = (False, e), None
-        raised = e
-    else:
-        outcome, raised = (True, value), None
+        outcome = (False, e)
     try:
         blob = pickle.dumps(outcome)
     except Exception as e:  # pylint: disable=broad-except
         blob = pickle.dumps((False, RuntimeError(f"background result not picklable: {e!r}")))
     with run_log.atomic_write(str(path), "wb") as f:
         f.write(blob)
-    if raised is not None:
-        raise raised
+    ok, value = outcome
+    if not ok:
+        raise value
     return value
 
 
@@ -172,7 +165,7 @@ def start_background(module):
     fixture, which also makes it work for a module run on its own). In an xdist worker
     other than gw0 the Futures are the files gw0's pool writes."""
     if getattr(module, "_background_futures", None) is None:
-        folder = _root() / module.__name__.rpartition(".")[2]
+        folder = pathlib.Path(os.environ[_ROOT_VARIABLE]) / module.__name__.rpartition(".")[2]
         results = folder / ".results"
         if _RUNNER:
             results.mkdir(parents=True)
