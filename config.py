@@ -12,10 +12,15 @@ import os
 
 import budget
 import data
+import extensions
 import nb201
 import state_space
 
-SPACES = ("toy", "macro", "nb201")
+# The built-in spaces, templates and strategies by name: entries of their registries
+# (state_space.SPACES, templates.TEMPLATES, strategies.STRATEGIES); any other value of
+# --space, --template or --strategy is a reference to a user's object (extensions.py).
+SPACES = tuple(state_space.SPACES)
+TEMPLATES = ("toy", "macro", "nb201")
 STRATEGIES = (
     "controller",
     "random",
@@ -205,10 +210,17 @@ class SearchConfig:
     space: str = _setting(
         "toy",
         "Search space: toy (kernel x filters per layer, 1,296 architectures), macro (ENAS ops plus "
-        "skip connections) or nb201 (the NAS-Bench-201 cell: one of 5 ops on each of 6 edges, "
-        "15,625 cells).",
-        allowed=SPACES,
+        "skip connections), nb201 (the NAS-Bench-201 cell: one of 5 ops on each of 6 edges, "
+        "15,625 cells), or your own: PATH.py:NAME or package.module:NAME, a "
+        "state_space.StateSpace or a function of no arguments returning one (docs/EXTENDING.md).",
         group="Search space.",
+    )
+    template: str = _setting(
+        None,
+        "Network builder of the children: toy, macro, nb201, or your own, PATH.py:NAME or "
+        "package.module:NAME, a function build(space, architecture, input_shape, num_classes) -> "
+        "keras.Model (docs/EXTENDING.md). Default: the built-in space's own; a space of your own "
+        "needs one (but with --evaluation=benchmark).",
     )
     num_layers: int = _setting(
         None,
@@ -249,8 +261,8 @@ class SearchConfig:
         "controller with a memory buffer, --memory_size); embedding (a Gaussian policy in "
         "the latent space of an architecture autoencoder); or reinforce_table (REINFORCE on "
         "independent logits per decision, Adam at --table_lr: the NB201 paper's REINFORCE, the "
-        "controller without its LSTM).",
-        allowed=STRATEGIES,
+        "controller without its LSTM); or your own, PATH.py:NAME or package.module:NAME, a class "
+        "or factory called with (space, seed) (docs/EXTENDING.md).",
         group="Search.",
     )
     evaluation: str = _setting(
@@ -466,6 +478,7 @@ class SearchConfig:
         """A copy with the None defaults filled in, after checking every value."""
         c = dataclasses.replace(self, controller=dict(self.controller))
         _check_choices(c)
+        _resolve_template(c)
         _check_evaluation(c)
         _resolve_controller(c)
         _resolve_budget(c)
@@ -491,6 +504,38 @@ def _check_choices(c):
         c.dataset in data.DATASETS,
         f"--dataset must be one of {list(data.DATASETS)}, got {c.dataset!r}",
     )
+    for registry, value in (
+        (REGISTRIES["space"], c.space),
+        (REGISTRIES["template"], c.template),
+        (REGISTRIES["strategy"], c.strategy),
+    ):
+        if value is not None:
+            try:
+                registry.check_name(value)
+            except extensions.ExtensionError as e:
+                raise ConfigError(str(e)) from None
+
+
+def _resolve_template(c):
+    """The network builder: the built-in space's own unless one is given."""
+    builtin = c.space in SPACES
+    if c.template is None:
+        _check(
+            builtin or c.evaluation == "benchmark",
+            f"--space={c.space} is a space of your own: give the network builder of its "
+            f"children with --template=PATH.py:NAME (a function build(space, architecture, "
+            f"input_shape, num_classes) -> keras.Model)",
+        )
+        c.template = c.space if builtin else None
+
+
+# Which names each registry holds (for the checks before any framework loads: the
+# registries themselves hold the objects).
+REGISTRIES = {
+    "space": extensions.Registry("space", "--space", dict.fromkeys(SPACES)),
+    "template": extensions.Registry("network builder", "--template", dict.fromkeys(TEMPLATES)),
+    "strategy": extensions.Registry("strategy", "--strategy", dict.fromkeys(STRATEGIES)),
+}
 
 
 def _check_evaluation(c):
@@ -555,7 +600,12 @@ def _resolve_budget(c):
         f"--num_layers is for the toy and macro spaces; an NB201 cell has 6 edges "
         f"(--nb201_cells sets the cells per stage), got --num_layers={c.num_layers}",
     )
-    if c.num_layers is None:
+    _check(
+        c.space in SPACES or c.num_layers is None,
+        f"--num_layers is for the built-in toy and macro spaces; a space of your own "
+        f"(--space={c.space}) sets its own layers, got --num_layers={c.num_layers}",
+    )
+    if c.num_layers is None and c.space in SPACES:
         c.num_layers = 4 if c.space == "toy" else 6
     if c.time_budget is not None:
         try:
@@ -582,7 +632,7 @@ def _resolve_budget(c):
 def _check_counts(c):
     """The settings that count something: integers >= 1."""
     for name in (
-        "num_layers",
+        *(["num_layers"] if c.num_layers is not None else []),
         *(["trials"] if c.trials is not None else []),
         "children_per_step",
         "epochs",
@@ -715,7 +765,8 @@ def _resolve_run_name(c):
             evaluation += f"-{c.proxy}"
         if c.evaluation == "benchmark" and c.benchmark_dataset != "cifar10":
             evaluation += f"-{c.benchmark_dataset}"
-        c.run_name = f"{c.space}{attack}-{c.strategy}{evaluation}-seed{c.seed}"
+        space, strategy = extensions.label(c.space), extensions.label(c.strategy)
+        c.run_name = f"{space}{attack}-{strategy}{evaluation}-seed{c.seed}"
     _check(
         bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
         f"--run_name must be a plain folder name, got {c.run_name!r}",

@@ -25,6 +25,7 @@ This module edits spaces only: it needs no Keras, so a bad poisoning is refused
 before TensorFlow loads.
 """
 
+import extensions
 import state_space
 from config import ConfigError
 from state_space import INSTANCE_SEPARATOR, op_of
@@ -190,19 +191,27 @@ def prior(space):
 # ---------------------------------------------------------------------- a search's space
 
 
-def make_space(config):
-    """The StateSpace and template named by a search's config, with its poisoning
-    applied (ops removed first, then degraded ops injected).
+SPACES = extensions.Registry("space", "--space", state_space.SPACES)
+
+
+def make_space(config, given=None):
+    """The StateSpace and template named by a search's config (a built-in space, one a
+    reference names, or `given`, a space passed in Python), with its poisoning applied
+    (ops removed first, then degraded ops injected).
 
     Raises:
-      ConfigError: an op name that is not allowed.
+      ConfigError: a space that cannot be loaded or is not one, or an op name that is
+        not allowed.
     """
-    if config.space == "toy":
-        space, template = state_space.toy_space(config.num_layers), "toy"
-    elif config.space == "nb201":
-        space, template = state_space.nb201_space(), "nb201"
-    else:
-        space, template = state_space.macro_space(config.num_layers), "macro"
+    try:
+        if given is not None:
+            space = extensions.check_space(given, f"the space {config.space}")
+        elif SPACES.is_builtin(config.space):
+            space = SPACES.get(config.space)(config.num_layers)
+        else:
+            space = extensions.check_space(SPACES.get(config.space), f"--space={config.space}")
+    except extensions.ExtensionError as e:
+        raise ConfigError(str(e)) from None
     if config.remove_ops:
         try:
             space = remove_ops(space, config.remove_ops)
@@ -213,4 +222,4 @@ def make_space(config):
             space = poison(space, config.poison, instances=config.poison_instances)
         except ValueError as e:
             raise ConfigError(f"--poison: {e}") from None
-    return space, template
+    return space, config.template

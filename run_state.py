@@ -207,3 +207,64 @@ def check_start(config, resume):
     state = read_state(run_dir)
     check_resumed_config(config, run_dir)
     return state
+
+
+COMPONENTS_FILE = "components.json"
+
+
+def check_components(run_dir, components):
+    """Holds what a resumed run is made of (search._components: its space, template and
+    strategy, the files of those that are references, and the space's decisions) against
+    what the run was started with. Returns a warning for each referenced file whose
+    content changed while the space did not; a run started before the file existed is
+    not checked.
+
+    Raises:
+      ConfigError: the space changed (naming what changed), or a damaged file.
+    """
+    path = os.path.join(run_dir, COMPONENTS_FILE)
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        old_space = saved["space_signature"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"cannot read {path}: it is damaged ({e})") from None
+    changes = space_changes(old_space, components["space_signature"])
+    if changes:
+        raise ConfigError(
+            f"cannot resume {run_dir}: its space ({components['space']['name']}) changed since "
+            f"the run started: {'; '.join(changes)}; resume with the space it was started "
+            f"with, or start a new run"
+        )
+    warnings = []
+    for field in ("space", "template", "strategy"):
+        before, now = (saved.get(field) or {}).get("file"), components[field]["file"]
+        if before and now and before["sha256"] != now["sha256"]:
+            warnings.append(
+                f"{now['file']} (--{field}) changed since the run started; its space did "
+                f"not, so the run resumes with the file as it is now"
+            )
+    return warnings
+
+
+def space_changes(old, new):
+    """What differs between two spaces' signatures (StateSpace.signature), in words."""
+    changes = []
+    if old.get("num_layers") != new.get("num_layers"):
+        changes.append(f"layers {old.get('num_layers')} -> {new.get('num_layers')}")
+    before, after = old.get("states", {}), new.get("states", {})
+    for name in before:
+        if name not in after:
+            changes.append(f"decision {name!r} removed")
+        elif before[name] != after[name]:
+            changes.append(f"choices of {name!r} {before[name]} -> {after[name]}")
+    changes += [f"decision {name!r} added" for name in after if name not in before]
+    if list(before) != list(after) and set(before) == set(after):
+        changes.append(f"decisions reordered {list(before)} -> {list(after)}")
+    if old.get("skip_connections") != new.get("skip_connections"):
+        changes.append("skip connections " + ("removed" if old.get("skip_connections") else "added"))
+    if old.get("poisoned") != new.get("poisoned"):
+        changes.append(f"poisoned choices {old.get('poisoned')} -> {new.get('poisoned')}")
+    return changes

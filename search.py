@@ -31,6 +31,7 @@ import budget as budget_lib
 import crash_guard
 import data
 import early_stopping
+import extensions
 import config as config_lib
 from config import ConfigError, SearchConfig, read_config  # noqa: F401  (search.SearchConfig: the API)
 import manager as manager_lib
@@ -40,6 +41,7 @@ import run_state
 from run_state import LOCK_FILE, STATE_FILE
 from strategies import make_strategy
 import supernet as supernet_lib
+import templates
 import weight_sharing
 import workers
 from run_log import RunLog, deferred_signals, write_json
@@ -240,18 +242,18 @@ def make_benchmark(config):
         raise ConfigError(str(e)) from None
 
 
-def _template_args(config, template):
-    if template == "macro":
-        return {"filters": config.filters}
-    if template == "nb201":
-        return {"channels": config.nb201_channels, "cells": config.nb201_cells}
-    return {}
+def _template_args(config):
+    """The settings the template takes from the search's (templates.SETTINGS)."""
+    fields = templates.SETTINGS.get(config.template, {})
+    return {argument: getattr(config, field) for argument, field in fields.items()}
 
 
 def make_manager(config, dataset, space, template, shared=None, benchmark=None):
     """The NetworkManager that trains (or scores) the children of `config`'s search;
-    `shared` is `make_shared`'s evaluator with `--evaluation=shared`, `benchmark`
-    `make_benchmark`'s table with `--evaluation=benchmark` (no dataset then)."""
+    `template` is the network builder (a built-in template's name, or a function;
+    None where nothing is built), `shared` is `make_shared`'s evaluator with
+    `--evaluation=shared`, `benchmark` `make_benchmark`'s table with
+    `--evaluation=benchmark` (no dataset then)."""
     return manager_lib.NetworkManager(
         dataset,
         space,
@@ -264,7 +266,7 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
         cache=config.cache,
         seed=config.seed,
         max_failures=config.max_failures,
-        template_args=_template_args(config, template),
+        template_args=_template_args(config),
         evaluation=config.evaluation,
         naswot_batch=config.naswot_batch,
         proxy=config.proxy,
@@ -274,13 +276,19 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
     )
 
 
-def run_search(config, out=print, resume=False, should_stop=None):
+def run_search(config, out=print, resume=False, should_stop=None, *, space=None, builder=None,
+               strategy=None):
     """Runs a whole search and the final evaluation of its best architecture.
 
     After every trial the run folder holds all that is needed to continue
     (`resume=True`) from where the search stopped, losing at most the children in
     flight; a resumed search samples the same architectures an uninterrupted one
     would (on CPU).
+
+    The space, the network builder and the strategy are the ones `config` names
+    (built-in names, or references PATH.py:NAME), or objects of your own given here
+    (extensions.py: the protocols), which take the same path: budgets, history,
+    TensorBoard, poisoning, workers, resume and the final retraining work alike.
 
     Args:
       config: a `SearchConfig`.
@@ -291,6 +299,14 @@ def run_search(config, out=print, resume=False, should_stop=None):
         KeyboardInterrupt is not enough on its own: an exception raised inside a
         weakref callback or a __del__ method is printed and dropped by Python, and
         the search would go on.
+      space: a `state_space.StateSpace` (or a function of no arguments returning one)
+        to search instead of `config.space`.
+      builder: a network builder `build(space, architecture, input_shape,
+        num_classes) -> keras.Model` instead of `config.template`.
+      strategy: a strategy class or factory called with (space, seed) instead of
+        `config.strategy`.
+      (config.json names each object given by its `module:qualname`; a resume is
+      given the same objects, and a space that changed is refused.)
 
     Returns:
       The dict written to best.json.
@@ -299,9 +315,11 @@ def run_search(config, out=print, resume=False, should_stop=None):
       ConfigError, data.DataError, controller.ControllerError: bad settings or
         a run folder that cannot be resumed (nothing in it is changed then).
       manager_lib.SearchError: too many failed children in a row.
+      strategies.StrategyError: the strategy raised (its traceback is in the run
+        folder); strategies.StrategyProposalError: it proposed outside the space.
     """
-    config = config.resolved()
-    space, template = make_space(config)
+    config = _named(config, space=space, template=builder, strategy=strategy).resolved()
+    space, template = make_space(config, given=space)
     if config.strategy == "naswot" and config.naswot_candidates > space.num_architectures:
         raise ConfigError(
             f"--naswot_candidates={config.naswot_candidates} is more than the "
@@ -309,6 +327,10 @@ def run_search(config, out=print, resume=False, should_stop=None):
         )
     run_dir = os.path.join(config.logdir, config.run_name)
     state = run_state.check_start(config, resume)
+    components = _components(config, space)
+    if state is not None:
+        for line in run_state.check_components(run_dir, components):
+            out(f"warning: {line}")
     if resume and state is None:
         # Killed between writing config.json and its first commit: nothing of the run
         # exists yet, so it starts again from the beginning with the settings it has.
@@ -329,6 +351,17 @@ def run_search(config, out=print, resume=False, should_stop=None):
             data_dir=config.data_dir,
             download=config.download,
         )
+    if template is not None:
+        try:
+            template, where = templates.make_builder(template, given=builder)
+            users = builder is not None or not templates.BUILDERS.is_builtin(config.template)
+            if users and dataset is not None:  # Checked once, before any child trains.
+                templates.check_build(
+                    template, space, dataset.input_shape, dataset.num_classes,
+                    _template_args(config), where,
+                )
+        except extensions.ExtensionError as e:
+            raise ConfigError(str(e)) from None
     shared = make_shared(config, dataset, space) if config.evaluation == "shared" else None
     manager = make_manager(config, dataset, space, template, shared, benchmark)
     if config.evaluation in config_lib.SCORES or config.strategy == "naswot":
@@ -344,7 +377,9 @@ def run_search(config, out=print, resume=False, should_stop=None):
             manager.pool = make_pool(config, dataset, manager, out)
         # After Ray: a strategy that prepares (the embedding's pre-training) does not
         # make a user wait for a cluster that cannot be reached.
-        strategy = make_strategy(config, space, manager, run_dir, out, progress=budget.fraction)
+        strategy = make_strategy(
+            config, space, manager, run_dir, out, progress=budget.fraction, given=strategy
+        )
         try:
             os.makedirs(run_dir, exist_ok=True)
         except OSError as e:
@@ -352,7 +387,8 @@ def run_search(config, out=print, resume=False, should_stop=None):
         lock = _lock(run_dir)
         try:
             return _run_locked(
-                config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop
+                config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop,
+                components,
             )
         except OSError as e:  # A full disk, a folder made read-only, a file system gone.
             where = f" ({e.filename})" if e.filename else ""
@@ -376,6 +412,28 @@ def run_search(config, out=print, resume=False, should_stop=None):
             manager.pool = None
         if started_ray:
             workers.stop_ray()
+
+
+def _named(config, **given):
+    """`config` with each object given in Python named in its field (config.json):
+    its `module:qualname`, unless the field already holds a reference."""
+    names = {
+        field: extensions.reference_of(obj)
+        for field, obj in given.items()
+        if obj is not None and not extensions.is_reference(getattr(config, field))
+    }
+    return dataclasses.replace(config, **names) if names else config
+
+
+def _components(config, space):
+    """What the run is made of, for a resume to hold against (run_state.check_components):
+    each component's name or reference, the files references name (their hash), and
+    the space's decisions and choices."""
+    record = {"space_signature": space.signature()}
+    for field in ("space", "template", "strategy"):
+        value = getattr(config, field)
+        record[field] = {"name": value, "file": extensions.file_fingerprint(value)}
+    return json.loads(json.dumps(record))  # As it reads back from the file.
 
 
 def _local_cpus(config):
@@ -433,7 +491,8 @@ def _lock(run_dir):
 
 
 def _run_locked(
-    config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop
+    config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop,
+    components,
 ):
     if state is not None:
         state = run_state.read_state(run_dir)  # Read again under the lock.
@@ -457,6 +516,7 @@ def _run_locked(
                 os.path.join(run_dir, "config.json"),
                 {**dataclasses.asdict(config), "dataset_split": _describe_data(manager)},
             )
+            write_json(os.path.join(run_dir, run_state.COMPONENTS_FILE), components)
             run.save_checkpoint()
     # Move the long-lived objects of TensorFlow, Keras and the controller out of the
     # garbage collector's way: the collection that follows every child then costs

@@ -6,7 +6,7 @@ j's output feeds it). An architecture is a plain hashable tuple of chosen values
 per decision, in the order of `space.decisions`.
 
 This module is pure Python and NumPy. It must not import Keras or TensorFlow: the
-builder of networks lives in `manager.py`, the sampler of architectures in
+builders of networks live in `templates.py`, the sampler of architectures in
 `controller.py`.
 """
 
@@ -557,12 +557,21 @@ class NB201Space(StateSpace):
         return "\n".join(lines)
 
 
-def nb201_space():
+def nb201_space(num_layers=6):
     """The NAS-Bench-201 topology space (NATS-Bench `tss`; REFERENCES §13): 5 ops on
-    each of the cell's 6 edges, 5**6 = 15,625 cells."""
+    each of the cell's 6 edges, 5**6 = 15,625 cells. `num_layers` is there for the
+    registry's sake (`SPACES`): a cell has 6 edges, no other number."""
+    if num_layers != 6:
+        raise ValueError(f"an NB201 cell has 6 edges, got num_layers={num_layers!r}")
     space = NB201Space()
     space.add_state("op", NB201_OPS)
     return space
+
+
+# The built-in spaces by their --space names: each a function of `num_layers` (the
+# space's depth; its default when left out). A user's space takes the same path
+# (extensions.py, poisoning.make_space).
+SPACES = {"toy": toy_space, "macro": macro_space, "nb201": nb201_space}
 
 
 def parse_nb201_string(text):

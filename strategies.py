@@ -9,16 +9,21 @@ Every strategy has the same small protocol, which `search.py`'s loop calls:
 
 A strategy that wants to know how much of the search budget is spent takes a
 `progress` function (`budget.Budget.fraction`), as `BudgetControllerStrategy` does.
-`make_strategy` builds the one a `SearchConfig` names.
+`STRATEGIES` holds the built-in ones by name; `make_strategy` builds the one a
+`SearchConfig` names, or a user's (extensions.py), and the loop calls it through
+`Guarded`, which checks every proposal against the space.
 """
 
 import csv
+import dataclasses
 import os
 import time
+import traceback
 
 import numpy as np
 
 import controller as controller_lib
+import extensions
 from config import ConfigError
 from run_log import atomic_write
 
@@ -384,48 +389,174 @@ class TableStrategy:
         """Nothing to load; see `save`."""
 
 
-def make_strategy(config, space, manager, run_dir, out=print, progress=None):
-    """The strategy named by `config.strategy`; `progress()` is the spent fraction of
-    the search budget (`budget.Budget.fraction`), which the budget-aware controller
-    follows."""
-    if config.strategy in ("controller", "memory_controller"):
-        return ControllerStrategy(space, config.seed, config.controller)
-    if config.strategy == "budget_controller":
-        return BudgetControllerStrategy(
+@dataclasses.dataclass
+class Setup:
+    """What a built-in strategy may need besides (space, seed): the search's settings,
+    its manager (NASWOT scores with it), the run folder, where lines go, and the spent
+    fraction of the budget (`budget.Budget.fraction`)."""
+
+    config: object
+    manager: object
+    run_dir: str
+    out: object = print
+    progress: object = lambda: 0.0
+
+
+def _tpe(space, seed, setup):
+    try:
+        import tpe  # pylint: disable=import-outside-toplevel  (Optuna, only here)
+    except ImportError as e:
+        raise ConfigError(str(e)) from None
+    return tpe.TpeStrategy(space, seed, setup.run_dir, startup=setup.config.tpe_startup)
+
+
+def _embedding(space, seed, setup):
+    import embedding  # pylint: disable=import-outside-toplevel
+
+    c = setup.config
+    try:
+        return embedding.EmbeddingStrategy(
             space,
-            config.seed,
-            config.controller,
-            progress or (lambda: 0.0),
-            config.budget_explore,
-            config.budget_sharpen,
+            seed,
+            setup.run_dir,
+            setup.out,
+            latent=c.embedding_latent,
+            pretrain_samples=c.embedding_pretrain,
+            pretrain_epochs=c.embedding_epochs,
+            learning_rate=c.embedding_lr,
         )
-    if config.strategy == "tpe":
-        try:
-            import tpe  # pylint: disable=import-outside-toplevel  (Optuna, only here)
+    except embedding.EmbeddingError as e:
+        raise ConfigError(str(e)) from None
 
-            return tpe.TpeStrategy(space, config.seed, run_dir, startup=config.tpe_startup)
-        except ImportError as e:
+
+def _budget_controller(space, seed, s):
+    c = s.config
+    return BudgetControllerStrategy(
+        space, seed, c.controller, s.progress, c.budget_explore, c.budget_sharpen
+    )
+
+
+# The built-in strategies by their --strategy names (config.STRATEGIES): each a
+# function (space, seed, Setup) -> strategy. A user's strategy is a factory of
+# (space, seed) that a reference names (extensions.py); `make_strategy` makes either.
+STRATEGIES = {
+    "controller": lambda space, seed, s: ControllerStrategy(space, seed, s.config.controller),
+    "random": lambda space, seed, s: RandomStrategy(space, seed),
+    "evolution": lambda space, seed, s: EvolutionStrategy(
+        space, seed, s.config.population_size, s.config.sample_size
+    ),
+    "naswot": lambda space, seed, s: NaswotStrategy(
+        space, seed, s.config.naswot_candidates, s.manager, s.run_dir, s.out
+    ),
+    "tpe": _tpe,
+    "budget_controller": _budget_controller,
+    "memory_controller": lambda space, seed, s: ControllerStrategy(space, seed, s.config.controller),
+    "embedding": _embedding,
+    "reinforce_table": lambda space, seed, s: TableStrategy(space, seed, s.config.table_lr),
+}
+REGISTRY = extensions.Registry("strategy", "--strategy", STRATEGIES)
+
+
+def make_strategy(config, space, manager, run_dir, out=print, progress=None, given=None):
+    """The strategy `config.strategy` names (a built-in one, or a user's factory that a
+    reference names; `given`: a factory passed in Python), guarded (`Guarded`).
+    `progress()` is the spent fraction of the search budget, which the budget-aware
+    controller follows.
+
+    Raises:
+      ConfigError: a factory that cannot be loaded, or an object that is not a strategy.
+    """
+    name = config.strategy
+    if given is None and REGISTRY.is_builtin(name):
+        setup = Setup(config, manager, run_dir, out, progress or (lambda: 0.0))
+        strategy = STRATEGIES[name](space, config.seed, setup)
+    else:
+        where = f"the strategy {name}" if given is not None else f"--strategy={name}"
+        try:
+            factory = given if given is not None else REGISTRY.get(name)
+            strategy = extensions.make_strategy(factory, space, config.seed, where)
+        except extensions.ExtensionError as e:
             raise ConfigError(str(e)) from None
-    if config.strategy == "embedding":
-        import embedding  # pylint: disable=import-outside-toplevel
+    return Guarded(strategy, space, extensions.label(name), run_dir)
 
+
+class StrategyError(RuntimeError):
+    """A strategy raised inside one of the loop's calls: the search stops at its last
+    commit; the traceback is in the run folder (`Guarded.ERROR_FILE`)."""
+
+
+class StrategyProposalError(ValueError):
+    """A strategy proposed something that is not an architecture of the space."""
+
+
+class Guarded:
+    """A strategy as the loop calls it: every proposal checked against the space (one
+    outside it stops the search before it is evaluated), and an exception inside the
+    strategy's own code turned into a `StrategyError` whose traceback is written to
+    the run folder. Everything else is the strategy's (`inner`)."""
+
+    ERROR_FILE = "strategy-error.txt"
+
+    def __init__(self, inner, space, name, run_dir):
+        self.inner, self.space, self.name, self.run_dir = inner, space, name, run_dir
+
+    def __getattr__(self, attribute):  # scores, controller, ...: the strategy's own.
+        return getattr(self.inner, attribute)
+
+    def _call(self, method, *args):
         try:
-            return embedding.EmbeddingStrategy(
-                space,
-                config.seed,
-                run_dir,
-                out,
-                latent=config.embedding_latent,
-                pretrain_samples=config.embedding_pretrain,
-                pretrain_epochs=config.embedding_epochs,
-                learning_rate=config.embedding_lr,
+            return getattr(self.inner, method)(*args)
+        except (ConfigError, controller_lib.ControllerError, StrategyError, StrategyProposalError):
+            raise  # The project's own errors, each one line already (a damaged checkpoint).
+        except Exception as e:  # pylint: disable=broad-except  (a user's code, at any step)
+            path = os.path.join(self.run_dir, self.ERROR_FILE)
+            text = "".join(traceback.format_exception(e))
+            try:
+                with atomic_write(path) as f:
+                    f.write(f"strategy {self.name}, in {method}:\n{text}")
+                where = f"; its traceback is in {path}"
+            except OSError:
+                where = ""
+            raise StrategyError(
+                f"the strategy {self.name} raised {extensions.error_at(e)} in {method}{where}"
+            ) from None
+
+    def propose(self, n):
+        proposed = self._call("propose", n)
+        try:
+            architectures = [tuple(a) for a in proposed]
+        except TypeError:
+            raise StrategyProposalError(
+                f"the strategy {self.name}'s propose({n}) returned {proposed!r}, not a list "
+                f"of architectures"
+            ) from None
+        if len(architectures) > n:
+            raise StrategyProposalError(
+                f"the strategy {self.name}'s propose({n}) returned {len(architectures)} "
+                f"architectures; at most {n}"
             )
-        except embedding.EmbeddingError as e:
-            raise ConfigError(str(e)) from None
-    if config.strategy == "reinforce_table":
-        return TableStrategy(space, config.seed, config.table_lr)
-    if config.strategy == "evolution":
-        return EvolutionStrategy(space, config.seed, config.population_size, config.sample_size)
-    if config.strategy == "naswot":
-        return NaswotStrategy(space, config.seed, config.naswot_candidates, manager, run_dir, out)
-    return RandomStrategy(space, config.seed)
+        for a in architectures:
+            try:
+                self.space.validate(a)
+            except ValueError as e:
+                raise StrategyProposalError(
+                    f"the strategy {self.name} proposed {a!r}, which is not an architecture of "
+                    f"the space: {e}"
+                ) from None
+        return architectures
+
+    def learn(self, architectures, results):
+        scalars = self._call("learn", architectures, results)
+        return dict(scalars or {})
+
+    def get_state(self):
+        return self._call("get_state")
+
+    def set_state(self, state):
+        return self._call("set_state", state)
+
+    def save(self, directory):
+        return self._call("save", directory)
+
+    def load(self, directory):
+        return self._call("load", directory)

@@ -1,8 +1,9 @@
 """Templates: the networks built around a space's ops, one per kind of space.
 
 A template is `fn(space, architecture, input_shape, num_classes, **args) ->
-keras.Model`; `TEMPLATES` names the built-in ones (the `NetworkManager` takes a name
-or any such function):
+keras.Model` (extensions.Builder); `TEMPLATES` names the built-in ones, entries of the
+registry `BUILDERS`, where `--template=PATH.py:NAME` finds a user's builder the same
+way (the `NetworkManager` takes a name or any such function):
 
 - `toy`: a plain stack of one op per layer (the small Keras implementation's);
 - `macro`: the ENAS macro network with skip connections (REFERENCES §3);
@@ -16,6 +17,7 @@ import math
 
 import keras
 
+import extensions
 from operations import BN_MOMENTUM, NB201_BN, EdgeSpec, LayerSpec, apply_op, relu_conv_bn
 
 def _match(x, like, name):
@@ -151,3 +153,43 @@ def build_nb201(space, architecture, input_shape, num_classes, channels=16, cell
 
 
 TEMPLATES = {"toy": build_toy, "macro": build_macro, "nb201": build_nb201}
+# The search settings each built-in template takes: {its argument: the SearchConfig
+# field that gives it}. A user's builder takes none (its own defaults hold).
+SETTINGS = {
+    "toy": {},
+    "macro": {"filters": "filters"},
+    "nb201": {"channels": "nb201_channels", "cells": "nb201_cells"},
+}
+BUILDERS = extensions.Registry("network builder", "--template", TEMPLATES)
+
+
+def make_builder(name, given=None):
+    """(builder, where) of `--template=name`: a built-in template, the builder a
+    reference names, or `given` (a builder passed in Python), checked.
+
+    Raises:
+      extensions.ExtensionError: a bad reference, or not a builder.
+    """
+    if given is not None:
+        return extensions.check_builder(given, f"the builder {name}"), f"the builder {name}"
+    where = f"--template={name}"
+    builder = BUILDERS.get(name)
+    return (builder if BUILDERS.is_builtin(name) else extensions.check_builder(builder, where)), where
+
+
+def check_build(builder, space, input_shape, num_classes, settings, where):
+    """Builds one architecture of `space` (its first choices) with a user's builder and
+    checks what comes back (a model with a softmax over `num_classes`): a broken
+    builder is refused before any child trains.
+
+    Raises:
+      extensions.ExtensionError: a builder that raises or returns a wrong model.
+    """
+    architecture = space.decode([0] * len(space.decisions))
+    try:
+        model = builder(space, architecture, tuple(input_shape), num_classes, **settings)
+    except Exception as e:  # pylint: disable=broad-except  (the user's code)
+        raise extensions.ExtensionError(
+            f"{where} raised {extensions.error_at(e)} building {space.format(architecture)}"
+        ) from None
+    extensions.check_model(model, num_classes, where)

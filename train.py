@@ -12,6 +12,8 @@
   python train.py --flagfile=configs/nb201.flags        # NAS-Bench-201, table lookups
   python train.py --space=nb201 --nb201_channels=4 --nb201_cells=1 --trials=8  # trained
   python train.py --flagfile=configs/toy.flags
+  python train.py --space=examples/my_space.py:mlp_space --template=examples/my_space.py:build_mlp
+  python train.py --space=nb201 --evaluation=benchmark --strategy=examples/my_strategy.py:LocalSearch
 
 Bad flags get one line on stderr and exit status 2.
 """
@@ -170,6 +172,7 @@ def main(argv):
         import data
         import manager
         import search
+        import strategies
 
         keras.ops.zeros(())  # Start the backend's runtime (its device log lines) in here too.
     manager.make_deterministic()
@@ -179,6 +182,14 @@ def main(argv):
             search.run_search(config, resume=FLAGS.resume, should_stop=lambda: bool(_received))
         except (search.ConfigError, data.DataError, controller.ControllerError) as e:
             fail(str(e))
+        except strategies.StrategyProposalError as e:
+            fail(f"search stopped: {e}")
+        except strategies.StrategyError as e:
+            fail(
+                f"search stopped: {e}; every committed trial is kept: fix the strategy and "
+                f"resume with --resume --logdir={config.logdir} --run_name={config.run_name}",
+                status=1,
+            )
         except search.RunFolderError as e:
             fail(str(e), status=1)
         except manager.SearchError as e:
