@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # As in train.py.
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402
+import extensions  # noqa: E402
 import poisoning  # noqa: E402
 import run_log  # noqa: E402
 import run_state  # noqa: E402
@@ -50,7 +51,12 @@ FLAGS = flags.FLAGS
 FLAGS.set_default("space", "macro")
 
 flags.DEFINE_string("out", os.path.join("logs", "assess"), "Folder of the assessment.")
-flags.DEFINE_list("strategies", ["controller", "random"], "Strategies to compare.")
+flags.DEFINE_list(
+    "strategies",
+    ["controller", "random"],
+    "Strategies to compare: built-in names (train.py --strategy), or your own as PATH.py:NAME or "
+    "package.module:NAME (a class or factory called with (space, seed); docs/EXTENDING.md).",
+)
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every setting and strategy runs with each.")
 flags.DEFINE_boolean("clean", True, "Include the clean (unpoisoned) space in the grid.")
 flags.DEFINE_float(
@@ -156,12 +162,19 @@ def grid_from_flags():
     base.poison, base.remove_ops, base.poison_instances = poison, removed, instances
     strategies = list(dict.fromkeys(FLAGS.strategies))
     for s in strategies:
-        if s not in config_lib.STRATEGIES:
-            raise config_lib.ConfigError(
-                f"--strategies: unknown strategy {s!r}; allowed: {list(config_lib.STRATEGIES)}"
-            )
+        try:
+            config_lib.REGISTRIES["strategy"].check_name(s)
+        except extensions.ExtensionError as e:
+            raise config_lib.ConfigError(f"--strategies: {e}".replace("--strategy ", "")) from None
     if not strategies:
         raise config_lib.ConfigError("--strategies needs at least one strategy")
+    labels = [extensions.label(s) for s in strategies]
+    twice = sorted({x for x in labels if labels.count(x) > 1})
+    if twice:
+        raise config_lib.ConfigError(
+            f"--strategies names two strategies {twice[0]!r}; the tables and run folders tell "
+            f"strategies apart by their names: give the objects different names"
+        )
     try:
         seeds = [int(s) for s in FLAGS.seeds]
     except ValueError:
@@ -185,7 +198,7 @@ def grid_from_flags():
                     strategy=strategy,
                     seed=seed,
                     logdir=os.path.join(FLAGS.out, "runs"),
-                    run_name=f"{setting.name}-{strategy}-seed{seed}",
+                    run_name=f"{setting.name}-{extensions.label(strategy)}-seed{seed}",
                 )
                 runs.append((setting, config.resolved()))
     return base, runs
@@ -460,7 +473,7 @@ def _row(setting, config, run_dir, best):
     metric = _metric(config)
     return {
         "setting": setting.name,
-        "strategy": config.strategy,
+        "strategy": extensions.label(config.strategy),
         "seed": config.seed,
         "trials": best["trials"],
         "best_val_accuracy": _blank(best["search_val_accuracy"]),  # None: scored untrained
@@ -520,7 +533,7 @@ def write_reports(out, rows, runs, priors):
     for setting, config in runs:
         path = os.path.join(config.logdir, config.run_name, "history.csv")
         if os.path.exists(path):
-            key = (setting.name, config.strategy, config.seed)
+            key = (setting.name, extensions.label(config.strategy), config.seed)
             histories[key] = (reports.read_history(path), config.num_layers)
     fitness = config_lib.score_title(runs[0][1].score_name) if scored else "validation accuracy"
     reports.plot_per_step(histories, out, priors, fitness)
@@ -536,7 +549,7 @@ def write_benchmark_reports(out, rows, runs, priors):
     records, curves = [], {}
     benchmark = None
     for setting, config in runs:
-        key = (setting.name, config.strategy, config.seed)
+        key = (setting.name, extensions.label(config.strategy), config.seed)
         if key not in finished:
             continue
         benchmark = benchmark or search.make_benchmark(config)
@@ -544,7 +557,7 @@ def write_benchmark_reports(out, rows, runs, priors):
         history = benchmark_report.read_history(os.path.join(config.logdir, config.run_name, "history.csv"))
         run = benchmark_report.parse_run(history, benchmark)
         for m in benchmark_report.run_metrics(run, benchmark, space, budgets):
-            records.append({"setting": setting.name, "strategy": config.strategy, "seed": config.seed, **m})
+            records.append({"setting": setting.name, "strategy": key[1], "seed": config.seed, **m})
         curves[key] = benchmark_report.curves(run, benchmark, space)
     if not records:
         return

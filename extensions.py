@@ -298,12 +298,15 @@ def _load_module(name, flag):
 
 def reference_of(obj):
     """The `module:qualname` of a function or class given in Python (its label in
-    config.json; importable again where the module is), or its type's name."""
+    config.json; importable again where the module is), `module:name` of one defined
+    inside a function (`module:lambda` for a lambda), or its type's for an instance."""
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
-    if module and qualname and "<" not in qualname:
-        return f"{module}:{qualname}"
-    return f"{type(obj).__module__}:{type(obj).__qualname__}"
+    if not (module and qualname):
+        return f"{type(obj).__module__}:{type(obj).__qualname__}"
+    if "<" in qualname:  # Not importable: its own name is the label.
+        qualname = re.sub(r"[^A-Za-z0-9_]", "", obj.__name__) or "object"
+    return f"{module}:{qualname}"
 
 
 def file_fingerprint(reference):

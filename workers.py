@@ -30,6 +30,7 @@ import os
 import re
 import signal
 
+import extensions
 from run_log import error_line
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -295,6 +296,10 @@ class WorkerPool:
             dataset, x_test=dataset.x_test[:0], y_test=dataset.y_test[:0]
         )
         self.dataset_ref = ray.put(dataset)
+        # A user's builder (or space) from a file named by --template=PATH.py:NAME: no
+        # worker can import that file by a module name, so its objects travel by value.
+        for module in extensions.FILE_MODULES.values():
+            ray.cloudpickle.register_pickle_by_value(module)
         self.actor_class = ray.remote(
             num_cpus=cpus_per_child,
             num_gpus=gpus_per_child,
