@@ -164,8 +164,11 @@ def grid_from_flags():
     for s in strategies:
         try:
             config_lib.REGISTRIES["strategy"].check_name(s)
-        except extensions.ExtensionError as e:
-            raise config_lib.ConfigError(f"--strategies: {e}".replace("--strategy ", "")) from None
+        except extensions.ExtensionError:
+            raise config_lib.ConfigError(
+                f"--strategies: unknown strategy {s!r}; allowed: {', '.join(config_lib.STRATEGIES)}, "
+                f"or your own as PATH.py:NAME or package.module:NAME"
+            ) from None
     if not strategies:
         raise config_lib.ConfigError("--strategies needs at least one strategy")
     labels = [extensions.label(s) for s in strategies]

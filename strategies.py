@@ -405,9 +405,10 @@ class Setup:
 def _tpe(space, seed, setup):
     try:
         import tpe  # pylint: disable=import-outside-toplevel  (Optuna, only here)
-    except ImportError as e:
+
+        return tpe.TpeStrategy(space, seed, setup.run_dir, startup=setup.config.tpe_startup)
+    except ImportError as e:  # Optuna missing: tpe.py says how to install it.
         raise ConfigError(str(e)) from None
-    return tpe.TpeStrategy(space, seed, setup.run_dir, startup=setup.config.tpe_startup)
 
 
 def _embedding(space, seed, setup):

@@ -185,6 +185,8 @@ def main(argv):
         except strategies.StrategyProposalError as e:
             fail(f"search stopped: {e}")
         except strategies.StrategyError as e:
+            if _received:  # The signal's KeyboardInterrupt, turned into another error.
+                raise KeyboardInterrupt from None
             fail(
                 f"search stopped: {e}; every committed trial is kept: fix the strategy and "
                 f"resume with --resume --logdir={config.logdir} --run_name={config.run_name}",
