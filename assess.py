@@ -352,6 +352,7 @@ def _run_in_process(config, resume, echo):
     import data  # pylint: disable=import-outside-toplevel
     import manager  # pylint: disable=import-outside-toplevel
     import search  # pylint: disable=import-outside-toplevel
+    import strategies  # pylint: disable=import-outside-toplevel
 
     lines = []
     try:
@@ -360,17 +361,19 @@ def _run_in_process(config, resume, echo):
         )
     except KeyboardInterrupt:
         raise Interrupted(_received[-1] if _received else signal.SIGINT) from None
-    except (search.ConfigError, data.DataError, controller.ControllerError) as e:
+    except (search.ConfigError, data.DataError, controller.ControllerError,
+            strategies.StrategyProposalError) as e:
         raise RunFailed(f"run {config.run_name} stopped: {e}", 2) from None
-    except manager.SearchError as e:
+    except (manager.SearchError, strategies.StrategyError) as e:
         raise RunFailed(f"run {config.run_name} stopped: search stopped: {e}", 1) from None
     finally:
         keras.backend.clear_session()  # The run's controller: not kept for the next run.
-    echo(
-        f"{'resumed, ' if resume else ''}{best['trials']} queries: pick "
-        f"{best['nb201_string']} {100 * best['test_accuracy']:.2f}% "
-        f"(rank {best['benchmark_rank'][config.benchmark_dataset]:,})"
-    )
+    if "nb201_string" in best:
+        pick = (f"{best['nb201_string']} {100 * best['test_accuracy']:.2f}% "
+                f"(rank {best['benchmark_rank'][config.benchmark_dataset]:,})")
+    else:
+        pick = f"{best['architecture_str']} {best['benchmark_fitness']:.4f} (rank {best['benchmark_rank']:,})"
+    echo(f"{'resumed, ' if resume else ''}{best['trials']} queries: pick {pick}")
 
 
 def run_shards(jobs, echo=print):
@@ -545,7 +548,7 @@ def write_reports(out, rows, runs, priors):
 def write_benchmark_reports(out, rows, runs, priors):
     """benchmark.csv (a row per finished run and budget), benchmark.md and the plots."""
     import benchmark_report  # pylint: disable=import-outside-toplevel
-    import search  # pylint: disable=import-outside-toplevel
+    import benchmarks  # pylint: disable=import-outside-toplevel
 
     finished = {(r["setting"], r["strategy"], r["seed"]) for r in rows}
     budgets = _budgets()
@@ -555,10 +558,10 @@ def write_benchmark_reports(out, rows, runs, priors):
         key = (setting.name, extensions.label(config.strategy), config.seed)
         if key not in finished:
             continue
-        benchmark = benchmark or search.make_benchmark(config)
+        benchmark = benchmark or benchmarks.make_benchmark(config)
         space, _ = poisoning.make_space(config)
         history = benchmark_report.read_history(os.path.join(config.logdir, config.run_name, "history.csv"))
-        run = benchmark_report.parse_run(history, benchmark)
+        run = benchmark_report.parse_run(history, benchmark, space)
         for m in benchmark_report.run_metrics(run, benchmark, space, budgets):
             records.append({"setting": setting.name, "strategy": key[1], "seed": config.seed, **m})
         curves[key] = benchmark_report.curves(run, benchmark, space)
@@ -576,7 +579,7 @@ def write_benchmark_reports(out, rows, runs, priors):
         summary,
         verdict,
         config.children_per_step,
-        config.benchmark_dataset,
+        benchmark,
         note=f"{len(finished)} of {len(runs)} runs finished; command: python {shlex.join(sys.argv)}",
     )
     benchmark_report.plot(curves, out, priors)

@@ -1,5 +1,6 @@
-"""The assessment's answer on NAS-Bench-201: what each run had found after 100, 300,
-1,000 and 3,000 queries, and each strategy against random search at the same budget.
+"""The assessment's answer on a benchmark (NAS-Bench-201's table, or a user's: any
+extensions.Benchmark): what each run had found after 100, 300, 1,000 and 3,000
+queries, and each strategy against random search at the same budget.
 
 A run of the grid searches the table for the largest budget; its state after the
 first N queries is what a run of N queries would have found for every strategy whose
@@ -8,7 +9,7 @@ the whole run: for it, the smaller budgets are the start of a longer run).
 
 Per run and budget (`run_metrics`, from its history.csv): the pick (the best reward
 among the first N queries), its accuracy on the table, its regret to the best cell
-of the benchmark and of the searched space, its rank among the 15,625 cells, the
+of the benchmark and of the searched space, its rank in the table (NB201: among 15,625 cells), the
 poison rate in each quarter of the N queries, and the queries until a cell of the
 benchmark's top 1% was first asked. Over seeds (`summarize`): mean +- std and a 95%
 bootstrap interval, and a two-sided Mann-Whitney U test against random search.
@@ -21,12 +22,10 @@ import os
 
 import numpy as np
 
-import nb201
 import stats
-from state_space import NB201_EDGES
 
 BUDGETS = (100, 300, 1000, 3000)
-TOP_FRACTION = 0.01  # "Top 1%": the 156 best cells of 15,625.
+TOP_FRACTION = 0.01  # "Top 1%": NB201's 157 best cells of 15,625 (ceil(156.25)).
 METRIC_COLUMNS = (
     "budget",
     "pick_accuracy",
@@ -65,10 +64,19 @@ class Run:
     picks: np.ndarray
 
 
-def parse_run(rows, benchmark):
-    """The `Run` of history.csv `rows` (in trial order) of a search of `benchmark`."""
-    edges = _edge_columns()
-    cells = [benchmark.row([r[e] for e in edges]) for r in rows]
+def parse_run(rows, benchmark, space):
+    """The `Run` of history.csv `rows` (in trial order) of a search of `benchmark`
+    (extensions.Benchmark) over `space`; a query the table could not answer (a failed
+    child) has no true fitness (NaN)."""
+    keys = [d.key for d in space.decisions]
+    by_text = [{str(c): c for c in d.choices} for d in space.decisions]
+    true = []
+    for r in rows:
+        architecture = tuple(choices[r[k]] for choices, k in zip(by_text, keys))
+        try:
+            true.append(float(benchmark.fitness(architecture)))
+        except Exception:  # pylint: disable=broad-except  (a table of a user's may not hold it)
+            true.append(math.nan)
     rewarded = np.array([float(r["val_accuracy"]) for r in rows])
     picks = np.zeros(len(rows), dtype=np.int64)
     best, pick = -np.inf, 0
@@ -77,9 +85,9 @@ def parse_run(rows, benchmark):
             best, pick = value, n
         picks[n] = pick
     return Run(
-        true=benchmark.table.accuracy[benchmark.dataset][cells],
+        true=np.array(true),
         rewarded=rewarded,
-        poisoned=np.array([int(r["poisoned_layers"] or 0) for r in rows]) / len(NB201_EDGES),
+        poisoned=np.array([int(r["poisoned_layers"] or 0) for r in rows]) / space.num_layers,
         picks=picks,
     )
 
@@ -89,14 +97,13 @@ def run_metrics(run, benchmark, space, budgets=BUDGETS):
 
     Args:
       run: the run's `parse_run`.
-      benchmark: the `nb201.Benchmark` the run searched.
-      space: the run's (possibly poisoned or reduced) NB201 space.
+      benchmark: the benchmark the run searched (extensions.Benchmark).
+      space: the run's (possibly poisoned or reduced) space.
     """
-    table = benchmark.table
-    space_rows, _ = benchmark.reachable_rows(space)
-    best_in_space = float(table.accuracy[benchmark.dataset][space_rows].max())
-    top = math.ceil(TOP_FRACTION * nb201.CELLS)
-    in_top = np.array([table.rank(benchmark.dataset, a) <= top for a in run.true])
+    best = benchmark.best()
+    best_in_space = benchmark.best_in_space(space) if hasattr(benchmark, "best_in_space") else best
+    top = math.ceil(TOP_FRACTION * benchmark.size)
+    in_top = np.array([not math.isnan(a) and benchmark.rank(a) <= top for a in run.true])
     out = []
     for n in budgets:
         if n > len(run.true):
@@ -107,9 +114,9 @@ def run_metrics(run, benchmark, space, budgets=BUDGETS):
             {
                 "budget": n,
                 "pick_accuracy": accuracy,
-                "regret": table.best(benchmark.dataset) - accuracy,
+                "regret": best - accuracy,
                 "regret_in_space": best_in_space - accuracy,
-                "rank": table.rank(benchmark.dataset, accuracy),
+                "rank": benchmark.rank(accuracy),
                 **{
                     f"poison_rate_q{q + 1}": float(part.mean()) if space.poisoned else None
                     for q, part in enumerate(np.array_split(run.poisoned[:n], 4))
@@ -118,10 +125,6 @@ def run_metrics(run, benchmark, space, budgets=BUDGETS):
             }
         )
     return out
-
-
-def _edge_columns():
-    return [f"edge_{a}_{b}" for a, b in NB201_EDGES]
 
 
 def summarize(records, baseline="random", seed=0):
@@ -189,15 +192,16 @@ def _pct(x):
     return "" if x is None else f"{100 * x:.2f}"
 
 
-def write_markdown(path, summary, verdict, children_per_step, dataset, note=""):
-    """summary.md's NAS-Bench-201 part: the table per setting and the verdicts."""
+def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""):
+    """benchmark.md: the table per setting and the verdicts."""
     lines = [
-        f"# NAS-Bench-201 assessment ({nb201.DATASET_NAMES[dataset]}, {nb201.WHAT})",
+        f"# Benchmark assessment ({benchmark.metric})",
         "",
-        "Per setting, strategy and budget (queries): the pick's accuracy (%), mean +- std and a 95% "
-        "bootstrap interval of the mean over seeds; its regret to the best of the 15,625 cells "
-        "(points); its mean rank; the poison rate in each quarter of the budget; the runs whose "
-        f"queries reached the top {100 * TOP_FRACTION:g}% of cells and their mean queries to it; "
+        "Per setting, strategy and budget (queries): the pick's accuracy (x100), mean +- std and a "
+        "95% bootstrap interval of the mean over seeds; its regret to the best of the "
+        f"{benchmark.size:,} architectures of the table (x100); its mean rank; the poison rate in "
+        "each quarter of the budget; the runs whose "
+        f"queries reached the top {100 * TOP_FRACTION:g}% of the table and their mean queries to it; "
         "the two-sided Mann-Whitney U test of the pick's accuracy against random search at the "
         "same setting and budget (p).",
         "",
@@ -256,7 +260,7 @@ FIRST_PLOTTED = 10  # The regret plot starts at this query.
 def curves(run, benchmark, space):
     """(regret of the pick so far after each query, poison rate of each query or None):
     the curves of a `parse_run` for `plot`."""
-    regret = benchmark.table.best(benchmark.dataset) - run.true[run.picks]
+    regret = benchmark.best() - run.true[run.picks]
     return regret, run.poisoned if space.poisoned else None
 
 

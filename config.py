@@ -21,6 +21,7 @@ import state_space
 # --space, --template or --strategy is a reference to a user's object (extensions.py).
 SPACES = tuple(state_space.SPACES)
 TEMPLATES = ("toy", "macro", "nb201")
+BENCHMARKS = ("nb201",)
 STRATEGIES = (
     "controller",
     "random",
@@ -276,9 +277,16 @@ class SearchConfig:
         "shared and a score only the final pick is trained.",
         allowed=EVALUATIONS,
     )
+    benchmark: str = _setting(
+        "nb201",
+        "--evaluation=benchmark: the table of precomputed results: nb201 (NAS-Bench-201, "
+        "--space=nb201), or your own, PATH.py:NAME or package.module:NAME, a benchmark or a "
+        "function of no arguments returning one, e.g. benchmarks.Table of a CSV "
+        "(docs/EXTENDING.md).",
+    )
     benchmark_dataset: str = _setting(
         "cifar10",
-        "--evaluation=benchmark: the dataset whose table accuracies are the fitness.",
+        "--evaluation=benchmark with nb201: the dataset whose table accuracies are the fitness.",
         allowed=nb201.DATASETS,
     )
     benchmark_noise: float = _setting(
@@ -508,6 +516,7 @@ def _check_choices(c):
         (REGISTRIES["space"], c.space),
         (REGISTRIES["template"], c.template),
         (REGISTRIES["strategy"], c.strategy),
+        (REGISTRIES["benchmark"], c.benchmark),
     ):
         if value is not None:
             try:
@@ -535,6 +544,7 @@ REGISTRIES = {
     "space": extensions.Registry("space", "--space", dict.fromkeys(SPACES)),
     "template": extensions.Registry("network builder", "--template", dict.fromkeys(TEMPLATES)),
     "strategy": extensions.Registry("strategy", "--strategy", dict.fromkeys(STRATEGIES)),
+    "benchmark": extensions.Registry("benchmark", "--benchmark", dict.fromkeys(BENCHMARKS)),
 }
 
 
@@ -545,15 +555,32 @@ def _check_evaluation(c):
         f"--proxy={c.proxy} is the score --strategy=naswot ranks by; to make it every "
         f"child's fitness use --evaluation={c.proxy}",
     )
+    nb201_table = c.evaluation == "benchmark" and c.benchmark == "nb201"
     _check(
-        c.evaluation != "benchmark" or c.space == "nb201",
-        f"--evaluation=benchmark needs --space=nb201 (the one space with a table of "
-        f"trained accuracies), got --space={c.space}",
+        not nb201_table or c.space == "nb201",
+        f"--evaluation=benchmark needs --space=nb201 for NAS-Bench-201's table "
+        f"(--benchmark=nb201), got --space={c.space}; a table of your own: "
+        f"--benchmark=PATH.py:NAME",
+    )
+    _check(
+        c.benchmark == "nb201" or c.evaluation == "benchmark",
+        f"--benchmark={c.benchmark} is the table of --evaluation=benchmark, got "
+        f"--evaluation={c.evaluation}",
     )
     for name in ("benchmark_noise", "benchmark_cell_noise"):
         value = getattr(c, name)
         _check(value >= 0 and math.isfinite(value), f"--{name} must be a standard deviation >= 0, got {value}")
     errors = c.benchmark_noise or c.benchmark_cell_noise or c.benchmark_bias
+    _check(
+        not errors or c.benchmark == "nb201",
+        "--benchmark_noise, --benchmark_cell_noise and --benchmark_bias are reward errors of "
+        f"NAS-Bench-201's table (--benchmark=nb201), got --benchmark={c.benchmark}",
+    )
+    _check(
+        c.benchmark == "nb201" or c.benchmark_dataset == "cifar10",
+        f"--benchmark_dataset picks one of NAS-Bench-201's datasets (--benchmark=nb201), got "
+        f"--benchmark={c.benchmark}",
+    )
     _check(
         not errors or c.evaluation == "benchmark",
         "--benchmark_noise, --benchmark_cell_noise and --benchmark_bias perturb the table's "
@@ -664,7 +691,7 @@ def _resolve_poisoning(c):
     """The poisoning's op lists, normalized, and what each space and evaluation allows."""
     c.poison = _op_list(c.poison, "poison")
     c.remove_ops = _op_list(c.remove_ops, "remove_ops")
-    if c.evaluation == "benchmark":
+    if c.evaluation == "benchmark" and c.benchmark == "nb201":
         unknown = [
             op
             for op in c.poison.split(",") + c.remove_ops.split(",")

@@ -11,7 +11,8 @@ anything else is a reference to a user's object, which takes the same path:
   package.module:NAME  NAME in an importable module
 
 The protocols, each checked when an object comes in (`check_space`,
-`check_builder`, `check_strategy`: one error naming what is missing):
+`check_builder`, `check_strategy`, `check_benchmark`: one error naming what is
+missing):
 
 - a space is a `state_space.StateSpace` (or a function of no arguments that returns
   one);
@@ -20,7 +21,10 @@ The protocols, each checked when an object comes in (`check_space`,
   `num_classes`, as templates.py's do;
 - a strategy is made by `factory(space, seed)` (a class, or a function) and has
   `propose / learn / get_state / set_state / save / load` (`Strategy`; the loop's
-  calls and when it makes them: docs/EXTENDING.md).
+  calls and when it makes them: docs/EXTENDING.md);
+- a benchmark, a table of precomputed results, has `reward / fitness / rank / best /
+  describe` and `metric`, `size` (`Benchmark`; `benchmarks.Table` makes one of any
+  {architecture: fitness}).
 
 Pure Python: a bad reference is refused before TensorFlow loads (the user's file is
 imported then, so a file that imports Keras loads it).
@@ -87,6 +91,41 @@ class Strategy(typing.Protocol):
 
 
 STRATEGY_METHODS = ("propose", "learn", "get_state", "set_state", "save", "load")
+
+
+@typing.runtime_checkable
+class Benchmark(typing.Protocol):
+    """A table of precomputed results (`--evaluation=benchmark`): nothing is trained.
+
+    Attributes:
+      metric: what the fitness is, in words ("CIFAR-10 test accuracy after 200 epochs").
+      size: the number of architectures the table holds (ranks are among them).
+
+    The loop calls `describe()` once at the start, `reward(architecture, query)` for
+    every child (`query` numbers the run's queries from 0: a benchmark that adds
+    noise seeds it with the number, so a resumed run asks the same; an exception is a
+    failed child), `rank` and `best` for the progress lines and best.json; assess.py
+    reads each pick's `fitness` (the table's own value, without the reward's errors).
+    Optional: `params(architecture)` (history.csv's params column), `report(
+    architecture, space)` (more best.json entries), `best_in_space(space)` (the best
+    fitness a poisoned or reduced space can reach).
+    """
+
+    metric: str
+    size: int
+
+    def describe(self): ...
+
+    def reward(self, architecture, query): ...
+
+    def fitness(self, architecture): ...
+
+    def rank(self, fitness): ...
+
+    def best(self): ...
+
+
+BENCHMARK_METHODS = ("describe", "reward", "fitness", "rank", "best")
 
 
 def check_space(obj, where):
@@ -168,6 +207,26 @@ def check_strategy(obj, where):
         raise ExtensionError(
             f"{where} made {_kind(obj)}, which lacks {', '.join(missing)}: a strategy "
             f"needs {', '.join(STRATEGY_METHODS)} (docs/EXTENDING.md)"
+        )
+    return obj
+
+
+def check_benchmark(obj, where):
+    """`obj` as a Benchmark: the object itself, or what a class or function of no
+    arguments makes.
+
+    Raises:
+      ExtensionError: anything without the protocol's methods and attributes.
+    """
+    if inspect.isclass(obj) or (callable(obj) and not hasattr(obj, "reward")):
+        _takes(obj, (), where, "a function of no arguments that returns a benchmark")
+        obj = _call(obj, where)
+    missing = [m for m in BENCHMARK_METHODS if not callable(getattr(obj, m, None))]
+    missing += [a for a in ("metric", "size") if not hasattr(obj, a)]
+    if missing:
+        raise ExtensionError(
+            f"{where} is {_kind(obj)}, which lacks {', '.join(missing)}: a benchmark needs "
+            f"{', '.join(BENCHMARK_METHODS)}, metric and size (docs/EXTENDING.md)"
         )
     return obj
 

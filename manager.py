@@ -394,14 +394,21 @@ class NetworkManager:
         return result
 
     def look_up(self, architecture, position=0):
-        """The child's accuracy in the benchmark's table (`evaluation="benchmark"`),
-        with the benchmark's reward errors if it has any, and the parameters of the
-        benchmark's network of it. `position` in the step numbers the query (the
-        baseline's count of earlier children + position), which seeds fresh noise, so
-        a resumed run asks with the same numbers."""
+        """The child's reward in the benchmark's table (`evaluation="benchmark"`;
+        extensions.Benchmark), with the benchmark's reward errors if it has any, and the
+        parameters of its network where the benchmark knows them. `position` in the step
+        numbers the query (the baseline's count of earlier children + position), which
+        seeds fresh noise, so a resumed run asks with the same numbers. An architecture
+        the table cannot answer fails as a child."""
         start = time.perf_counter()
-        accuracy, params = self.benchmark.query(architecture, self.baseline.count + position)
-        return ChildResult(architecture, accuracy, params=params, seconds=time.perf_counter() - start)
+        try:
+            accuracy = float(self.benchmark.reward(architecture, self.baseline.count + position))
+            params = getattr(self.benchmark, "params", None)
+            result = ChildResult(architecture, accuracy, params=params(architecture) if params else 0)
+        except Exception as e:  # pylint: disable=broad-except  (a user's table too)
+            result = _failed(architecture, e)
+        result.seconds = time.perf_counter() - start
+        return result
 
     def evaluate(self, architecture, position=0):
         """Trains one child and measures its validation accuracy; never raises for a

@@ -220,6 +220,56 @@ class Benchmark:
         self.errors = errors or RewardErrors()
         self._op_index = {}  # choice (`none#2`, ...) -> benchmark op index
         self._params = {}  # dataset -> params by row, computed on first use
+        self.metric = f"{DATASET_NAMES[dataset]} {WHAT}"
+        self.size = CELLS
+
+    # The benchmark protocol (extensions.Benchmark), on this dataset.
+
+    def reward(self, architecture, query=0):
+        """The reward of query number `query`: the accuracy plus the reward errors."""
+        return self.query(architecture, query)[0]
+
+    def fitness(self, architecture):
+        return self.accuracy(architecture)
+
+    def rank(self, fitness):
+        return self.table.rank(self.dataset, fitness)
+
+    def best(self):
+        return self.table.best(self.dataset)
+
+    def params(self, architecture):
+        """Trainable parameters of the benchmark's network of `architecture`."""
+        return self.params_by_row()[self.row(architecture)]
+
+    def best_in_space(self, space):
+        """The best accuracy among the cells `space` can build."""
+        rows, _ = self.reachable_rows(space)
+        return float(self.table.accuracy[self.dataset][rows].max())
+
+    def report(self, architecture, space=None):
+        """best.json's entries of a pick (`summary`), its test accuracy on this dataset
+        among them."""
+        return {"test_accuracy": self.accuracy(architecture), **self.summary(architecture, space)}
+
+    def report_lines(self, entries, first_trial):
+        """The final lines of a search's report from its best.json `entries`."""
+        accuracies = ", ".join(
+            f"{DATASET_NAMES[d]} {100 * a:.2f}% (rank {entries['benchmark_rank'][d]:,})"
+            for d, a in entries["benchmark_test_accuracy"].items()
+        )
+        within = ""
+        if entries.get("cells_in_space", CELLS) != CELLS:
+            within = (f" ({100 * entries['regret_in_space']:.2f} to the best of the "
+                      f"{entries['cells_in_space']:,} cells this space can build)")
+        return [
+            f"best cell: {entries['nb201_string']} (NATS-Bench index {entries['nb201_index']}), "
+            f"found at query {first_trial}",
+            f"its test accuracy: {accuracies} of {CELLS:,} cells",
+            f"regret to the best cell: {100 * entries['benchmark_regret'][self.dataset]:.2f} points "
+            f"on {DATASET_NAMES[self.dataset]}{within}",
+            f"note: the table holds {WHAT}; see docs/NB201.md",
+        ]
 
     def row(self, architecture):
         """The cell's row in the table, which is its NATS-Bench index.

@@ -27,6 +27,7 @@ try:
 except ImportError:  # Windows: run folders are not locked there.
     fcntl = None
 
+import benchmarks
 import budget as budget_lib
 import crash_guard
 import data
@@ -35,7 +36,6 @@ import extensions
 import config as config_lib
 from config import ConfigError, SearchConfig, read_config  # noqa: F401  (search.SearchConfig: the API)
 import manager as manager_lib
-import nb201
 from poisoning import make_space
 import run_state
 from run_state import LOCK_FILE, STATE_FILE
@@ -224,24 +224,6 @@ def make_shared(config, dataset, space):
         raise ConfigError(f"--evaluation=shared: {e}; lower --batch_size or --eval_batch") from None
 
 
-def make_benchmark(config):
-    """The `nb201.Benchmark` of `--evaluation=benchmark` (its table read once).
-
-    Raises:
-      ConfigError: the table cannot be read.
-    """
-    try:
-        errors = nb201.RewardErrors(
-            noise=config.benchmark_noise,
-            cell_noise=config.benchmark_cell_noise,
-            bias=tuple(sorted(nb201.parse_bias(config.benchmark_bias).items())),
-            seed=config.seed,
-        )
-        return nb201.Benchmark(config.benchmark_dataset, errors=errors)
-    except nb201.BenchmarkError as e:
-        raise ConfigError(str(e)) from None
-
-
 def _template_args(config):
     """The settings the template takes from the search's (templates.SETTINGS)."""
     fields = templates.SETTINGS.get(config.template, {})
@@ -252,7 +234,7 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
     """The NetworkManager that trains (or scores) the children of `config`'s search;
     `template` is the network builder (a built-in template's name, or a function;
     None where nothing is built), `shared` is `make_shared`'s evaluator with
-    `--evaluation=shared`, `benchmark` `make_benchmark`'s table with
+    `--evaluation=shared`, `benchmark` `benchmarks.make_benchmark`'s table with
     `--evaluation=benchmark` (no dataset then)."""
     return manager_lib.NetworkManager(
         dataset,
@@ -277,7 +259,7 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
 
 
 def run_search(config, out=print, resume=False, should_stop=None, *, space=None, builder=None,
-               strategy=None):
+               strategy=None, benchmark=None):
     """Runs a whole search and the final evaluation of its best architecture.
 
     After every trial the run folder holds all that is needed to continue
@@ -305,6 +287,8 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
         num_classes) -> keras.Model` instead of `config.template`.
       strategy: a strategy class or factory called with (space, seed) instead of
         `config.strategy`.
+      benchmark: a table of precomputed results (extensions.Benchmark, e.g.
+        benchmarks.Table) instead of `config.benchmark`, with `--evaluation=benchmark`.
       (config.json names each object given by its `module:qualname`; a resume is
       given the same objects, and a space that changed is refused.)
 
@@ -318,7 +302,10 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
       strategies.StrategyError: the strategy raised (its traceback is in the run
         folder); strategies.StrategyProposalError: it proposed outside the space.
     """
-    config = _named(config, space=space, template=builder, strategy=strategy).resolved()
+    given_benchmark = benchmark
+    config = _named(
+        config, space=space, template=builder, strategy=strategy, benchmark=benchmark
+    ).resolved()
     space, template = make_space(config, given=space)
     if config.strategy == "naswot" and config.naswot_candidates > space.num_architectures:
         raise ConfigError(
@@ -341,7 +328,8 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
             return json.load(f)
     benchmark = dataset = None
     if config.evaluation == "benchmark":  # Every fitness is in the table: no images.
-        benchmark = make_benchmark(config)  # config.resolved() refused ops it does not know.
+        # config.resolved() refused ops NAS-Bench-201's table does not know.
+        benchmark = benchmarks.make_benchmark(config, given=given_benchmark)
     else:
         dataset = data.load_dataset(
             config.dataset,
@@ -430,7 +418,7 @@ def _components(config, space):
     each component's name or reference, the files references name (their hash), and
     the space's decisions and choices."""
     record = {"space_signature": space.signature()}
-    for field in ("space", "template", "strategy"):
+    for field in ("space", "template", "strategy", "benchmark"):
         value = getattr(config, field)
         record[field] = {"name": value, "file": extensions.file_fingerprint(value)}
     return json.loads(json.dumps(record))  # As it reads back from the file.
@@ -853,7 +841,7 @@ def _benchmark_line(config, run, space, benchmark, started, started_trial):
     recent = run.accuracies[-_report_every(config) :]
     line = (
         f"trial {run.trial}{_of(config)} step {run.step} | best {run.best.fitness:.4f} "
-        f"(rank {benchmark.table.rank(benchmark.dataset, run.best.fitness)}) "
+        f"(rank {benchmark.rank(run.best.fitness)}) "
         f"{space.format(run.best.architecture)} | mean of the last {len(recent)} "
         f"{float(np.mean(recent)):.4f}"
     )
@@ -897,7 +885,7 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
     if run.shared is not None:
         name = "minibatch accuracy with shared weights"
     if manager.benchmark is not None:
-        name = f"{nb201.DATASET_NAMES[config.benchmark_dataset]} accuracy in the table"
+        name = f"{manager.benchmark.metric} in the table"
     ended = {
         "time_budget": f" (the time budget of {_duration(config.time_budget or 0)} is spent)",
         "strategy": " (the strategy had no more architectures to propose)",
@@ -984,22 +972,30 @@ def _final(config, run, dataset, space, manager, out, search_seconds):
 
 
 def _final_benchmark(config, run, space, benchmark, out, search_seconds, entries):
-    """The report of a benchmark search: the pick's accuracy on the three datasets,
-    its rank among the 15,625 cells and its regret, from the table (nothing to
-    retrain); marks the run finished."""
+    """The report of a benchmark search: the pick's fitness in the table, its rank among
+    the table's architectures and its regret to the best, and what the benchmark adds
+    (`report`: NAS-Bench-201's accuracies on its three datasets); nothing is
+    retrained; marks the run finished."""
     best = run.best
-    table = benchmark.summary(best.architecture, space)
-    # The query that first reached the pick's accuracy (the pick itself, or a tie).
+    fitness = benchmark.fitness(best.architecture)
+    report = benchmark.report(best.architecture, space) if hasattr(benchmark, "report") else {}
+    # The query that first reached the pick's reward (the pick itself, or a tie).
     first_trial = next(i + 1 for i, a in enumerate(run.accuracies) if a >= best.fitness)
     summary = {
         "architecture": list(best.architecture),
         "architecture_str": space.format(best.architecture),
         "layers": space.layers(best.architecture),
-        "search_val_accuracy": best.accuracy,  # The table's accuracy: see benchmark_metric.
+        "search_val_accuracy": best.accuracy,  # The reward: see benchmark_metric.
         "final_val_accuracy": None,  # Nothing is retrained.
-        "test_accuracy": table["benchmark_test_accuracy"][config.benchmark_dataset],
+        "test_accuracy": None,  # The table's own (NAS-Bench-201's `report` gives it).
         "params": best.params,
-        **table,
+        "benchmark": config.benchmark,
+        "benchmark_metric": benchmark.metric,
+        "benchmark_fitness": fitness,
+        "benchmark_rank": benchmark.rank(fitness),
+        "benchmark_regret": benchmark.best() - fitness,
+        "benchmark_size": benchmark.size,
+        **report,
         "trial_of_best": first_trial,
         **entries,
         "search_seconds": round(search_seconds, 3),
@@ -1010,23 +1006,15 @@ def _final_benchmark(config, run, space, benchmark, out, search_seconds, entries
         write_json(os.path.join(run.run_dir, "best.json"), summary)
         run.phase = "finished"
         run.save()
-    accuracies = ", ".join(
-        f"{nb201.DATASET_NAMES[d]} {100 * a:.2f}% (rank {table['benchmark_rank'][d]:,})"
-        for d, a in table["benchmark_test_accuracy"].items()
-    )
-    out(f"best cell: {table['nb201_string']} (NATS-Bench index {table['nb201_index']}), found at query {first_trial}")
-    out(f"its test accuracy: {accuracies} of {nb201.CELLS:,} cells")
-    out(
-        f"regret to the best cell: {100 * table['benchmark_regret'][config.benchmark_dataset]:.2f} "
-        f"points on {nb201.DATASET_NAMES[config.benchmark_dataset]}"
-        + (
-            f" ({100 * table['regret_in_space']:.2f} to the best of the {table['cells_in_space']:,} "
-            f"cells this space can build)"
-            if table["cells_in_space"] != nb201.CELLS
-            else ""
+    if hasattr(benchmark, "report_lines"):
+        for line in benchmark.report_lines(summary, first_trial):
+            out(line)
+    else:
+        out(
+            f"best: {summary['architecture_str']}, found at query {first_trial}: "
+            f"{benchmark.metric} {fitness:.4f}, rank {summary['benchmark_rank']:,} of "
+            f"{benchmark.size:,}, regret {summary['benchmark_regret']:.4f} to the best"
         )
-    )
-    out(f"note: the table holds {nb201.WHAT}; see docs/NB201.md")
     return summary
 
 

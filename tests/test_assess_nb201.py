@@ -122,7 +122,7 @@ def test_the_metrics_of_a_run_are_those_of_the_table_at_every_budget():
     cells = list(rng.choice(order[1000:], size=40, replace=False))
     cells[24] = int(order[2])
     space = state_space.nb201_space()
-    m = benchmark_report.run_metrics(benchmark_report.parse_run(_rows(benchmark, cells), benchmark), benchmark, space, budgets=(10, 40, 100))
+    m = benchmark_report.run_metrics(benchmark_report.parse_run(_rows(benchmark, cells), benchmark, space), benchmark, space, budgets=(10, 40, 100))
     assert [x["budget"] for x in m] == [10, 40]  # 100 is past the run's 40 queries.
     first10 = max(acc[cells[:10]])
     assert m[0]["pick_accuracy"] == pytest.approx(first10, abs=1e-6)
@@ -138,12 +138,12 @@ def test_poison_rates_per_quarter_and_regret_in_a_reduced_space():
     space = poisoning.poison(state_space.nb201_space(), "none", instances=5)
     cells = list(range(8))
     poisoned = [6, 6, 3, 3, 0, 0, 1, 2]  # Quarters of 2: 1.0, 0.5, 0.0, 0.25.
-    m = benchmark_report.run_metrics(benchmark_report.parse_run(_rows(benchmark, cells, poisoned), benchmark), benchmark, space, budgets=(8,))[0]
+    m = benchmark_report.run_metrics(benchmark_report.parse_run(_rows(benchmark, cells, poisoned), benchmark, space), benchmark, space, budgets=(8,))[0]
     assert [m[f"poison_rate_q{q}"] for q in (1, 2, 3, 4)] == pytest.approx([1.0, 0.5, 0.0, 0.25])
     removed = poisoning.remove_ops(state_space.nb201_space(), "nor_conv_3x3")
     rows, _ = benchmark.reachable_rows(removed)
     inside = [int(r) for r in rows[:8]]
-    m = benchmark_report.run_metrics(benchmark_report.parse_run(_rows(benchmark, inside), benchmark), benchmark, removed, budgets=(8,))[0]
+    m = benchmark_report.run_metrics(benchmark_report.parse_run(_rows(benchmark, inside), benchmark, removed), benchmark, removed, budgets=(8,))[0]
     best_inside = benchmark.table.accuracy["cifar10"][rows].max()
     assert m["regret_in_space"] == pytest.approx(best_inside - m["pick_accuracy"], abs=1e-9)
     assert m["regret"] > m["regret_in_space"]  # The best cell has a 3x3 conv.

@@ -217,7 +217,7 @@ class _Random:
 def _search(tmp_path, name, out=None, **kwargs):
     import search  # pylint: disable=import-outside-toplevel
 
-    objects = {k: kwargs.pop(k) for k in ("space", "builder", "strategy")
+    objects = {k: kwargs.pop(k) for k in ("space", "builder", "strategy", "benchmark")
                if k in kwargs and not isinstance(kwargs[k], str)}
     resume = kwargs.pop("resume", False)
     should_stop = kwargs.pop("should_stop", None)
@@ -530,3 +530,107 @@ def test_the_examples_run_by_their_documented_commands(processes):
     strategy = processes["example-strategy"].result()
     assert strategy.returncode == 0, strategy.stderr[-2000:]
     assert "20 runs of 300 children each" in strategy.stdout
+
+
+# ---------------------------------------------------------------------- benchmarks
+
+
+def _small_table():
+    import benchmarks  # pylint: disable=import-outside-toplevel
+
+    space = state_space.StateSpace(1).add_state("op", ["a", "b", "c", "d"])
+    values = {("a",): 0.5, ("b",): 0.9, ("c",): 0.7, ("d",): 0.7}
+    return benchmarks.Table(space, values, metric="made-up accuracy", name="small"), space
+
+
+def test_a_table_ranks_and_regrets_by_arithmetic(tmp_path):
+    import benchmarks  # pylint: disable=import-outside-toplevel
+
+    table, space = _small_table()
+    assert table.size == 4 and table.best() == 0.9
+    assert [table.rank(f) for f in (0.9, 0.7, 0.5, 0.95, 0.1)] == [1, 2, 4, 1, 5]
+    assert table.reward(("c",), query=7) == table.fitness(("c",)) == 0.7
+    partial = benchmarks.Table(space, {("a",): 0.5}, metric="x", name="partial")
+    with pytest.raises(KeyError, match=r"op=b is not in the table 'partial'"):
+        partial.fitness(("b",))
+    assert isinstance(table, extensions.Benchmark)
+    path = write(tmp_path, "t.csv", "layer0_op,score\na,0.1\nz,0.2\n")
+    with pytest.raises(ValueError, match=r"t\.csv, line 3: 'z' is not a choice of its decision"):
+        benchmarks.Table.from_csv(path, space, "score")
+    with pytest.raises(ValueError, match=r"t\.csv has no column 'accuracy'"):
+        benchmarks.Table.from_csv(path, space, "accuracy")
+    with pytest.raises(ValueError, match=r"holds no architectures"):
+        benchmarks.Table(space, {}, metric="x")
+
+
+def test_the_benchmark_check_names_what_is_missing():
+    table, _ = _small_table()
+    assert extensions.check_benchmark(lambda: table, "b") is table
+    assert extensions.check_benchmark(table, "b") is table
+
+    class Half:
+        metric = "accuracy"
+
+        def reward(self, architecture, query):
+            return 0.0
+
+    with pytest.raises(extensions.ExtensionError, match=r"b is a Half, which lacks describe, fitness, "
+                       r"rank, best, size: a benchmark needs"):
+        extensions.check_benchmark(Half, "b")
+    with pytest.raises(ConfigError, match=r"--benchmark=x\.py:t is the table of --evaluation=benchmark"):
+        SearchConfig(benchmark="x.py:t").resolved()
+    with pytest.raises(ConfigError, match=r"reward errors of NAS-Bench-201's table"):
+        SearchConfig(space="x.py:s", evaluation="benchmark", benchmark="x.py:t",
+                     benchmark_noise=0.01).resolved()
+    c = SearchConfig(space="x.py:s", evaluation="benchmark", benchmark="x.py:t").resolved()
+    assert c.template is None  # Nothing is built: no builder needed.
+
+
+def test_nb201_given_as_a_users_benchmark_takes_the_built_in_path(tmp_path):
+    import nb201  # pylint: disable=import-outside-toplevel
+
+    table = dict(space="nb201", evaluation="benchmark", trials=40, children_per_step=8,
+                 strategy="evolution", population_size=8, sample_size=3)
+    built_in, _ = _search(tmp_path, "built-in", **table)
+    theirs, _ = _search(tmp_path, "theirs", benchmark=nb201.Benchmark("cifar10"), **table)
+    assert rows(tmp_path / "theirs") == rows(tmp_path / "built-in")
+    assert theirs["benchmark_rank"] == built_in["benchmark_rank"]
+    saved = json.loads((tmp_path / "theirs" / "config.json").read_text())
+    assert saved["benchmark"] == "nb201:Benchmark"
+
+
+BUILT_IN = [s for s in config_lib.STRATEGIES if s != "naswot"]  # naswot: untrained scores, then training.
+
+
+@pytest.mark.parametrize("strategy", BUILT_IN)
+def test_every_built_in_strategy_searches_a_users_table(tmp_path, strategy):
+    """examples/my_table.py: each pick's rank and regret as counted from the CSV itself."""
+    reference = f"{EXAMPLES / 'my_table.py'}"
+    extra = {"embedding": dict(embedding_pretrain=64, embedding_epochs=2),
+             "tpe": dict(tpe_startup=4), "evolution": dict(population_size=8, sample_size=3)}
+    best, lines = _search(tmp_path, strategy, space=f"{reference}:space", evaluation="benchmark",
+                          benchmark=f"{reference}:table", trials=24, children_per_step=4,
+                          strategy=strategy, **extra.get(strategy, {}))
+    with open(EXAMPLES / "my_table.csv", newline="") as f:
+        values = [float(r["val_accuracy"]) for r in csv.DictReader(f)]
+    fitness = best["benchmark_fitness"]
+    assert fitness in values and best["search_val_accuracy"] == fitness
+    assert best["benchmark_rank"] == 1 + sum(v > fitness for v in values)
+    assert best["benchmark_regret"] == pytest.approx(max(values) - fitness)
+    assert best["benchmark_size"] == 64 and best["trials"] == 24
+    assert len(rows(tmp_path / strategy)) == 24
+    assert any(line.startswith("best: ") and "rank" in line for line in lines)
+
+
+def test_an_architecture_missing_from_a_table_fails_as_a_child(tmp_path):
+    import benchmarks  # pylint: disable=import-outside-toplevel
+
+    space = state_space.StateSpace(1).add_state("op", ["a", "b", "c", "d"])
+    partial = benchmarks.Table(space, {("a",): 0.5, ("b",): 0.9}, metric="accuracy", name="partial")
+    best, _ = _search(tmp_path, "partial", space=space, benchmark=partial, evaluation="benchmark",
+                      strategy="random", trials=12, children_per_step=4, max_failures=12)
+    history = rows(tmp_path / "partial")
+    failed = [r for r in history if r["failed"] == "1"]
+    assert failed and all(r["layer0_op"] in ("c", "d") for r in failed)
+    assert all("is not in the table 'partial'" in r["reason"] for r in failed)
+    assert best["benchmark_fitness"] == 0.9
