@@ -365,6 +365,8 @@ def _run_in_process(config, resume, echo):
             strategies.StrategyProposalError) as e:
         raise RunFailed(f"run {config.run_name} stopped: {e}", 2) from None
     except (manager.SearchError, strategies.StrategyError) as e:
+        if _received:  # The signal's KeyboardInterrupt, turned into another error.
+            raise Interrupted(_received[-1]) from None
         raise RunFailed(f"run {config.run_name} stopped: search stopped: {e}", 1) from None
     finally:
         keras.backend.clear_session()  # The run's controller: not kept for the next run.

@@ -170,6 +170,9 @@ def test_a_space_of_your_own_needs_its_builder_and_sets_its_own_layers(tmp_path)
     assert tuple(strategies.STRATEGIES) == config_lib.STRATEGIES
     assert tuple(templates.TEMPLATES) == config_lib.TEMPLATES
     assert tuple(state_space.SPACES) == config_lib.SPACES
+    import benchmarks  # pylint: disable=import-outside-toplevel
+
+    assert tuple(benchmarks.BENCHMARKS) == config_lib.BENCHMARKS
 
 
 def test_poisoning_applies_to_a_space_of_your_own(tmp_path):
@@ -459,6 +462,16 @@ def background_jobs(folder):
     jobs["example-space"] = lambda: _run(_documented("my_space.py") + [f"--logdir={folder / 'ex'}"])
     jobs["example-strategy"] = lambda: _run(
         _documented("my_strategy.py") + [f"--out={folder / 'ex-assess'}"], script="assess.py")
+    jobs["example-table"] = lambda: _run(_documented("my_table.py") + [f"--logdir={folder / 'ex'}"])
+    jobs["example-sweep"] = lambda: _run(
+        _documented("make_my_table.py") + ["--architectures=8", "--epochs=1", f"--out={folder / 'sweep.csv'}"],
+        script="examples/make_my_table.py")
+    # A table of the user's searched by assess.py, as NAS-Bench-201 is.
+    table = f"{EXAMPLES / 'my_table.py'}"
+    jobs["assess-table"] = lambda: _run([
+        f"--space={table}:space", "--evaluation=benchmark", f"--benchmark={table}:table",
+        "--strategies=random,evolution", "--population_size=8", "--sample_size=3", "--trials=32",
+        "--budgets=16,32", "--seeds=0,1,2,3", f"--out={folder / 'assess-table'}"], script="assess.py")
     return jobs
 
 
@@ -466,7 +479,8 @@ def _documented(example):
     """The flags of the command in an example's docstring (`python <script> ...`)."""
     text = (EXAMPLES / example).read_text().replace("\\\n", " ")
     line = next(line for line in text.splitlines() if line.strip().startswith("python "))
-    return [a for a in line.split()[2:] if not a.startswith("--out=") and not a.startswith("--logdir=")]
+    words = line.split("#")[0].split()
+    return [a for a in words[2:] if not a.startswith("--out=") and not a.startswith("--logdir=")]
 
 
 @pytest.fixture(scope="module")
@@ -634,3 +648,24 @@ def test_an_architecture_missing_from_a_table_fails_as_a_child(tmp_path):
     assert failed and all(r["layer0_op"] in ("c", "d") for r in failed)
     assert all("is not in the table 'partial'" in r["reason"] for r in failed)
     assert best["benchmark_fitness"] == 0.9
+
+
+def test_the_table_example_runs_by_its_documented_command_and_assess_reads_it(processes):
+    table = processes["example-table"].result()
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert "best: " in table.stdout and "of 64, regret" in table.stdout
+    sweep = processes["example-sweep"].result()
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    out = pathlib.Path(sweep.args[-1].split("=", 1)[1])
+    with open(out, newline="") as f:
+        swept = list(csv.DictReader(f))
+    with open(EXAMPLES / "my_table.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert len(swept) == 8 and list(swept[0]) == header
+    assessed = processes["assess-table"].result()
+    assert assessed.returncode == 0, assessed.stderr[-2000:]
+    folder = pathlib.Path(assessed.args[-1].split("=", 1)[1])
+    report = (folder / "benchmark.md").read_text()
+    assert "validation accuracy after 2 epochs (mnist5k)" in report
+    evolution = [line for line in report.splitlines() if line.startswith("| 32 | evolution | 4 |")]
+    assert len(evolution) == 1 and evolution[0].split("|")[-2].strip() not in ("", "nan")
