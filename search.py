@@ -8,6 +8,12 @@ axis (`--evaluation`): trained from scratch, scored untrained (NASWOT), or score
 with shared weights; with shared weights the loop trains the supernet for one pass
 of the training split every `shared_steps_per_epoch` steps (weight_sharing.py).
 
+The loop is here, with the making of a run's components (its space, builder,
+strategy and benchmark come from their registries, or are a user's objects:
+extensions.py); the run's commit point and its restore are run_commit.py's, its
+progress lines progress.py's, and the final retraining and report
+final_evaluation.py's.
+
 Library code: it never reads command-line flags.
 """
 
@@ -17,7 +23,6 @@ import gc
 import json
 import math
 import os
-import shutil
 import time
 
 import numpy as np
@@ -34,168 +39,25 @@ import data
 import early_stopping
 import extensions
 import config as config_lib
+import final_evaluation
 from config import ConfigError, SearchConfig, read_config  # noqa: F401  (search.SearchConfig: the API)
 import manager as manager_lib
 from poisoning import make_space
+import progress
+import run_commit
+import run_log
 import run_state
-from run_state import LOCK_FILE, STATE_FILE
+from run_state import LOCK_FILE, STATE_FILE  # noqa: F401  (search.STATE_FILE: tests and bench read it)
 from strategies import make_strategy
 import supernet as supernet_lib
 import templates
 import weight_sharing
 import workers
-from run_log import RunLog, deferred_signals, write_json
+from run_commit import RunFolderError  # noqa: F401  (search.RunFolderError: the API)
+from run_log import RunLog, deferred_signals
 
-
-# ---------------------------------------------------------------------- run state
-# (the folder's state file, its reading and the start checks: run_state.py)
-
-
-def _result_to_json(result):
-    value = dataclasses.asdict(result)
-    value["architecture"] = list(result.architecture)
-    return value
-
-
-def _result_from_json(value):
-    return manager_lib.ChildResult(**{**value, "architecture": tuple(value["architecture"])})
-
-
-class RunFolderError(Exception):
-    """The run folder cannot be written (disk full, read-only): the run stopped at its
-    last commit and can be resumed once the folder is writable again."""
-
-
-class _Run:
-    """Everything a search needs to continue after a crash, and its atomic saving.
-
-    state.json is the commit point: it is replaced (atomically) after every trial and
-    after every step, and holds how many rows of the append-only logs (trials.jsonl,
-    history.csv) and bytes of the event files are committed; its size does not grow
-    with the run (bench/state_commit.py). The controller's weights are written into a
-    new folder per step first, and state.json names the folder to use, so a crash
-    between the two writes leaves the previous, consistent pair.
-    """
-
-    def __init__(self, run_dir, strategy, manager, budget, stop_rule=None):
-        self.run_dir = run_dir
-        self.strategy = strategy
-        self.manager = manager
-        self.budget = budget  # budget.Budget: trials and seconds.
-        self.stop_rule = stop_rule  # early_stopping.MedianRule, or None.
-        self.stopped_by = None  # What ended the search: "trials", "time_budget", "strategy".
-        self.shared = manager.shared  # The SharedEvaluator, or None.
-        self.supernet_checkpoint = None
-        self.step = 0
-        self.trial = 0
-        self.best = None
-        self.accuracies = []
-        self.poisoned = []  # Poisoned layers of each trial's architecture.
-        self.pending = None  # The step in progress: its architectures and done children.
-        self.phase = "search"  # search -> final -> finished
-        self.checkpoint = None
-        self.log = None  # The RunLog, once the run's files are open.
-        self.events = {}  # TensorBoard event files and their committed sizes.
-        self.elapsed_before = 0.0  # Search seconds of earlier processes (resumed runs).
-        self.clock = time.perf_counter()
-
-    def elapsed(self):
-        """Seconds of search so far, over every process that worked on this run."""
-        if self.phase != "search":
-            return self.elapsed_before
-        return self.elapsed_before + time.perf_counter() - self.clock
-
-    def count(self, result, poisoned):
-        """Adds a trial's result to the run's record: its fitness, its poisoned layers,
-        and the best so far (a complete child fitter than it; one stopped early never is)."""
-        self.accuracies.append(result.fitness)  # The score with a training-free evaluation.
-        self.poisoned.append(poisoned)
-        complete = not result.failed and not result.stopped_epoch
-        if complete and (self.best is None or result.fitness > self.best.fitness):
-            self.best = result
-
-    def save(self):
-        """Commits the run: state.json, whose size does not grow with the trials (what
-        each trial was is in the logs, trials.jsonl and history.csv, which the caller has
-        synced; the state holds how many of their rows are committed)."""
-        if self.log is not None:
-            self.events.update(self.log.events_state())
-        state = run_state.RunState(
-            phase=self.phase,
-            step=self.step,
-            trial=self.trial,
-            elapsed=self.elapsed(),
-            stopped_by=self.stopped_by,
-            strategy={"checkpoint": self.checkpoint, "state": self.strategy.get_state()},
-            manager={
-                "baseline": self.manager.baseline.get_state(),
-                "consecutive_failures": self.manager.consecutive_failures,
-            },
-            pending=self.pending,
-            events=self.events,
-        )
-        if self.shared is not None:
-            state.shared = {"checkpoint": self.supernet_checkpoint, "state": self.shared.get_state()}
-        write_json(os.path.join(self.run_dir, STATE_FILE), state.to_json(), indent=None)
-
-    def save_checkpoint(self, supernet=False):
-        """Saves the strategy's weights for the current step (and, with `supernet`,
-        the supernet and its optimizer) and commits to them in state.json; the
-        folders they replace go only after the commit."""
-        name = f"checkpoints/step-{self.step:05d}"
-        # The weights change only in a step's update and a supernet pass, which move the
-        # step or the epoch on: a folder already committed holds these weights and is
-        # never written again (a kill in the middle would damage the committed copy).
-        if name != self.checkpoint:
-            self.strategy.save(os.path.join(self.run_dir, name))
-        replaced = [(self.checkpoint, name)]
-        self.checkpoint = name
-        if supernet:
-            net = f"checkpoints/supernet-{self.shared.epochs:04d}"
-            if net != self.supernet_checkpoint:
-                self.shared.save(os.path.join(self.run_dir, net))
-            replaced.append((self.supernet_checkpoint, net))
-            self.supernet_checkpoint = net
-        self.save()
-        for previous, current in replaced:
-            if previous and previous != current:
-                shutil.rmtree(os.path.join(self.run_dir, previous), ignore_errors=True)
-
-    def restore(self, state):
-        """Continues from a commit (a run_state.RunState read from the run folder)."""
-        self.phase = state.phase
-        self.step, self.trial = state.step, state.trial
-        self.elapsed_before = state.elapsed
-        self.stopped_by = state.stopped_by
-        self.events = dict(state.events)
-        # The trials again, as `_search`'s `record` saw them (read with the state:
-        # run_state.read_state, which refused a damaged trials.jsonl).
-        for record in state.records:
-            result = _result_from_json(record["result"])
-            self.count(result, record["poisoned"])
-            if self.manager.use_cache and not result.cached and not result.failed:
-                self.manager.cache[result.architecture] = result
-            if self.stop_rule is not None and record["step"] < self.step:
-                self.stop_rule.add(result)  # The steps done; the pending one adds its own.
-        self.clock = time.perf_counter()
-        self.checkpoint = state.strategy["checkpoint"]
-        if self.checkpoint:
-            self.strategy.load(os.path.join(self.run_dir, self.checkpoint))
-        self.strategy.set_state(state.strategy["state"])
-        if self.shared is not None:
-            shared = state.shared
-            if shared is None:
-                raise ConfigError(f"cannot resume: {self.run_dir} holds no supernet state")
-            self.supernet_checkpoint = shared["checkpoint"]
-            if self.supernet_checkpoint:
-                try:
-                    self.shared.load(os.path.join(self.run_dir, self.supernet_checkpoint))
-                except ValueError as e:
-                    raise ConfigError(f"cannot resume: {e}") from None
-            self.shared.set_state(shared["state"])
-        self.manager.baseline.set_state(state.manager["baseline"])
-        self.manager.consecutive_failures = state.manager["consecutive_failures"]
-        self.pending = state.pending
+COMMIT_SECONDS = 5.0  # Shared weights: at most this much search is lost to a kill -9.
+BENCHMARK_COMMIT_SECONDS = 2.0  # Benchmark lookups: at most this much (bench/nb201_speed.py).
 
 
 # ---------------------------------------------------------------------- the search
@@ -493,18 +355,18 @@ def _run_locked(
     stop_rule = None
     if config.early_stop == "median":
         stop_rule = early_stopping.MedianRule(config.epochs, config.early_stop_after)
-    run = _Run(run_dir, strategy, manager, budget, stop_rule)
+    run = run_commit.Run(run_dir, strategy, manager, budget, stop_rule)
     if state is not None:
         run.restore(state)
     else:
         # config.json and the first commit together: a signal cannot fall between them
         # (a SIGKILL can: a resume then starts the run again, `run_state.never_committed`).
         with deferred_signals():  # A write that fails: run_search's RunFolderError.
-            write_json(
+            run_log.write_json(
                 os.path.join(run_dir, "config.json"),
                 {**dataclasses.asdict(config), "dataset_split": _describe_data(manager)},
             )
-            write_json(os.path.join(run_dir, run_state.COMPONENTS_FILE), components)
+            run_log.write_json(os.path.join(run_dir, run_state.COMPONENTS_FILE), components)
             run.save_checkpoint()
     # Move the long-lived objects of TensorFlow, Keras and the controller out of the
     # garbage collector's way: the collection that follows every child then costs
@@ -518,7 +380,7 @@ def _run_locked(
         out(f"resuming {run_dir} at trial {run.trial + 1}, step {run.step}")
     else:
         out(
-            f"strategy {config.strategy}: {_budget_words(config)}, "
+            f"strategy {config.strategy}: {progress.budget_words(config)}, "
             f"{config.children_per_step} per step; run folder {run_dir}"
         )
     if stop_rule is not None:
@@ -557,7 +419,7 @@ def _run_locked(
     search_seconds = run.elapsed()  # All processes of the run (resumed ones too).
     if run.best is None:
         raise manager_lib.SearchError("every child failed; no architecture to evaluate")
-    return _final(config, run, dataset, space, manager, out, search_seconds)
+    return final_evaluation.evaluate(config, run, dataset, space, manager, out, search_seconds)
 
 
 def _describe_data(manager):
@@ -611,7 +473,7 @@ class _Loop:
         self.batched = self.shared is not None or self.benchmark is not None  # Per step commits.
         shared = self.shared is not None
         self.commit_seconds = COMMIT_SECONDS if shared else BENCHMARK_COMMIT_SECONDS
-        self.report_every = _report_every(config)
+        self.report_every = progress.report_every(config)
         self.last_commit = time.perf_counter()
 
     def start_step(self):
@@ -648,7 +510,7 @@ class _Loop:
         the step started)."""
         run, manager = self.run, self.run.manager
         architectures = [tuple(a) for a in run.pending["architectures"]]
-        done = [_result_from_json(r) for r in run.pending["done"]]
+        done = [run_commit.result_from_json(r) for r in run.pending["done"]]
         manager.consecutive_failures = run.pending["consecutive_failures"]
         if self.shared is not None:
             self.shared.step = run.step
@@ -673,7 +535,7 @@ class _Loop:
         else:
             with deferred_signals():
                 self.record(result)
-            self.out(_trial_line(self.config, self.run, self.space, result, *self.clock))
+            self.out(progress.trial_line(self.config, self.run, self.space, result, *self.clock))
         if self._stopping():
             raise KeyboardInterrupt
 
@@ -698,7 +560,7 @@ class _Loop:
             poisoned=run.poisoned[-1],
         )
         if not self.batched:
-            run.pending["done"].append(_result_to_json(result))
+            run.pending["done"].append(run_commit.result_to_json(result))
             run.save()
 
     def end_step(self, architectures, results, scalars, step_started):
@@ -719,12 +581,12 @@ class _Loop:
                 run.save_checkpoint()
                 self.last_commit = now
         if self.shared is not None:
-            line = _step_line(config, run, results, scalars, step_started, *self.clock)
+            line = progress.step_line(config, run, results, scalars, step_started, *self.clock)
             self.out(line)
         elif self.benchmark is not None and (
             run.trial // self.report_every > (run.trial - len(results)) // self.report_every
         ):
-            self.out(_benchmark_line(config, run, space, self.benchmark, *self.clock))
+            self.out(progress.benchmark_line(config, run, space, self.benchmark, *self.clock))
 
 
 def _step_scalars(config, run, space, architectures, results):
@@ -770,285 +632,4 @@ def _train_supernet(run, log, out):
         f"| {scalars['supernet/seconds']:.1f}s"
     )
 
-
-COMMIT_SECONDS = 5.0  # Shared weights: at most this much search is lost to a kill -9.
-BENCHMARK_COMMIT_SECONDS = 2.0  # Benchmark lookups: at most this much (bench/nb201_speed.py).
-_duration = budget_lib.format_duration
-
-
-def _eta(config, run, started, started_trial):
-    """Time left: by the trial budget at this process's pace, or the time budget's
-    remainder, whichever ends first."""
-    left = []
-    if config.trials:
-        trials_here = max(run.trial - started_trial, 1)
-        left.append((time.perf_counter() - started) / trials_here * (config.trials - run.trial))
-    if config.time_budget:
-        left.append(max(0.0, config.time_budget - run.elapsed()))
-    return _duration(min(left))
-
-
-def _budget_words(config):
-    """`64 children`, `up to 64 children in 45m00s` or `children for 45m00s`."""
-    if config.time_budget is None:
-        return f"{config.trials} children"
-    if config.trials is None:
-        return f"children for {_duration(config.time_budget)} (time budget)"
-    return f"up to {config.trials} children in {_duration(config.time_budget)} (time budget)"
-
-
-def _of(config):
-    return f"/{config.trials}" if config.trials else ""
-
-
-def _trial_line(config, run, space, result, started, started_trial):
-    """The progress line of one trained (or NASWOT-scored) child."""
-    status = "cached" if result.cached else f"{result.seconds:.1f}s"
-    if result.failed:
-        status = f"FAILED ({result.reason}; failures/trial-{run.trial:05d}.txt has its traceback)"
-    elif result.stopped_epoch:
-        status += (
-            f" | stopped after epoch {result.stopped_epoch}/{config.epochs} "
-            f"(fitness {result.fitness:.4f})"
-        )
-    if space.poisoned:
-        status += f" | poisoned {run.poisoned[-1]}/{space.num_layers}"
-    if result.accuracy is None:
-        value = f"{config.score_name} {result.score:.2f}"
-    else:
-        value = f"acc {result.accuracy:.4f}"
-        value += "" if result.score is None else f" ({config.score_name} {result.score:.2f})"
-    return (
-        f"trial {run.trial}{_of(config)} step {run.step} | "
-        f"{space.format(result.architecture)} | {value} "
-        f"reward {result.reward:+.4f} | {status} | ETA {_eta(config, run, started, started_trial)}"
-    )
-
-
-def _report_every(config):
-    """Trials between two progress lines of a benchmark search: about 20 lines a run
-    (a multiple of 100 from 1,000 trials on), every 1,000 without a trial limit."""
-    if not config.trials:
-        return 1000
-    every = max(1, config.trials // 20)
-    return every if every < 50 else max(50, every // 50 * 50)
-
-
-def _benchmark_line(config, run, space, benchmark, started, started_trial):
-    """The progress line of a benchmark search: the best cell so far and the pace."""
-    here = max(run.trial - started_trial, 1)
-    rate = here / max(time.perf_counter() - started, 1e-9)
-    recent = run.accuracies[-_report_every(config) :]
-    line = (
-        f"trial {run.trial}{_of(config)} step {run.step} | best {run.best.fitness:.4f} "
-        f"(rank {benchmark.rank(run.best.fitness)}) "
-        f"{space.format(run.best.architecture)} | mean of the last {len(recent)} "
-        f"{float(np.mean(recent)):.4f}"
-    )
-    if space.poisoned:
-        recent_poison = np.asarray(run.poisoned[-len(recent) :], dtype=float) / space.num_layers
-        line += f" | poison rate {float(np.mean(recent_poison)):.3f}"
-    return line + f" | {rate:,.0f} trials/s | ETA {_eta(config, run, started, started_trial)}"
-
-
-def _step_line(config, run, results, scalars, step_started, started, started_trial):
-    """The progress line of one step of shared-weight scoring."""
-    steps = f"/{-(-config.trials // config.children_per_step)}" if config.trials else ""
-    line = (
-        f"step {run.step}{steps} epoch {run.shared.epochs} | trials {run.trial}{_of(config)} | "
-        f"acc mean {scalars['accuracy/mean']:.4f} best {scalars['accuracy/best']:.4f} | "
-        f"reward {scalars['reward/mean']:+.4f} baseline {scalars['reward/baseline']:.4f}"
-    )
-    if "poison/rate" in scalars:
-        line += f" | poison rate {scalars['poison/rate']:.3f}"
-    failed = sum(r.failed for r in results)
-    if failed:
-        line += f" | {failed} FAILED ({next(r.reason for r in results if r.failed)})"
-    line += f" | {time.perf_counter() - step_started:.1f}s"
-    return line + f" | ETA {_eta(config, run, started, started_trial)}"
-
-
-def _final(config, run, dataset, space, manager, out, search_seconds):
-    """Retrains the best architecture, tests it once, saves it; marks the run finished.
-
-    With shared weights the best architecture is derived first (`_derive`)."""
-    best = run.best
-    quarter = max(1, len(run.accuracies) // 4)
-    first = float(np.mean(run.accuracies[:quarter]))
-    last = float(np.mean(run.accuracies[-quarter:]))
-    scored = config.evaluation in config_lib.SCORES  # Scored untrained, not trained.
-    metric, name = (
-        (f"{config.score_name}_score", config_lib.score_title(config.score_name))
-        if scored
-        else ("accuracy", "validation accuracy")
-    )
-    if run.shared is not None:
-        name = "minibatch accuracy with shared weights"
-    if manager.benchmark is not None:
-        name = f"{manager.benchmark.metric} in the table"
-    ended = {
-        "time_budget": f" (the time budget of {_duration(config.time_budget or 0)} is spent)",
-        "strategy": " (the strategy had no more architectures to propose)",
-    }.get(run.stopped_by, "")
-    out(
-        f"search done in {_duration(search_seconds)}{ended}; best {name} "
-        f"{best.fitness:.4f}: {space.format(best.architecture)}"
-    )
-    out(f"mean {name}: first quarter of the trials {first:.4f}, last quarter {last:.4f}")
-    poison = {}
-    if space.poisoned:
-        rates = np.asarray(run.poisoned, dtype=float) / space.num_layers
-        poison = {
-            "poisoned_layers": space.poisoned_layers(best.architecture),
-            "first_quarter_poison_rate": float(np.mean(rates[:quarter])),
-            "last_quarter_poison_rate": float(np.mean(rates[-quarter:])),
-            "poison_prior": space.poison_prior(),
-        }
-        out(
-            f"poison rate (poisoned layers per layer): first quarter "
-            f"{poison['first_quarter_poison_rate']:.3f}, last quarter "
-            f"{poison['last_quarter_poison_rate']:.3f}; uniform prior {poison['poison_prior']:.3f}"
-        )
-    if manager.benchmark is not None:
-        return _final_benchmark(config, run, space, manager.benchmark, out, search_seconds, {
-            "trials": run.trial,
-            f"first_quarter_mean_{metric}": first,
-            f"last_quarter_mean_{metric}": last,
-            **poison,
-        })
-    shared = {}
-    if run.shared is not None:
-        best, shared = _derive(config, run, space, out)
-        if space.poisoned:
-            poison["poisoned_layers"] = space.poisoned_layers(best.architecture)
-    out(f"retraining the best architecture for {config.final_epochs} epochs ...")
-    started = time.perf_counter()
-    model, crashed = manager.train_final(best.architecture, config.final_epochs)
-    model_path = os.path.join(run.run_dir, "best_model.keras")
-    val_accuracy = test_accuracy = None
-    if model is not None:
-        val_accuracy = float(manager_lib.accuracy_of(model, dataset.x_val, dataset.y_val))
-        test_accuracy = float(manager_lib.accuracy_of(model, dataset.x_test, dataset.y_test))
-        model.save(model_path + ".tmp.keras")
-        os.replace(model_path + ".tmp.keras", model_path)
-    summary = {
-        "architecture": list(best.architecture),
-        "architecture_str": space.format(best.architecture),
-        "layers": space.layers(best.architecture),
-        # None when the search trained no child; with shared weights, the pick's
-        # accuracy on the whole validation split with the shared weights.
-        "search_val_accuracy": best.accuracy,
-        f"{config.score_name}_score": best.score,
-        # None when the final retraining killed the search process twice (crash_guard.py).
-        "final_val_accuracy": val_accuracy,
-        "test_accuracy": test_accuracy,
-        "params": None if model is None else int(model.count_params()),
-        "final_epochs": config.final_epochs,
-        "final_failed": crashed,
-        "trials": run.trial,
-        f"first_quarter_mean_{metric}": first,
-        f"last_quarter_mean_{metric}": last,
-        **poison,
-        **shared,
-        "search_seconds": round(search_seconds, 3),
-        "time_budget_seconds": config.time_budget,
-        "stopped_by": run.stopped_by,
-        "final_seconds": round(time.perf_counter() - started, 3),
-    }
-    with deferred_signals():
-        write_json(os.path.join(run.run_dir, "best.json"), summary)
-        run.phase = "finished"
-        run.save()
-    out(f"best architecture: {summary['architecture_str']}")
-    if model is None:
-        out(f"no final model: {crashed}, twice (once with oneDNN off); best.json has the "
-            f"search's result")
-        return summary
-    out(
-        f"test accuracy {test_accuracy:.4f} (validation {val_accuracy:.4f}); model saved to "
-        f"{model_path}"
-    )
-    return summary
-
-
-def _final_benchmark(config, run, space, benchmark, out, search_seconds, entries):
-    """The report of a benchmark search: the pick's fitness in the table, its rank among
-    the table's architectures and its regret to the best, and what the benchmark adds
-    (`report`: NAS-Bench-201's accuracies on its three datasets); nothing is
-    retrained; marks the run finished."""
-    best = run.best
-    fitness = benchmark.fitness(best.architecture)
-    report = benchmark.report(best.architecture, space) if hasattr(benchmark, "report") else {}
-    # The query that first reached the pick's reward (the pick itself, or a tie).
-    first_trial = next(i + 1 for i, a in enumerate(run.accuracies) if a >= best.fitness)
-    summary = {
-        "architecture": list(best.architecture),
-        "architecture_str": space.format(best.architecture),
-        "layers": space.layers(best.architecture),
-        "search_val_accuracy": best.accuracy,  # The reward: see benchmark_metric.
-        "final_val_accuracy": None,  # Nothing is retrained.
-        "test_accuracy": None,  # The table's own (NAS-Bench-201's `report` gives it).
-        "params": best.params,
-        "benchmark": config.benchmark,
-        "benchmark_metric": benchmark.metric,
-        "benchmark_fitness": fitness,
-        "benchmark_rank": benchmark.rank(fitness),
-        "benchmark_regret": benchmark.best() - fitness,
-        "benchmark_size": benchmark.size,
-        **report,
-        "trial_of_best": first_trial,
-        **entries,
-        "search_seconds": round(search_seconds, 3),
-        "time_budget_seconds": config.time_budget,
-        "stopped_by": run.stopped_by,
-    }
-    with deferred_signals():
-        write_json(os.path.join(run.run_dir, "best.json"), summary)
-        run.phase = "finished"
-        run.save()
-    if hasattr(benchmark, "report_lines"):
-        for line in benchmark.report_lines(summary, first_trial):
-            out(line)
-    else:
-        out(
-            f"best: {summary['architecture_str']}, found at query {first_trial}: "
-            f"{benchmark.metric} {fitness:.4f}, rank {summary['benchmark_rank']:,} of "
-            f"{benchmark.size:,}, regret {summary['benchmark_regret']:.4f} to the best"
-        )
-    return summary
-
-
-def _derive(config, run, space, out):
-    """ENAS's derivation: `derive_candidates` architectures proposed by the strategy
-    (the controller's final policy; uniform for random search; mutations of
-    tournament parents for evolution), ranked by `SharedEvaluator.derive` (derive.csv).
-
-    Returns:
-      (ChildResult of the pick, dict of best.json entries).
-    """
-    shared = run.shared
-    proposed = list(dict.fromkeys(tuple(a) for a in run.strategy.propose(config.derive_candidates)))
-    out(
-        f"deriving: {len(proposed)} distinct architectures of {config.derive_candidates} proposed, "
-        f"scored on the {len(shared.dataset.y_val)} validation images with the shared weights ..."
-    )
-    started = time.perf_counter()
-    ranking = shared.derive(proposed, os.path.join(run.run_dir, "derive.csv"))
-    pick, accuracy = ranking[0]
-    median = float(np.median([a for _, a in ranking]))
-    out(
-        f"derived in {_duration(time.perf_counter() - started)}: shared-weight validation accuracy "
-        f"{accuracy:.4f} (median of the candidates {median:.4f}): {space.format(pick)}"
-    )
-    result = manager_lib.ChildResult(pick, accuracy, params=shared.params(pick))
-    entries = {
-        "shared_val_accuracy": accuracy,
-        "best_minibatch_accuracy": run.best.accuracy,
-        "best_minibatch_architecture": space.format(run.best.architecture),
-        "derive_candidates": len(proposed),
-        "derive_median_accuracy": median,
-        "supernet_epochs": shared.epochs,
-        "derive_seconds": round(time.perf_counter() - started, 3),
-    }
-    return result, entries
 

@@ -27,13 +27,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import manager  # noqa: E402
+import run_log  # noqa: E402
 import search  # noqa: E402
 
 
 def run(strategy, trials, logdir):
     """One search; returns its row of the table."""
     commits = []
-    write_json = search.write_json
+    write_json = run_log.write_json
 
     def timed(path, *args, **kwargs):
         started = time.perf_counter()
@@ -41,7 +42,7 @@ def run(strategy, trials, logdir):
         if path.endswith(search.STATE_FILE):
             commits.append(time.perf_counter() - started)
 
-    search.write_json = timed
+    run_log.write_json = timed
     try:
         config = search.SearchConfig(
             space="nb201",
@@ -56,7 +57,7 @@ def run(strategy, trials, logdir):
         best = search.run_search(config, out=lines.append)
         wall = time.perf_counter() - started
     finally:
-        search.write_json = write_json
+        run_log.write_json = write_json
     with open(os.path.join(logdir, strategy, "history.csv"), newline="") as f:
         elapsed = [float(r["elapsed_seconds"]) for r in csv.DictReader(f)]
     window = min(1000, len(elapsed) // 2)

@@ -24,6 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import config as config_lib  # noqa: E402
+import run_commit  # noqa: E402
 import search  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def main():
     run_dir = os.path.join(logdir, "run")
     commits = []  # (trial, seconds, state.json bytes, log bytes)
     logs = ("history.csv", "trials.jsonl")
-    save = search._Run.save  # pylint: disable=protected-access
+    save = run_commit.Run.save  # pylint: disable=protected-access
 
     def timed_save(run):
         before = sum(_size(os.path.join(run_dir, name)) for name in logs)
@@ -50,7 +51,7 @@ def main():
         seconds = time.perf_counter() - start
         commits.append((run.trial, seconds, _size(os.path.join(run_dir, search.STATE_FILE)), before))
 
-    search._Run.save = timed_save  # pylint: disable=protected-access
+    run_commit.Run.save = timed_save  # pylint: disable=protected-access
     make_manager = search.make_manager
 
     def caching_manager(*a, **k):

@@ -22,6 +22,7 @@ import pytest
 
 import config as config_lib
 import manager as manager_lib
+import run_log
 import search
 import strategies
 
@@ -93,7 +94,7 @@ def test_a_commit_costs_the_same_at_every_trial(tmp_path, monkeypatch):
 def test_a_full_disk_stops_the_run_in_one_line_and_the_resume_loses_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(search, "BENCHMARK_COMMIT_SECONDS", 0.0)  # A commit per step.
     quiet(table_config(tmp_path, "full"))
-    original, calls = search.write_json, []
+    original, calls = run_log.write_json, []
 
     def full_disk(path, *args, **kwargs):
         calls.append(path)
@@ -101,12 +102,12 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_resume_loses_nothing(tmp_
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path + ".tmp")
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(search, "write_json", full_disk)
+    monkeypatch.setattr(run_log, "write_json", full_disk)
     with pytest.raises(search.RunFolderError) as info:
         quiet(table_config(tmp_path, "cut"))
     message = str(info.value)
     assert "No space left on device" in message and "--resume" in message and "\n" not in message
-    monkeypatch.setattr(search, "write_json", original)
+    monkeypatch.setattr(run_log, "write_json", original)
     resumed = quiet(table_config(tmp_path, "cut"), resume=True)
     assert history(tmp_path / "cut") == history(tmp_path / "full")
     assert resumed["architecture"] == quiet(table_config(tmp_path, "full"), resume=True)["architecture"]
@@ -116,18 +117,18 @@ def test_a_full_disk_in_the_first_write_leaves_a_folder_a_new_start_can_use(tmp_
     """bench/faults.py (controller, disk): the disk filled while config.json was written
     left config.json.tmp beside the lock, and every later start was refused ("already
     holds a run") while --resume had nothing to resume."""
-    original = search.write_json
+    original = run_log.write_json
 
     def full_disk(path, *args, **kwargs):
         with open(path + ".tmp", "w") as f:
             f.write('{"half": ')
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path + ".tmp")
 
-    monkeypatch.setattr(search, "write_json", full_disk)
+    monkeypatch.setattr(run_log, "write_json", full_disk)
     with pytest.raises(search.RunFolderError) as info:
         quiet(table_config(tmp_path, "first"))
     assert "nothing of the run was saved" in str(info.value) and "--resume" not in str(info.value)
-    monkeypatch.setattr(search, "write_json", original)
+    monkeypatch.setattr(run_log, "write_json", original)
     quiet(table_config(tmp_path, "first"))  # The same command again, once there is room.
     quiet(table_config(tmp_path, "full"))
     assert history(tmp_path / "first") == history(tmp_path / "full")
@@ -298,6 +299,7 @@ def test_a_stopped_search_exits_with_the_signal_s_status_whatever_the_teardown_d
 
 STOPPED_BEFORE_THE_RUN = """
 import atexit, os, runpy, signal, sys, time
+import run_log
 import search
 def starting(*args, **kwargs):  # A stop while the search starts, before it writes anything.
     os.kill(os.getpid(), signal.SIGTERM)

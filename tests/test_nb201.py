@@ -28,6 +28,7 @@ import manager
 import nb201
 import operations
 import poisoning
+import run_log
 import search
 import state_space
 import templates
@@ -353,8 +354,8 @@ def test_every_strategy_searches_the_table(tmp_path, rows, strategy):
 
 def test_a_benchmark_search_commits_per_seconds_not_per_trial(tmp_path, monkeypatch):
     writes = []
-    original = search.write_json
-    monkeypatch.setattr(search, "write_json", lambda path, *a, **k: (writes.append(path), original(path, *a, **k)))
+    original = run_log.write_json
+    monkeypatch.setattr(run_log, "write_json", lambda path, *a, **k: (writes.append(path), original(path, *a, **k)))
     best, _, run_dir = _run_in_process(tmp_path, "commits", strategy="random", trials=4000)
     state_writes = sum(path.endswith("state.json") for path in writes)
     assert best["trials"] == 4000

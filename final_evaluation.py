@@ -1,0 +1,202 @@
+"""The end of a search: the best architecture retrained from scratch and tested once
+(derived first with shared weights), or, for a table of results, its rank and regret;
+best.json written and the run marked finished.
+"""
+
+import os
+import time
+
+import numpy as np
+
+import budget as budget_lib
+import config as config_lib
+import manager as manager_lib
+import run_log
+from run_log import deferred_signals
+
+_duration = budget_lib.format_duration
+
+
+def evaluate(config, run, dataset, space, manager, out, search_seconds):
+    """Retrains the best architecture, tests it once, saves it; marks the run finished.
+
+    With shared weights the best architecture is derived first (`_derive`)."""
+    best = run.best
+    quarter = max(1, len(run.accuracies) // 4)
+    first = float(np.mean(run.accuracies[:quarter]))
+    last = float(np.mean(run.accuracies[-quarter:]))
+    scored = config.evaluation in config_lib.SCORES  # Scored untrained, not trained.
+    metric, name = (
+        (f"{config.score_name}_score", config_lib.score_title(config.score_name))
+        if scored
+        else ("accuracy", "validation accuracy")
+    )
+    if run.shared is not None:
+        name = "minibatch accuracy with shared weights"
+    if manager.benchmark is not None:
+        name = f"{manager.benchmark.metric} in the table"
+    ended = {
+        "time_budget": f" (the time budget of {_duration(config.time_budget or 0)} is spent)",
+        "strategy": " (the strategy had no more architectures to propose)",
+    }.get(run.stopped_by, "")
+    out(
+        f"search done in {_duration(search_seconds)}{ended}; best {name} "
+        f"{best.fitness:.4f}: {space.format(best.architecture)}"
+    )
+    out(f"mean {name}: first quarter of the trials {first:.4f}, last quarter {last:.4f}")
+    poison = {}
+    if space.poisoned:
+        rates = np.asarray(run.poisoned, dtype=float) / space.num_layers
+        poison = {
+            "poisoned_layers": space.poisoned_layers(best.architecture),
+            "first_quarter_poison_rate": float(np.mean(rates[:quarter])),
+            "last_quarter_poison_rate": float(np.mean(rates[-quarter:])),
+            "poison_prior": space.poison_prior(),
+        }
+        out(
+            f"poison rate (poisoned layers per layer): first quarter "
+            f"{poison['first_quarter_poison_rate']:.3f}, last quarter "
+            f"{poison['last_quarter_poison_rate']:.3f}; uniform prior {poison['poison_prior']:.3f}"
+        )
+    if manager.benchmark is not None:
+        return _report_benchmark(config, run, space, manager.benchmark, out, search_seconds, {
+            "trials": run.trial,
+            f"first_quarter_mean_{metric}": first,
+            f"last_quarter_mean_{metric}": last,
+            **poison,
+        })
+    shared = {}
+    if run.shared is not None:
+        best, shared = _derive(config, run, space, out)
+        if space.poisoned:
+            poison["poisoned_layers"] = space.poisoned_layers(best.architecture)
+    out(f"retraining the best architecture for {config.final_epochs} epochs ...")
+    started = time.perf_counter()
+    model, crashed = manager.train_final(best.architecture, config.final_epochs)
+    model_path = os.path.join(run.run_dir, "best_model.keras")
+    val_accuracy = test_accuracy = None
+    if model is not None:
+        val_accuracy = float(manager_lib.accuracy_of(model, dataset.x_val, dataset.y_val))
+        test_accuracy = float(manager_lib.accuracy_of(model, dataset.x_test, dataset.y_test))
+        model.save(model_path + ".tmp.keras")
+        os.replace(model_path + ".tmp.keras", model_path)
+    summary = {
+        "architecture": list(best.architecture),
+        "architecture_str": space.format(best.architecture),
+        "layers": space.layers(best.architecture),
+        # None when the search trained no child; with shared weights, the pick's
+        # accuracy on the whole validation split with the shared weights.
+        "search_val_accuracy": best.accuracy,
+        f"{config.score_name}_score": best.score,
+        # None when the final retraining killed the search process twice (crash_guard.py).
+        "final_val_accuracy": val_accuracy,
+        "test_accuracy": test_accuracy,
+        "params": None if model is None else int(model.count_params()),
+        "final_epochs": config.final_epochs,
+        "final_failed": crashed,
+        "trials": run.trial,
+        f"first_quarter_mean_{metric}": first,
+        f"last_quarter_mean_{metric}": last,
+        **poison,
+        **shared,
+        "search_seconds": round(search_seconds, 3),
+        "time_budget_seconds": config.time_budget,
+        "stopped_by": run.stopped_by,
+        "final_seconds": round(time.perf_counter() - started, 3),
+    }
+    with deferred_signals():
+        run_log.write_json(os.path.join(run.run_dir, "best.json"), summary)
+        run.phase = "finished"
+        run.save()
+    out(f"best architecture: {summary['architecture_str']}")
+    if model is None:
+        out(f"no final model: {crashed}, twice (once with oneDNN off); best.json has the "
+            f"search's result")
+        return summary
+    out(
+        f"test accuracy {test_accuracy:.4f} (validation {val_accuracy:.4f}); model saved to "
+        f"{model_path}"
+    )
+    return summary
+
+
+def _report_benchmark(config, run, space, benchmark, out, search_seconds, entries):
+    """The report of a benchmark search: the pick's fitness in the table, its rank among
+    the table's architectures and its regret to the best, and what the benchmark adds
+    (`report`: NAS-Bench-201's accuracies on its three datasets); nothing is
+    retrained; marks the run finished."""
+    best = run.best
+    fitness = benchmark.fitness(best.architecture)
+    report = benchmark.report(best.architecture, space) if hasattr(benchmark, "report") else {}
+    # The query that first reached the pick's reward (the pick itself, or a tie).
+    first_trial = next(i + 1 for i, a in enumerate(run.accuracies) if a >= best.fitness)
+    summary = {
+        "architecture": list(best.architecture),
+        "architecture_str": space.format(best.architecture),
+        "layers": space.layers(best.architecture),
+        "search_val_accuracy": best.accuracy,  # The reward: see benchmark_metric.
+        "final_val_accuracy": None,  # Nothing is retrained.
+        "test_accuracy": None,  # The table's own (NAS-Bench-201's `report` gives it).
+        "params": best.params,
+        "benchmark": config.benchmark,
+        "benchmark_metric": benchmark.metric,
+        "benchmark_fitness": fitness,
+        "benchmark_rank": benchmark.rank(fitness),
+        "benchmark_regret": benchmark.best() - fitness,
+        "benchmark_size": benchmark.size,
+        **report,
+        "trial_of_best": first_trial,
+        **entries,
+        "search_seconds": round(search_seconds, 3),
+        "time_budget_seconds": config.time_budget,
+        "stopped_by": run.stopped_by,
+    }
+    with deferred_signals():
+        run_log.write_json(os.path.join(run.run_dir, "best.json"), summary)
+        run.phase = "finished"
+        run.save()
+    if hasattr(benchmark, "report_lines"):
+        for line in benchmark.report_lines(summary, first_trial):
+            out(line)
+    else:
+        out(
+            f"best: {summary['architecture_str']}, found at query {first_trial}: "
+            f"{benchmark.metric} {fitness:.4f}, rank {summary['benchmark_rank']:,} of "
+            f"{benchmark.size:,}, regret {summary['benchmark_regret']:.4f} to the best"
+        )
+    return summary
+
+
+def _derive(config, run, space, out):
+    """ENAS's derivation: `derive_candidates` architectures proposed by the strategy
+    (the controller's final policy; uniform for random search; mutations of
+    tournament parents for evolution), ranked by `SharedEvaluator.derive` (derive.csv).
+
+    Returns:
+      (ChildResult of the pick, dict of best.json entries).
+    """
+    shared = run.shared
+    proposed = list(dict.fromkeys(tuple(a) for a in run.strategy.propose(config.derive_candidates)))
+    out(
+        f"deriving: {len(proposed)} distinct architectures of {config.derive_candidates} proposed, "
+        f"scored on the {len(shared.dataset.y_val)} validation images with the shared weights ..."
+    )
+    started = time.perf_counter()
+    ranking = shared.derive(proposed, os.path.join(run.run_dir, "derive.csv"))
+    pick, accuracy = ranking[0]
+    median = float(np.median([a for _, a in ranking]))
+    out(
+        f"derived in {_duration(time.perf_counter() - started)}: shared-weight validation accuracy "
+        f"{accuracy:.4f} (median of the candidates {median:.4f}): {space.format(pick)}"
+    )
+    result = manager_lib.ChildResult(pick, accuracy, params=shared.params(pick))
+    entries = {
+        "shared_val_accuracy": accuracy,
+        "best_minibatch_accuracy": run.best.accuracy,
+        "best_minibatch_architecture": space.format(run.best.architecture),
+        "derive_candidates": len(proposed),
+        "derive_median_accuracy": median,
+        "supernet_epochs": shared.epochs,
+        "derive_seconds": round(time.perf_counter() - started, 3),
+    }
+    return result, entries
