@@ -227,7 +227,11 @@ class Benchmark:
 
     def reward(self, architecture, query=0):
         """The reward of query number `query`: the accuracy plus the reward errors."""
-        return self.query(architecture, query)[0]
+        row = self.row(architecture)
+        accuracy = float(self.table.accuracy[self.dataset][row])
+        if self.errors:
+            accuracy += self.errors.offset(row, self.table.ops[row], query)
+        return accuracy
 
     def fitness(self, architecture):
         return self.accuracy(architecture)
@@ -293,11 +297,7 @@ class Benchmark:
     def query(self, architecture, query=0):
         """(reward, trainable parameters of its network) on this dataset: the accuracy as
         a fraction, plus `errors`' offset for query number `query` of the run."""
-        row = self.row(architecture)
-        accuracy = float(self.table.accuracy[self.dataset][row])
-        if self.errors:
-            accuracy += self.errors.offset(row, self.table.ops[row], query)
-        return accuracy, self.params_by_row()[row]
+        return self.reward(architecture, query), self.params(architecture)
 
     def accuracy(self, architecture, dataset=None):
         return float(self.table.accuracy[dataset or self.dataset][self.row(architecture)])
