@@ -171,6 +171,8 @@ def grid_from_flags():
             ) from None
     if not strategies:
         raise config_lib.ConfigError("--strategies needs at least one strategy")
+    for s in strategies:  # A user's: loaded and checked before any run starts.
+        train.check_strategy_reference(s)
     labels = [extensions.label(s) for s in strategies]
     twice = sorted({x for x in labels if labels.count(x) > 1})
     if twice:

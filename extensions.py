@@ -182,12 +182,11 @@ def check_model(model, num_classes, where):
     return model
 
 
-def make_strategy(factory, space, seed, where):
-    """The strategy `factory(space, seed)` makes, checked against `Strategy`.
+def check_factory(factory, where):
+    """`factory` as a strategy's maker: a class or function that takes (space, seed).
 
     Raises:
-      ExtensionError: a factory that is not callable or cannot take (space, seed), or
-        an object without the protocol's methods.
+      ExtensionError: not callable, or a signature that cannot take (space, seed).
     """
     if not callable(factory):
         raise ExtensionError(
@@ -195,7 +194,17 @@ def make_strategy(factory, space, seed, where):
             f"called with (space, seed)"
         )
     _takes(factory, ("space", "seed"), where, "a strategy class or a factory called with (space, seed)")
-    strategy = _call(factory, where, space, seed)
+    return factory
+
+
+def make_strategy(factory, space, seed, where):
+    """The strategy `factory(space, seed)` makes, checked against `Strategy`.
+
+    Raises:
+      ExtensionError: a factory that is not callable or cannot take (space, seed), or
+        an object without the protocol's methods.
+    """
+    strategy = _call(check_factory(factory, where), where, space, seed)
     check_strategy(strategy, where)
     return strategy
 

@@ -63,6 +63,7 @@ if __name__ == "__main__":
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
+import extensions  # noqa: E402
 import poisoning  # noqa: E402
 import run_state  # noqa: E402
 from run_log import quiet_stderr  # noqa: E402
@@ -127,6 +128,22 @@ def config_to_flags(config):
     return args
 
 
+def check_strategy_reference(name):
+    """A strategy of the user's (`--strategy=PATH.py:NAME`) loaded and its maker checked
+    before any framework loads (the strategy itself is made with the search's space).
+
+    Raises:
+      config_lib.ConfigError: it cannot be loaded, or is no class or factory of (space, seed).
+    """
+    registry = config_lib.REGISTRIES["strategy"]
+    if registry.is_builtin(name):
+        return
+    try:
+        extensions.check_factory(registry.get(name), f"--strategy={name}")
+    except extensions.ExtensionError as e:
+        raise config_lib.ConfigError(str(e)) from None
+
+
 def fail(message, status=2):
     """One line on stderr, `<program>: error: <message>`, then exit (assess.py too)."""
     print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
@@ -151,6 +168,7 @@ def main(argv):
         if FLAGS.resume:
             config = resume_config(config)
         poisoning.make_space(config)  # Its op names: poisoning needs no Keras.
+        check_strategy_reference(config.strategy)
         run_state.check_start(config, FLAGS.resume)  # The run folder, before TensorFlow too.
     except config_lib.ConfigError as e:
         fail(str(e))
