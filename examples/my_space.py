@@ -5,13 +5,13 @@ per layer: 19,683 architectures), and `build_mlp` turns an architecture into a K
 model. Searched by the controller on the embedded MNIST subset:
 
   python train.py --space=examples/my_space.py:mlp_space \
-      --template=examples/my_space.py:build_mlp --trials=16 --epochs=1
+      --template=examples/my_space.py:build_mlp --trials=8 --epochs=1
 
 Stop it (Ctrl-C, or kill -9) and continue it with --resume, as any run. From Python:
 
   import search, config
   from examples.my_space import mlp_space, build_mlp
-  search.run_search(config.SearchConfig(trials=16), space=mlp_space, builder=build_mlp)
+  search.run_search(config.SearchConfig(trials=8), space=mlp_space, builder=build_mlp)
 
 The space is built with `state_space.StateSpace` (pure Python); the builder gets the
 space, an architecture (a tuple of chosen values), the input shape and the number of
