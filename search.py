@@ -164,11 +164,10 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
       strategies.StrategyError: the strategy raised (its traceback is in the run
         folder); strategies.StrategyProposalError: it proposed outside the space.
     """
-    given_benchmark = benchmark
     config = _named(
         config, space=space, template=builder, strategy=strategy, benchmark=benchmark
     ).resolved()
-    space, template = make_space(config, given=space)
+    space, _ = make_space(config, given=space)
     if config.strategy == "naswot" and config.naswot_candidates > space.num_architectures:
         raise ConfigError(
             f"--naswot_candidates={config.naswot_candidates} is more than the "
@@ -188,10 +187,10 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
         out(f"run {run_dir} is already finished; nothing to do")
         with open(os.path.join(run_dir, "best.json")) as f:
             return json.load(f)
-    benchmark = dataset = None
+    table = dataset = None
     if config.evaluation == "benchmark":  # Every fitness is in the table: no images.
         # config.resolved() refused ops NAS-Bench-201's table does not know.
-        benchmark = benchmarks.make_benchmark(config, given=given_benchmark)
+        table = benchmarks.make_benchmark(config, given=benchmark)
     else:
         dataset = data.load_dataset(
             config.dataset,
@@ -201,19 +200,9 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
             data_dir=config.data_dir,
             download=config.download,
         )
-    if template is not None:
-        try:
-            template, where = templates.make_builder(template, given=builder)
-            users = builder is not None or not templates.BUILDERS.is_builtin(config.template)
-            if users and dataset is not None:  # Checked once, before any child trains.
-                templates.check_build(
-                    template, space, dataset.input_shape, dataset.num_classes,
-                    _template_args(config), where,
-                )
-        except extensions.ExtensionError as e:
-            raise ConfigError(str(e)) from None
+    template = _make_builder(config, space, dataset, builder)
     shared = make_shared(config, dataset, space) if config.evaluation == "shared" else None
-    manager = make_manager(config, dataset, space, template, shared, benchmark)
+    manager = make_manager(config, dataset, space, template, shared, table)
     if config.evaluation in config_lib.SCORES or config.strategy == "naswot":
         try:
             manager.scorer  # pylint: disable=pointless-statement
@@ -262,6 +251,26 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
             manager.pool = None
         if started_ray:
             workers.stop_ray()
+
+
+def _make_builder(config, space, dataset, given=None):
+    """The network builder of `config.template` (None where nothing is built), or `given`;
+    a user's builds the space's first architecture once, before any child trains.
+
+    Raises:
+      ConfigError: a reference that cannot be loaded, or a builder that fails that build.
+    """
+    if config.template is None:
+        return None
+    try:
+        builder, where = templates.make_builder(config.template, given=given)
+        if dataset is not None and (given is not None or not templates.BUILDERS.is_builtin(config.template)):
+            templates.check_build(
+                builder, space, dataset.input_shape, dataset.num_classes, _template_args(config), where
+            )
+        return builder
+    except extensions.ExtensionError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _named(config, **given):

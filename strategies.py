@@ -509,18 +509,27 @@ class Guarded:
             return getattr(self.inner, method)(*args)
         except (ConfigError, controller_lib.ControllerError, StrategyError, StrategyProposalError):
             raise  # The project's own errors, each one line already (a damaged checkpoint).
+        except OSError as e:
+            if method in ("save", "load"):
+                raise  # The run folder's (a full disk, a read-only folder): run_search says so.
+            raise self._failed(method, e) from None
         except Exception as e:  # pylint: disable=broad-except  (a user's code, at any step)
-            path = os.path.join(self.run_dir, self.ERROR_FILE)
-            text = "".join(traceback.format_exception(e))
-            try:
-                with atomic_write(path) as f:
-                    f.write(f"strategy {self.name}, in {method}:\n{text}")
-                where = f"; its traceback is in {path}"
-            except OSError:
-                where = ""
-            raise StrategyError(
-                f"the strategy {self.name} raised {extensions.error_at(e)} in {method}{where}"
-            ) from None
+            raise self._failed(method, e) from None
+
+    def _failed(self, method, error):
+        """The StrategyError of `error` raised in `method`, its traceback written to the
+        run folder (where it can be)."""
+        path = os.path.join(self.run_dir, self.ERROR_FILE)
+        try:
+            with atomic_write(path) as f:
+                f.write(f"strategy {self.name}, in {method}:\n")
+                f.write("".join(traceback.format_exception(error)))
+            where = f"; its traceback is in {path}"
+        except OSError:
+            where = ""
+        return StrategyError(
+            f"the strategy {self.name} raised {extensions.error_at(error)} in {method}{where}"
+        )
 
     def propose(self, n):
         proposed = self._call("propose", n)

@@ -2,10 +2,10 @@
 
 It proposes one-decision mutations of the best architecture found so far, and starts
 again from a uniform sample after `patience` proposals without improvement. Assessed
-against random search on NAS-Bench-201 (table lookups, 10 seeds, in seconds):
+against random search and the controller on NAS-Bench-201 (table lookups, 10 seeds):
 
   python assess.py --space=nb201 --evaluation=benchmark --trials=300 --budgets=100,300 \
-      --strategies=random,examples/my_strategy.py:LocalSearch --seeds=0,1,2,3,4,5,6,7,8,9 \
+      --strategies=random,controller,examples/my_strategy.py:LocalSearch --seeds=0,1,2,3,4,5,6,7,8,9 \
       --out=logs/assess-local-search
 
 The loop makes it as LocalSearch(space, seed) and calls its six methods (docs/EXTENDING.md).
