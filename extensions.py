@@ -404,9 +404,6 @@ class Registry:
         self.kind, self.flag = kind, flag
         self.entries = dict(entries)
 
-    def names(self):
-        return tuple(self.entries)
-
     def check_name(self, value):
         """ExtensionError unless `value` is a built-in name or has a reference's form."""
         if value in self.entries or is_reference(value):
