@@ -50,10 +50,16 @@ def write(folder, name, text):
 
 
 def test_a_reference_names_an_object_in_a_file_anywhere_or_in_a_module(tmp_path):
-    path = write(tmp_path, "mine.py", "VALUE = 41\n\ndef answer():\n    return VALUE + 1\n")
-    assert extensions.load(f"{path}:answer", "--space")() == 42
-    assert extensions.load(f"{path}:VALUE", "--space") == 41  # The file is imported once.
-    assert len([m for p, m in extensions.FILE_MODULES.items() if p == str(path)]) == 1
+    imports = tmp_path / "imports.txt"
+    path = write(tmp_path, "mine.py", (
+        f"with open({str(imports)!r}, 'a') as f:\n    f.write('imported\\n')\n"
+        "VALUE = 41\n\ndef answer():\n    return VALUE + 1\n"
+    ))
+    answer = extensions.load(f"{path}:answer", "--space")
+    assert answer() == 42
+    assert extensions.load(f"{path}:VALUE", "--space") == 41
+    assert imports.read_text() == "imported\n"  # The file is imported once per process.
+    assert answer.__module__ in sys.modules  # Found by name: pickling (Ray) needs it.
     local = extensions.load("examples.my_strategy:LocalSearch", "--strategy")
     assert local.__name__ == "LocalSearch"
     assert extensions.label(f"{path}:answer") == "answer"
