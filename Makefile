@@ -37,7 +37,7 @@ test: $(TEST_STAMP)
 
 # No subprocess grids, no workers, no resume tables: settings, spaces, ops, scores, the
 # controller's memory, strategies' pieces, short in-process searches (BENCHMARKS.md, Tests).
-FAST_TESTS := layering config docs run_state run_log state_space data poisoning zero_cost naswot \
+FAST_TESTS := layering config specs docs run_state run_log state_space data poisoning zero_cost naswot \
 	manager tensorboard early_stopping budget controller_memory reinforce_table tpe embedding \
 	probe bench_helpers
 

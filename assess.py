@@ -45,6 +45,7 @@ import extensions  # noqa: E402
 import poisoning  # noqa: E402
 import run_log  # noqa: E402
 import run_state  # noqa: E402
+import specs  # noqa: E402
 import train  # noqa: E402  (its flags are the flags of every run)
 
 FLAGS = flags.FLAGS
@@ -536,7 +537,7 @@ def write_reports(out, rows, runs, priors):
     if FLAGS.reach is not None:
         columns += (("trials_to_reach", f"trials to reach {FLAGS.reach:g} (runs that did)"),)
     reports.write_summary(os.path.join(out, "summary.md"), rows, len(runs), columns)
-    if runs and runs[0][1].evaluation == "benchmark":
+    if runs and specs.EVALUATIONS[runs[0][1].evaluation].table:
         write_benchmark_reports(out, rows, runs, priors)
         return
     histories = {}
@@ -639,7 +640,7 @@ def main(argv):
         train.fail(str(e))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _forward)
-    in_process = base.evaluation == "benchmark"
+    in_process = specs.EVALUATIONS[base.evaluation].table  # Look-ups: no process each.
     shard = _shard(in_process)
     if shard is not None:
         runs = runs[shard[0] :: shard[1]]

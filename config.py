@@ -14,39 +14,25 @@ import budget
 import data
 import extensions
 import nb201
+import specs
 import state_space
 
-# The built-in spaces, templates and strategies by name: entries of their registries
-# (state_space.SPACES, templates.TEMPLATES, strategies.STRATEGIES); any other value of
-# --space, --template or --strategy is a reference to a user's object (extensions.py).
+# The built-in spaces, templates, strategies, benchmarks and evaluations by name:
+# entries of their registries (state_space.SPACES, templates.TEMPLATES,
+# strategies.STRATEGIES, benchmarks.BENCHMARKS) and of specs.py, which says what each
+# needs; any other value of --space, --template, --strategy or --benchmark is a
+# reference to a user's object (extensions.py).
 SPACES = tuple(state_space.SPACES)
-TEMPLATES = ("toy", "macro", "nb201")
-BENCHMARKS = ("nb201",)
-STRATEGIES = (
-    "controller",
-    "random",
-    "evolution",
-    "naswot",
-    "tpe",
-    "budget_controller",
-    "memory_controller",
-    "embedding",
-    "reinforce_table",
-)
-CONTROLLERS = ("controller", "budget_controller", "memory_controller")
-# --strategy=memory_controller is the controller with a memory buffer of this many
-# architectures unless --memory_size says otherwise (Adam & Lorraine: 10,000).
-MEMORY_SIZE = 10_000
+TEMPLATES = tuple(specs.SPACES)
+BENCHMARKS = tuple(specs.BENCHMARKS)
+STRATEGIES = tuple(specs.STRATEGIES)
+CONTROLLERS = tuple(name for name, s in specs.STRATEGIES.items() if s.controller)
 EARLY_STOP = ("none", "median")
-# Training-free scores of an untrained child: NASWOT (naswot.py) and the zero-cost
-# proxies (zero_cost.py). Each is an --evaluation (the score is the fitness every
-# strategy sees) and a --proxy (what --strategy=naswot ranks its candidates by).
-PROXIES = ("synflow", "snip", "grad_norm", "params", "flops")
-SCORES = ("naswot", *PROXIES)
-EVALUATIONS = ("train", "shared", "benchmark", *SCORES)
+PROXIES, SCORES = specs.PROXIES, specs.SCORES
+EVALUATIONS = tuple(specs.EVALUATIONS)
 # Evaluations that build each child in the process that evaluates it: a child that
 # kills that process is one failed child (crash_guard.py).
-BUILT = ("train", *SCORES)
+BUILT = tuple(n for n, e in specs.EVALUATIONS.items() if e.builds and not e.in_process)
 REWARD_MODES = ("inference", "training")
 SHARED_BN = ("moving", "batch")
 
@@ -128,7 +114,7 @@ CONTROLLER_HELP = dict(
 
 def score_title(name):
     """How reports name a training-free score's fitness (zero_cost.fitness)."""
-    return "NASWOT score" if name == "naswot" else f"{name} score, log(1 + {name})"
+    return specs.EVALUATIONS[name].title
 
 
 def check_controller(settings, flags=False):
@@ -480,7 +466,7 @@ class SearchConfig:
     def score_name(self):
         """The training-free score of the run: the evaluation's, or --strategy=naswot's
         ranking's (`proxy`)."""
-        return self.evaluation if self.evaluation in SCORES else self.proxy
+        return self.evaluation if specs.EVALUATIONS[self.evaluation].score else self.proxy
 
     def resolved(self):
         """A copy with the None defaults filled in, after checking every value."""
@@ -530,7 +516,7 @@ def _resolve_template(c):
     builtin = c.space in SPACES
     if c.template is None:
         _check(
-            builtin or c.evaluation == "benchmark",
+            builtin or not specs.EVALUATIONS[c.evaluation].builds,
             f"--space={c.space} is a space of your own: give the network builder of its "
             f"children with --template=PATH.py:NAME (a function build(space, architecture, "
             f"input_shape, num_classes) -> keras.Model)",
@@ -549,91 +535,50 @@ REGISTRIES = {
 
 
 def _check_evaluation(c):
-    """How children get their fitness, and what each way of getting it needs."""
+    """How children get their fitness: the strategy against it, and the table's settings."""
+    _check_spec(specs.check_strategy, c)
+    table = specs.EVALUATIONS[c.evaluation].table
+    default = {f.name: f.default for f in dataclasses.fields(c)}
     _check(
-        c.proxy == "naswot" or c.strategy == "naswot",
-        f"--proxy={c.proxy} is the score --strategy=naswot ranks by; to make it every "
-        f"child's fitness use --evaluation={c.proxy}",
-    )
-    nb201_table = c.evaluation == "benchmark" and c.benchmark == "nb201"
-    _check(
-        not nb201_table or c.space == "nb201",
-        f"--evaluation=benchmark needs --space=nb201 for NAS-Bench-201's table "
-        f"(--benchmark=nb201), got --space={c.space}; a table of your own: "
-        f"--benchmark=PATH.py:NAME",
-    )
-    _check(
-        c.benchmark == "nb201" or c.evaluation == "benchmark",
+        c.benchmark == default["benchmark"] or table,
         f"--benchmark={c.benchmark} is the table of --evaluation=benchmark, got "
         f"--evaluation={c.evaluation}",
     )
     for name in ("benchmark_noise", "benchmark_cell_noise"):
         value = getattr(c, name)
         _check(value >= 0 and math.isfinite(value), f"--{name} must be a standard deviation >= 0, got {value}")
-    errors = c.benchmark_noise or c.benchmark_cell_noise or c.benchmark_bias
-    _check(
-        not errors or c.benchmark == "nb201",
-        "--benchmark_noise, --benchmark_cell_noise and --benchmark_bias are reward errors of "
-        f"NAS-Bench-201's table (--benchmark=nb201), got --benchmark={c.benchmark}",
-    )
-    _check(
-        c.benchmark == "nb201" or c.benchmark_dataset == "cifar10",
-        f"--benchmark_dataset picks one of NAS-Bench-201's datasets (--benchmark=nb201), got "
-        f"--benchmark={c.benchmark}",
-    )
-    _check(
-        not errors or c.evaluation == "benchmark",
-        "--benchmark_noise, --benchmark_cell_noise and --benchmark_bias perturb the table's "
-        f"rewards: they need --evaluation=benchmark, got --evaluation={c.evaluation}",
-    )
+    for owner, spec in specs.BENCHMARKS.items():
+        for name, what in spec.settings.items():
+            given = getattr(c, name) != default[name]
+            _check(
+                not given or c.benchmark == owner,
+                f"--{name} {what} of {spec.title} (--benchmark={owner}), got "
+                f"--benchmark={c.benchmark}",
+            )
+            _check(
+                not given or table,
+                f"--{name} {what} of {spec.title}: it needs --evaluation=benchmark, got "
+                f"--evaluation={c.evaluation}",
+            )
     try:
         nb201.parse_bias(c.benchmark_bias)
     except nb201.BenchmarkError as e:
         raise ConfigError(str(e)) from None
-    _check(
-        not (c.strategy == "naswot" and c.evaluation != "train"),
-        f"--evaluation={c.evaluation} is for --strategy=controller, random or evolution; "
-        f"--strategy=naswot ranks by a score (--proxy) and trains the top --trials",
-    )
-    _check(
-        not (c.strategy == "tpe" and c.evaluation == "shared"),
-        "--strategy=tpe is for --evaluation=train or a score: with shared weights the "
-        "supernet trains on hundreds of the strategy's proposals per pass, which TPE would "
-        "count as trials never told",
-    )
-    _check(
-        not (c.evaluation == "shared" and c.space != "macro"),
-        f"--evaluation=shared needs --space=macro: the {c.space} space's template has no "
-        f"supernet yet (weight sharing holds the ENAS macro space and its poisonings)",
-    )
 
 
 def _resolve_controller(c):
-    """The controller's settings: the memory controller's buffer size filled in, all checked."""
-    if c.strategy == "memory_controller" and not c.controller.get("memory_size"):
-        c.controller["memory_size"] = MEMORY_SIZE
-    _check(
-        not c.controller.get("memory_size") or c.strategy in CONTROLLERS,
-        f"--memory_size is a setting of the controller (--strategy="
-        f"{', '.join(CONTROLLERS)}), got --strategy={c.strategy}",
-    )
+    """The controller's settings: the strategy's memory buffer size filled in, all checked."""
+    memory_size = specs.strategy(c.strategy).memory_size
+    if memory_size and not c.controller.get("memory_size"):
+        c.controller["memory_size"] = memory_size
     check_controller(c.controller, flags=True)
 
 
 def _resolve_budget(c):
     """The space's depth, the budget (trials, time) and early stopping."""
-    _check(
-        c.space != "nb201" or c.num_layers in (None, 6),
-        f"--num_layers is for the toy and macro spaces; an NB201 cell has 6 edges "
-        f"(--nb201_cells sets the cells per stage), got --num_layers={c.num_layers}",
-    )
-    _check(
-        c.space in SPACES or c.num_layers is None,
-        f"--num_layers is for the built-in toy and macro spaces; a space of your own "
-        f"(--space={c.space}) sets its own layers, got --num_layers={c.num_layers}",
-    )
-    if c.num_layers is None and c.space in SPACES:
-        c.num_layers = 4 if c.space == "toy" else 6
+    _check_spec(specs.check_layers, c)
+    if c.num_layers is None:
+        c.num_layers = specs.space(c.space).layers
     if c.time_budget is not None:
         try:
             c.time_budget = budget.parse_duration(c.time_budget)
@@ -644,7 +589,7 @@ def _resolve_budget(c):
         "--trials must be an integer >= 1 (it may be left out only with --time_budget)",
     )
     _check(
-        c.early_stop == "none" or (c.evaluation == "train" and c.epochs >= 2),
+        c.early_stop == "none" or (specs.EVALUATIONS[c.evaluation].trains and c.epochs >= 2),
         f"--early_stop={c.early_stop} stops trained children between epochs: it needs "
         f"--evaluation=train and --epochs >= 2 (got --evaluation={c.evaluation}, "
         f"--epochs={c.epochs})",
@@ -691,18 +636,6 @@ def _resolve_poisoning(c):
     """The poisoning's op lists, normalized, and what each space and evaluation allows."""
     c.poison = _op_list(c.poison, "poison")
     c.remove_ops = _op_list(c.remove_ops, "remove_ops")
-    if c.evaluation == "benchmark" and c.benchmark == "nb201":
-        unknown = [
-            op
-            for op in c.poison.split(",") + c.remove_ops.split(",")
-            if op and op not in state_space.NB201_OPS
-        ]
-        _check(
-            not unknown,
-            f"--evaluation=benchmark looks ops up in NAS-Bench-201's table, which knows "
-            f"{', '.join(state_space.NB201_OPS)}; {unknown[0] if unknown else ''!r} is not one "
-            f"of them (degraded ops train with --evaluation=train)",
-        )
     _check(
         isinstance(c.poison_instances, int)
         and not isinstance(c.poison_instances, bool)
@@ -713,11 +646,7 @@ def _resolve_poisoning(c):
         c.poison or c.poison_instances == 1,
         f"--poison_instances={c.poison_instances} needs --poison (the ops to inject)",
     )
-    _check(
-        c.space != "toy" or not (c.poison or c.remove_ops),
-        f"--{'poison' if c.poison else 'remove_ops'} needs a space with an op decision; "
-        f"the toy space chooses kernels and filters only: use --space=macro",
-    )
+    _check_spec(specs.check_ops, c)
 
 
 def _check_strategies(c):
@@ -766,8 +695,16 @@ def _check_training(c):
 def _resolve_execution(c):
     """Where children run (workers, CPUs, GPUs) and the minibatches the data allows."""
     c.workers = _resolve_workers(c)
-    if c.evaluation != "benchmark":  # The only evaluation without images.
-        _check_images(c)
+    evaluation = specs.EVALUATIONS[c.evaluation]
+    if evaluation.images:
+        try:
+            data.check_sizes(c.dataset, c.train_size, c.val_size)
+        except data.DataError as e:
+            raise ConfigError(str(e)) from None
+    if evaluation.check:
+        _check_spec(evaluation.check, c)
+    if specs.uses_scores(c):
+        _check_spec(specs.check_score_batch, c)
     _check(
         c.cpus_per_child > 0, f"--cpus_per_child must be > 0, got {c.cpus_per_child}"
     )
@@ -787,11 +724,12 @@ def _resolve_run_name(c):
     """The run's folder name: the default says what the run is."""
     if c.run_name is None:
         attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
-        evaluation = "" if c.evaluation == "train" else f"-{c.evaluation}"
-        if c.proxy != "naswot":  # --strategy=naswot ranking by another score.
-            evaluation += f"-{c.proxy}"
-        if c.evaluation == "benchmark" and c.benchmark_dataset != "cifar10":
-            evaluation += f"-{c.benchmark_dataset}"
+        default = {f.name: f.default for f in dataclasses.fields(c)}
+        evaluation = "".join(  # Each setting that is not its default, by its value.
+            f"-{getattr(c, name)}"
+            for name in ("evaluation", "proxy", "benchmark_dataset")
+            if getattr(c, name) != default[name]
+        )
         space, strategy = extensions.label(c.space), extensions.label(c.strategy)
         c.run_name = f"{space}{attack}-{strategy}{evaluation}-seed{c.seed}"
     _check(
@@ -847,56 +785,23 @@ def flag_settings():
     return found
 
 
-def _check_images(c):
-    """The split's sizes against the dataset's (data.TRAINING_EXAMPLES), and the
-    minibatches drawn from them, before anything is loaded."""
-    try:
-        train_images = data.check_sizes(c.dataset, c.train_size, c.val_size)
-    except data.DataError as e:
-        raise ConfigError(str(e)) from None
-    if c.evaluation == "shared":
-        for flag, batch, images, split in (
-            ("batch_size", c.batch_size, train_images, "training"),
-            ("eval_batch", c.eval_batch, c.val_size, "validation"),
-        ):
-            _check(
-                batch <= images,
-                f"--evaluation=shared: the {'supernet' if split == 'training' else 'scoring'} "
-                f"minibatch of {batch} must be between 1 and the {images} {split} images; "
-                f"lower --{flag}",
-            )
-    if c.evaluation in SCORES or c.strategy == "naswot":
-        _check(
-            c.naswot_batch <= train_images,
-            f"--naswot_batch={c.naswot_batch} is larger than the {train_images} training images "
-            f"the scores draw their minibatch from; lower --naswot_batch",
-        )
-
-
 def _resolve_workers(c):
     """`--workers`, checked; None (automatic) becomes 1 for a search that trains or
     scores more than AUTO_WORKER_TRIALS children (its memory stays flat) and 0 (in
     this process, no Ray start) for shorter ones and for shared weights."""
-    trains = c.evaluation not in ("shared", "benchmark")
+    evaluation = specs.EVALUATIONS[c.evaluation]
     if c.workers is None:  # A search limited by time alone may train any number.
         long = c.trials is None or c.trials > AUTO_WORKER_TRIALS
-        return 1 if trains and long else 0
+        return 1 if not evaluation.in_process and long else 0
     _check(
         isinstance(c.workers, int) and not isinstance(c.workers, bool) and c.workers >= 0,
         f"--workers must be an integer >= 0 (0 = children in the search process), "
         f"got {c.workers!r}",
     )
     _check(
-        c.evaluation != "benchmark" or c.workers == 0,
+        not evaluation.in_process or c.workers == 0,
         f"--workers={c.workers} is for trained or NASWOT-scored children; with "
-        f"--evaluation=benchmark every child is a table lookup in the search process: "
-        f"use --workers=0",
-    )
-    _check(
-        trains or c.workers == 0,
-        f"--workers={c.workers} is for trained or NASWOT-scored children; with "
-        f"--evaluation=shared every child is scored on the one supernet in the search "
-        f"process: use --workers=0",
+        f"--evaluation={c.evaluation} {evaluation.in_process}: use --workers=0",
     )
     return c.workers
 
@@ -926,6 +831,15 @@ def shared_settings(c=None):
         field.removeprefix("shared_"): fields[field].default if c is None else getattr(c, field)
         for field in SHARED_SETTINGS
     }
+
+
+def _check_spec(check, c):
+    """Raise the one-line error a check of specs.py finds (the data's sizes among them)."""
+    try:
+        message = check(c)
+    except data.DataError as e:
+        message = str(e)
+    _check(message is None, message)
 
 
 def _check(condition, message):

@@ -29,6 +29,7 @@ import config
 import crash_guard
 import early_stopping
 import naswot
+import specs
 import zero_cost
 from run_log import error_line
 from templates import TEMPLATES
@@ -197,10 +198,13 @@ class NetworkManager:
             raise ValueError(f"max_failures must be an integer >= 1, got {max_failures!r}")
         if evaluation not in EVALUATIONS:
             raise ValueError(f"evaluation must be one of {list(EVALUATIONS)}, got {evaluation!r}")
-        if (evaluation == "shared") != (shared is not None):
-            raise ValueError("evaluation='shared' needs a SharedEvaluator (shared=...), and only it")
-        if (evaluation == "benchmark") != (benchmark is not None):
-            raise ValueError("evaluation='benchmark' needs a benchmark table (benchmark=...), and only it")
+        spec = specs.EVALUATIONS[evaluation]
+        if spec.supernet != (shared is not None):
+            raise ValueError(f"evaluation={evaluation!r}: a SharedEvaluator (shared=...) is for "
+                             f"the evaluations on a supernet, and they need one")
+        if spec.table != (benchmark is not None):
+            raise ValueError(f"evaluation={evaluation!r}: a benchmark table (benchmark=...) is "
+                             f"for the evaluations that look children up, and they need one")
         self.dataset = dataset
         self.space = space
         self.template = template
@@ -209,7 +213,7 @@ class NetworkManager:
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.clip_rewards = clip_rewards
-        self.use_cache = cache and evaluation not in ("shared", "benchmark")
+        self.use_cache = cache and spec.cached
         self.seed = seed
         self.max_failures = max_failures
         self.baseline = EwaBaseline(acc_beta)
@@ -217,12 +221,12 @@ class NetworkManager:
         self.consecutive_failures = 0
         self.evaluation = evaluation
         self.naswot_batch = naswot_batch
-        self.proxy = evaluation if evaluation in config.SCORES else proxy
+        self.proxy = evaluation if spec.score else proxy
         if self.proxy not in config.SCORES:
             raise ValueError(f"proxy must be one of {list(config.SCORES)}, got {proxy!r}")
         self.shared = shared
         self.benchmark = benchmark
-        self.early_stop = bool(early_stop) and evaluation == "train"
+        self.early_stop = bool(early_stop) and spec.trains
         # `early_stopping.MedianRule.thresholds()` of the step in flight, or None.
         self.stop_thresholds = None
         self._scorer = None
@@ -416,12 +420,12 @@ class NetworkManager:
         `shared` evaluation the child is scored instead (`score`, `score_shared`;
         `position`, the child's place in its step, picks the shared minibatch); with
         `benchmark` its accuracy is looked up (`look_up`)."""
-        if self.evaluation == "benchmark":
+        if self.benchmark is not None:
             return self.look_up(architecture, position)
-        if self.evaluation in config.SCORES:
-            return self.score(architecture)
-        if self.evaluation == "shared":
+        if self.shared is not None:
             return self.score_shared(architecture, position)
+        if specs.EVALUATIONS[self.evaluation].score:
+            return self.score(architecture)
         if architecture in self.crashed:  # It killed the process once: not again.
             return ChildResult(architecture, 0.0, failed=True, reason=self.crashed[architecture])
         with crash_guard.training(self.crash_marker, architecture):
@@ -524,7 +528,7 @@ class NetworkManager:
         then cache hits and evaluations. With a pool, the children to evaluate go to
         the workers at once; a repeat of an architecture earlier in the step is the
         cache hit it would be in sequence."""
-        if self.pool is None or self.evaluation == "shared":
+        if self.pool is None or self.shared is not None:
             for i, architecture in enumerate(architectures):
                 yield done[i] if i < len(done) else self._lookup_or_evaluate(architecture, i)
             return
@@ -555,7 +559,7 @@ class NetworkManager:
         if self.use_cache and architecture in self.cache:
             hit = self.cache[architecture]
             return dataclasses.replace(hit, cached=True, seconds=0.0, train_seconds=0.0)
-        if self.evaluation == "shared":  # Not cached: see __init__.
+        if self.shared is not None:  # Not cached: see __init__.
             return self.score_shared(architecture, position)
         if self.pool is not None:
             (result,) = self.pool.map(

@@ -47,6 +47,7 @@ import progress
 import run_commit
 import run_log
 import run_state
+import specs
 from run_state import LOCK_FILE, STATE_FILE  # noqa: F401  (search.STATE_FILE: tests and bench read it)
 from strategies import make_strategy
 import supernet as supernet_lib
@@ -168,7 +169,9 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
         config, space=space, template=builder, strategy=strategy, benchmark=benchmark
     ).resolved()
     space, _ = make_space(config, given=space)
-    if config.strategy == "naswot" and config.naswot_candidates > space.num_architectures:
+    if specs.strategy(config.strategy).candidates and (
+        config.naswot_candidates > space.num_architectures
+    ):
         raise ConfigError(
             f"--naswot_candidates={config.naswot_candidates} is more than the "
             f"{space.num_architectures:,} architectures of the space"
@@ -188,10 +191,10 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
         with open(os.path.join(run_dir, "best.json")) as f:
             return json.load(f)
     table = dataset = None
-    if config.evaluation == "benchmark":  # Every fitness is in the table: no images.
-        # config.resolved() refused ops NAS-Bench-201's table does not know.
+    evaluation = specs.EVALUATIONS[config.evaluation]
+    if evaluation.table:  # config.resolved() refused ops the table does not know.
         table = benchmarks.make_benchmark(config, given=benchmark)
-    else:
+    if evaluation.images:
         dataset = data.load_dataset(
             config.dataset,
             train_size=config.train_size,
@@ -201,9 +204,9 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
             download=config.download,
         )
     template = _make_builder(config, space, dataset, builder)
-    shared = make_shared(config, dataset, space) if config.evaluation == "shared" else None
+    shared = make_shared(config, dataset, space) if evaluation.supernet else None
     manager = make_manager(config, dataset, space, template, shared, table)
-    if config.evaluation in config_lib.SCORES or config.strategy == "naswot":
+    if specs.uses_scores(config):
         try:
             manager.scorer  # pylint: disable=pointless-statement
         except ValueError as e:
@@ -601,7 +604,7 @@ class _Loop:
 def _step_scalars(config, run, space, architectures, results):
     """TensorBoard's scalars of a step beside the strategy's own: the fitness (mean and
     best so far), rewards, failed / cached / stopped children, the poison rate."""
-    metric = config.evaluation if config.evaluation in config_lib.SCORES else "accuracy"
+    metric = config.evaluation if specs.EVALUATIONS[config.evaluation].score else "accuracy"
     scalars = {
         f"{metric}/mean": float(np.mean([r.fitness for r in results])),
         f"{metric}/best": run.best.fitness if run.best else 0.0,

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import config
+import specs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -18,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
     "changes, message",
     [
         (dict(evaluation="shared"), "needs --space=macro"),
-        (dict(space="macro", strategy="naswot", evaluation="shared"), "is for --strategy"),
+        (dict(space="macro", strategy="naswot", evaluation="shared"), "--strategy=naswot is for --evaluation=train"),
         (dict(evaluation="trained"), "--evaluation must be one of"),
         (dict(space="macro", evaluation="shared", reward_mode="eval"), "--reward_mode"),
         (dict(space="macro", evaluation="shared", shared_bn="none"), "--shared_bn"),
@@ -91,7 +92,7 @@ def test_bad_worker_settings_are_one_clear_error(changes, message):
 
 def test_the_memory_controller_keeps_10000_architectures_unless_told_otherwise():
     c = config.SearchConfig(strategy="memory_controller").resolved()
-    assert c.controller["memory_size"] == config.MEMORY_SIZE == 10_000
+    assert c.controller["memory_size"] == specs.MEMORY_SIZE == 10_000
     c = config.SearchConfig(strategy="memory_controller", controller={"memory_size": 64}).resolved()
     assert c.controller["memory_size"] == 64
     c = config.SearchConfig(strategy="controller", controller={"memory_size": 64}).resolved()

@@ -601,7 +601,7 @@ def test_the_benchmark_check_names_what_is_missing():
         extensions.check_benchmark(Half, "b")
     with pytest.raises(ConfigError, match=r"--benchmark=x\.py:t is the table of --evaluation=benchmark"):
         SearchConfig(benchmark="x.py:t").resolved()
-    with pytest.raises(ConfigError, match=r"reward errors of NAS-Bench-201's table"):
+    with pytest.raises(ConfigError, match=r"a reward error of NAS-Bench-201's table"):
         SearchConfig(space="x.py:s", evaluation="benchmark", benchmark="x.py:t",
                      benchmark_noise=0.01).resolved()
     c = SearchConfig(space="x.py:s", evaluation="benchmark", benchmark="x.py:t").resolved()

@@ -10,7 +10,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Bottom first. A module may import from its own layer (without a circle) and below.
 LAYERS = [
     ("spaces, data, settings and files", [
-        "state_space", "extensions", "nb201", "benchmarks", "data", "budget", "config", "poisoning",
+        "state_space", "extensions", "nb201", "benchmarks", "data", "specs", "budget", "config",
+        "poisoning",
         "run_state",
         "run_log",
         "crash_guard", "early_stopping", "stats", "reports", "benchmark_report",

@@ -378,7 +378,7 @@ def test_a_benchmark_search_commits_per_seconds_not_per_trial(tmp_path, monkeypa
         ({"space": "nb201", "evaluation": "benchmark", "benchmark_cell_noise": float("nan")}, "--benchmark_cell_noise must be"),
         ({"space": "nb201", "evaluation": "benchmark", "benchmark_bias": "none:x"}, "op:bonus pairs"),
         ({"space": "nb201", "evaluation": "benchmark", "benchmark_bias": "conv:0.1"}, "op:bonus pairs"),
-        ({"space": "nb201", "benchmark_noise": 0.01}, "they need --evaluation=benchmark"),
+        ({"space": "nb201", "benchmark_noise": 0.01}, "it needs --evaluation=benchmark"),
         ({"space": "nb201", "evaluation": "benchmark", "strategy": "reinforce_table", "table_lr": 0}, "--table_lr must be > 0"),
     ],
 )

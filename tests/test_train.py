@@ -147,7 +147,7 @@ BAD = [
     (
         "shared-naswot",
         ["--space=macro", "--strategy=naswot", "--evaluation=shared"],
-        "--evaluation=shared is for",
+        "--strategy=naswot is for --evaluation=train",
         True,
     ),
     ("reward-mode", ["--reward_mode=eval"], "reward_mode", True),
