@@ -19,7 +19,7 @@ LAYERS = [
     ("ops and networks", ["operations", "templates", "supernet"]),
     ("how networks are scored", ["naswot", "zero_cost", "manager", "workers", "weight_sharing"]),
     ("how architectures are proposed", ["controller", "embedding", "tpe", "strategies"]),
-    ("the loop", ["run_commit", "progress", "final_evaluation", "search"]),
+    ("the loop", ["run_commit", "progress", "final_evaluation", "search", "keras_tuner_oracles"]),
     ("the commands", ["train", "probe", "assess"]),
 ]
 

@@ -1,0 +1,214 @@
+"""keras_tuner_oracles.py: every strategy as a Keras Tuner oracle, through real kt.Tuners."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import pytest
+
+kt = pytest.importorskip("keras_tuner")
+
+import keras_tuner_oracles as kto  # noqa: E402
+import specs  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TARGET = {"a": 3, "b": "relu", "c": True, "d": 0.5}
+
+
+def build(hp):
+    hp.Int("a", 0, 6)
+    hp.Choice("b", ["relu", "tanh", "elu"])
+    hp.Boolean("c")
+    hp.Float("d", 0.0, 1.0, step=0.25)
+
+
+class Planted(kt.Tuner):
+    """A trial's score: how many of TARGET's values it has (no training)."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        self.hypermodel.build(trial.hyperparameters)  # As kt.Tuner's does (no model here).
+        values = trial.hyperparameters.values
+        if values.get("b") == "fail":
+            raise RuntimeError("this child cannot be built")
+        return {"score": sum(values.get(n) == v for n, v in TARGET.items())}
+
+
+def search(tmp_path, oracle, hypermodel=build, name="run"):
+    tuner = Planted(oracle=oracle, hypermodel=hypermodel, directory=str(tmp_path),
+                    project_name=name, overwrite=True)
+    tuner.search(verbose=0)
+    return [oracle.trials[t] for t in oracle.start_order]
+
+
+def test_each_hyperparameter_type_is_one_decision():
+    hp = kt.HyperParameters()
+    hp.Choice("act", ["relu", "tanh"])
+    hp.Int("units", 32, 128, step=32)
+    hp.Int("width", 8, 64, step=2, sampling="log")
+    hp.Float("dropout", 0.0, 0.5, step=0.25)
+    hp.Boolean("bn")
+    hp.Fixed("depth", 3)
+    hp.Int("plain", 1, 3)
+    space = kto.space_of(hp)
+    assert [d.choices for d in space.decisions] == [
+        ("relu", "tanh"), (32, 64, 96, 128), (8, 16, 32, 64), (0.0, 0.25, 0.5), (False, True),
+        (3,), (1, 2, 3)]
+    assert list(space.states)[:2] == ["h0_act", "h1_units"]
+
+
+def test_what_cannot_be_a_decision_is_one_clear_error():
+    hp = kt.HyperParameters()
+    hp.Float("lr", 1e-4, 1e-2, sampling="log")
+    with pytest.raises(kto.OracleError, match=r"Float hyperparameter 'lr' has no step.*step=\.\.\."):
+        kto.space_of(hp)
+    with pytest.raises(kto.OracleError, match="asks for no hyperparameters"):
+        kto.space_of(kt.HyperParameters())
+    with pytest.raises(kto.OracleError, match="ranks untrained networks"):
+        kto.StrategyOracle("naswot", objective="val_accuracy", max_trials=4)
+    with pytest.raises(kto.OracleError, match="unknown setting 'populaton_size'"):
+        kto.StrategyOracle("evolution", objective="val_accuracy", max_trials=4, populaton_size=4)
+    with pytest.raises(kto.OracleError, match="--strategy must be one of"):
+        kto.StrategyOracle("hill_climbing", objective="val_accuracy", max_trials=4)
+    with pytest.raises(kto.OracleError, match="--sample_size=9 must be <= --population_size=4"):
+        kto.StrategyOracle("evolution", objective="val_accuracy", max_trials=4, population_size=4,
+                           sample_size=9)
+
+
+def test_the_controller_learns_a_planted_optimum_through_a_tuner(tmp_path):
+    oracle = kto.ControllerOracle(objective=kt.Objective("score", "max"), max_trials=100, seed=0)
+    trials = search(tmp_path, oracle)
+    scores = [t.score for t in trials]
+    assert len(trials) == 100 and all(t.status == "COMPLETED" for t in trials)
+    # From chance (1.25 of 4 expected) to most of the target, by learning alone.
+    assert sum(scores[-20:]) / 20 > sum(scores[:20]) / 20 + 1.0
+    assert oracle.steps == 20 and oracle.history[0][1] == scores[0]
+
+
+@pytest.mark.parametrize("name", [n for n, s in specs.STRATEGIES.items() if not s.candidates])
+def test_every_built_in_strategy_is_an_oracle(tmp_path, name):
+    oracle = kto.StrategyOracle(name, objective=kt.Objective("score", "max"), max_trials=12,
+                                seed=0, children_per_step=4, population_size=4, sample_size=2,
+                                tpe_startup=4, embedding_pretrain=8, embedding_epochs=1)
+    trials = search(tmp_path, oracle)
+    assert len(trials) == 12 and oracle.steps >= 2
+    for t in trials:
+        assert t.status == "COMPLETED"
+        assert oracle.space.validate(oracle.architecture_of(t.hyperparameters.values)) is None
+
+
+def test_conditional_hyperparameters_are_left_out_while_inactive(tmp_path):
+    def conditional(hp):
+        hp.Boolean("deep")
+        with hp.conditional_scope("deep", [True]):  # No `if` around it: found before the search.
+            hp.Int("layers", 2, 4)
+        hp.Choice("b", ["relu", "tanh"])
+
+    oracle = kto.StrategyOracle("random", objective=kt.Objective("score", "max"), max_trials=12)
+    trials = search(tmp_path, oracle, conditional)
+    assert len(oracle.space.decisions) == 3
+    for t in trials:
+        assert ("layers" in t.hyperparameters.values) == t.hyperparameters.values["deep"]
+
+
+def test_a_minimized_objective_is_negated_and_a_failed_trial_is_the_worst(tmp_path):
+    def failing(hp):
+        hp.Choice("b", ["relu", "fail"])
+        hp.Int("a", 2, 4)
+
+    oracle = kto.StrategyOracle("random", objective=kt.Objective("score", "min"), max_trials=16,
+                                seed=3, children_per_step=4, max_consecutive_failed_trials=16)
+    trials = search(tmp_path, oracle, failing)
+    failed = [t for t in trials if t.status == "FAILED"]
+    done = [t for t in trials if t.status == "COMPLETED"]
+    assert failed and done
+    by_trial = dict(zip(oracle.start_order, oracle.history))
+    for t in done:
+        assert by_trial[t.trial_id][1] == -t.score and not by_trial[t.trial_id][3]
+    worst = min(-t.score for t in done)
+    assert all(by_trial[t.trial_id][3] for t in failed)
+    assert by_trial[failed[-1].trial_id][1] >= worst  # The worst so far, when it failed.
+
+
+def test_a_hyperparameter_that_appears_mid_search_is_one_clear_error(tmp_path):
+    calls = []
+
+    def growing(hp):
+        calls.append(1)
+        hp.Choice("b", ["relu", "tanh"])
+        if len(calls) > 3:
+            hp.Int("late", 1, 3)
+
+    oracle = kto.StrategyOracle("random", objective=kt.Objective("score", "max"), max_trials=8)
+    with pytest.raises(kto.OracleError, match=r"hyperparameter 'late' first appeared in trial"):
+        search(tmp_path, oracle, growing)
+
+    def gated(hp):  # Keras Tuner's `if` pattern: the branch's hyperparameter comes late.
+        if hp.Choice("model", ["small", "large"]) == "large":
+            with hp.conditional_scope("model", ["large"]):
+                hp.Int("units", 8, 16, step=8)
+
+    oracle = kto.StrategyOracle("random", objective=kt.Objective("score", "max"), max_trials=8)
+    with pytest.raises(kto.OracleError, match=r"'units' first appeared .*without an `if`"):
+        search(tmp_path, oracle, gated, name="gated")
+
+
+RESUMED = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+import keras_tuner as kt
+import keras_tuner_oracles as kto
+
+TARGET = {TARGET!r}
+def build(hp):
+    hp.Int("a", 0, 6)
+    hp.Choice("b", ["relu", "tanh", "elu"])
+    hp.Boolean("c")
+    with hp.conditional_scope("c", [True]):
+        hp.Float("d", 0.0, 1.0, step=0.25)
+
+class T(kt.Tuner):
+    def run_trial(self, trial, *a, **k):
+        if trial.trial_id == os.environ.get("KILL_AT") and not os.path.exists(self.project_dir + "/killed"):
+            open(self.project_dir + "/killed", "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        v = trial.hyperparameters.values
+        return {{"score": sum(v.get(n) == t for n, t in TARGET.items())}}
+
+oracle = kto.ControllerOracle(objective=kt.Objective("score", "max"), max_trials=24, seed=1,
+                              children_per_step=4)
+tuner = T(oracle=oracle, hypermodel=build, directory=sys.argv[1], project_name="p",
+          overwrite=sys.argv[2] == "new")
+tuner.search(verbose=0)
+for t in oracle.start_order:
+    print(t, sorted(oracle.trials[t].hyperparameters.values.items()), oracle.trials[t].score)
+"""
+
+
+def _tune(script, folder, mode, **env):
+    return subprocess.run([sys.executable, str(script), str(folder), mode], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **env})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("full")
+    (folder / "tune.py").write_text(RESUMED)
+    full = _tune(folder / "tune.py", folder, "new")
+    assert full.returncode == 0, full.stderr
+    assert len(full.stdout.splitlines()) == 24
+    return full.stdout.splitlines()
+
+
+@pytest.mark.parametrize("kill_at", ["10", "11"])  # Mid-step; the step's last trial.
+def test_a_tuner_killed_mid_step_resumes_to_the_same_trials(tmp_path, uninterrupted, kill_at):
+    script = tmp_path / "tune.py"
+    script.write_text(RESUMED)
+    killed = _tune(script, tmp_path, "new", KILL_AT=kill_at)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = _tune(script, tmp_path, "resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[-24:] == uninterrupted
+    weights = os.listdir(tmp_path / "p" / kto.StrategyOracle.WEIGHTS_DIR)
+    assert weights == ["step-6"]  # Only the last step's: older ones are removed.
