@@ -1,5 +1,6 @@
 """Shared test setup: the repository root on sys.path, quiet TensorFlow, seeds, tiny data,
-and the background pool that runs the suite's slow subprocesses beside the other tests.
+the tiny search (TINY_SEARCH, tiny_config, tiny_flags), and the background pool that runs
+the suite's slow subprocesses beside the other tests.
 
 Background subprocesses: a test module that defines `background_jobs(folder)` (a dict
 name -> function of no arguments) gets those functions started on one shared pool of
@@ -31,6 +32,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import config as config_lib  # noqa: E402  (pure Python: no TensorFlow)
 import data  # noqa: E402
 import run_log  # noqa: E402
 
@@ -70,6 +72,36 @@ def tiny_dataset():
     x_val, y_val = make(32)
     x_test, y_test = make(32)
     return data.Dataset("tiny", x_train, y_train, x_val, y_val, x_test, y_test, num_classes=4)
+
+
+# The tiny search of the tests: 4 children of the toy space (2 per step: 2 steps), each
+# trained 1 epoch on 300 mnist5k images and scored on 100, no TensorBoard events. A
+# batch of 32 (10 steps per epoch) lets the children learn a little, so the rewards are
+# not all zero and the controller's updates matter. A test that depends on other
+# values says which: tiny_config(..., trials=9), tiny_flags(tensorboard=True).
+TINY_SEARCH = dict(
+    trials=4,
+    children_per_step=2,
+    epochs=1,
+    train_size=300,
+    val_size=100,
+    batch_size=32,
+    tensorboard=False,
+)
+
+
+def tiny_config(logdir, run_name=None, **changes):
+    """The tiny search in `logdir` as a SearchConfig, with `changes` (any settings) on
+    top; run_name None: the default name (<space>-<strategy>-seed<seed>)."""
+    settings = {**TINY_SEARCH, "logdir": str(logdir), "run_name": run_name, **changes}
+    return config_lib.SearchConfig(**settings)
+
+
+def tiny_flags(**changes):
+    """The tiny search as train.py (or assess.py) flags, `--name=value`, with `changes`
+    on top (booleans as --name=true / --name=false)."""
+    settings = {**TINY_SEARCH, **changes}
+    return [f"--{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items()]
 
 
 FRAMEWORKS = ("tensorflow", "keras", "torch", "jax", "ray")

@@ -9,25 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import frameworks_blocked, start_background
+from conftest import frameworks_blocked, start_background, tiny_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# 2-layer macro children of 4 channels on 120 images: seconds each.
-TINY = [
-    "--num_layers=2",
-    "--filters=4",
-    "--train_size=120",
-    "--val_size=60",
-    "--batch_size=32",
-    "--epochs=1",
-    "--trials=4",
-    "--children_per_step=2",
-    "--seeds=0",
-    "--poison=zero",
-    "--poison_instances=2",
-    "--tensorboard=false",
-]
+# The tiny search (conftest.TINY_SEARCH) of 2-layer macro children of 4 channels on 120
+# images: seconds each.
+TINY = tiny_flags(
+    num_layers=2, filters=4, train_size=120, val_size=60, poison="zero", poison_instances=2
+) + ["--seeds=0"]
 POISONED = "poison-zero-k2"
 
 

@@ -14,14 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import start_background
+from conftest import start_background, tiny_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
-TINY_FLAGS = [
-    "--epochs=1", "--train_size=300", "--val_size=100", "--batch_size=32",
-    "--trials=2", "--children_per_step=2", "--notensorboard",
-]
 
 JAX_CHECK = """
 import numpy as np, keras
@@ -96,10 +92,10 @@ def background_jobs(logdir):
     final retraining: the slowest); the JAX supernet check. Started with the suite
     (conftest.py), the JAX ones first."""
     jobs = {
-        "jax1": (["train.py", *TINY_FLAGS, "--trials=1", "--children_per_step=1"], "jax"),
+        "jax1": (["train.py", *tiny_flags(trials=1, children_per_step=1)], "jax"),
         "jax-supernet": (["-c", JAX_CHECK], "jax"),
-        "torch0": (["train.py", *TINY_FLAGS], "torch"),
-        "torch1": (["train.py", *TINY_FLAGS], "torch"),
+        "torch0": (["train.py", *tiny_flags(trials=2)], "torch"),
+        "torch1": (["train.py", *tiny_flags(trials=2)], "torch"),
     }
     started = {}
     for name, (args, backend) in jobs.items():

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from conftest import tiny_config
 
 import budget
 import config as config_lib
@@ -60,21 +61,10 @@ def test_trials_and_time_both_bound_the_budget():
 
 
 def _config(tmp_path, name, **changes):
-    settings = dict(
-        strategy="random",
-        trials=None,
-        time_budget=4.0,
-        children_per_step=2,
-        epochs=1,
-        train_size=100,
-        val_size=50,
-        batch_size=50,
-        logdir=str(tmp_path),
-        run_name=name,
-        tensorboard=False,
-        workers=0,
-    )
-    return config_lib.SearchConfig(**{**settings, **changes})
+    """The tiny search limited by 4 s alone (no trial limit), its children in this process."""
+    timed = dict(strategy="random", trials=None, time_budget=4.0, train_size=100, val_size=50,
+                 batch_size=50, workers=0)
+    return tiny_config(tmp_path, name, **{**timed, **changes})
 
 
 def _rows(run_dir):

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import frameworks_blocked, start_background
+from conftest import TINY_SEARCH, frameworks_blocked, start_background, tiny_flags
 
 import config as config_lib
 import extensions
@@ -26,8 +26,9 @@ from config import ConfigError, SearchConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-# Children of a few seconds: a small split of mnist5k, one epoch.
-SMALL = dict(train_size=200, val_size=100, batch_size=32, epochs=1, final_epochs=1, workers=0)
+# Children of a few seconds: the tiny search (conftest.TINY_SEARCH) on 200 images, with
+# TensorBoard's events; every run sets its trials and children per step.
+SMALL = dict(TINY_SEARCH, train_size=200, tensorboard=True)
 # Columns that repeat exactly between two runs (the times do not).
 TIMES = {"train_seconds", "seconds", "elapsed_seconds"}
 
@@ -270,7 +271,7 @@ def test_a_user_space_and_builder_take_the_built_in_path(tmp_path):
 def _mlp(**kwargs):
     from examples import my_space  # pylint: disable=import-outside-toplevel
 
-    return dict(space=my_space.mlp_space, builder=my_space.build_mlp, **SMALL, **kwargs)
+    return {"space": my_space.mlp_space, "builder": my_space.build_mlp, **SMALL, **kwargs}
 
 
 def test_a_user_run_stopped_and_resumed_equals_an_uninterrupted_one(tmp_path):
@@ -412,8 +413,7 @@ def test_bad_objects_are_refused_before_any_child_trains(tmp_path):
 # ---------------------------------------------------------------------- the command line
 
 
-MLP_FLAGS = ["--trials=8", "--children_per_step=2", "--epochs=1", "--train_size=300",
-             "--val_size=100", "--batch_size=32"]
+MLP_FLAGS = tiny_flags(trials=8, tensorboard=True)
 
 
 def _run(args, cwd=ROOT, env=None, script="train.py", timeout=600):

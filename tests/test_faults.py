@@ -19,6 +19,7 @@ import sys
 import time
 
 import pytest
+from conftest import tiny_config
 
 import config as config_lib
 import manager as manager_lib
@@ -63,6 +64,11 @@ def jobs():
     import conftest  # pylint: disable=import-outside-toplevel
 
     return conftest.start_background(sys.modules[__name__])
+
+
+# The few trained searches here: the tiny search (conftest.TINY_SEARCH) of 3 random
+# children in one step, on 64 training and 32 validation images.
+TOY_CHILDREN = dict(strategy="random", trials=3, children_per_step=3, train_size=64, val_size=32)
 
 
 def table_config(tmp_path, name, **settings):
@@ -176,11 +182,7 @@ def test_a_failed_child_keeps_its_whole_traceback_in_the_run_folder(tmp_path, mo
         return build(self, architecture, *args, **kwargs)
 
     monkeypatch.setattr(manager_lib.NetworkManager, "build_model", second_fails)
-    config = config_lib.SearchConfig(
-        space="toy", strategy="random", trials=3, children_per_step=3, epochs=1, train_size=64,
-        val_size=32, batch_size=32, final_epochs=1, seed=0, tensorboard=False,
-        logdir=str(tmp_path), run_name="failing",
-    )
+    config = tiny_config(tmp_path, "failing", **TOY_CHILDREN)
     lines = []
     search.run_search(config, out=lines.append)
     rows = history(tmp_path / "failing")
@@ -557,11 +559,9 @@ def test_a_budget_aware_run_resumed_inside_a_step_logs_the_schedule_it_sampled_w
     """The step in flight's exploration mix lives in the strategy's state (bench/faults.py
     found budget/exploration at step 1 differing after a resume inside that step)."""
     def config(name):
-        return config_lib.SearchConfig(
-            space="toy", strategy="budget_controller", trials=6, children_per_step=3, epochs=1,
-            train_size=64, val_size=32, batch_size=32, final_epochs=1, seed=0, logdir=str(tmp_path),
-            run_name=name, workers=0,
-        )
+        return tiny_config(tmp_path, name, strategy="budget_controller", trials=6,
+                           children_per_step=3, train_size=64, val_size=32,
+                           tensorboard=True)  # The scalars are compared.
 
     quiet(config("full"))
     seen = []
@@ -579,11 +579,7 @@ def test_a_child_that_fails_while_a_stop_is_asked_is_trained_again_on_resume(tmp
     a library (bench/faults.py saw a TPE search resume with its last child failed, params
     0, where the uninterrupted run trained it): such a child is not committed."""
     def config(name):
-        return config_lib.SearchConfig(
-            space="toy", strategy="random", trials=3, children_per_step=3, epochs=1, train_size=64,
-            val_size=32, batch_size=32, final_epochs=1, seed=0, tensorboard=False,
-            logdir=str(tmp_path), run_name=name, workers=0,
-        )
+        return tiny_config(tmp_path, name, **TOY_CHILDREN)
 
     quiet(config("full"))
     build, calls, stop = manager_lib.NetworkManager.build_model, [], []

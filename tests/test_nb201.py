@@ -21,7 +21,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import start_background
+from conftest import start_background, tiny_flags
 
 import config as config_lib
 import manager
@@ -447,9 +447,9 @@ def _kill_after_a_commit(logdir):
 
 def _trained(logdir):
     return _train(
-        "--space=nb201", "--nb201_channels=2", "--nb201_cells=1", "--trials=2",
-        "--children_per_step=2", "--epochs=1", "--train_size=100", "--val_size=50",
-        "--batch_size=50", f"--logdir={logdir}", "--run_name=trained",
+        *tiny_flags(space="nb201", nb201_channels=2, nb201_cells=1, trials=2, train_size=100,
+                    val_size=50, batch_size=50, tensorboard=True),
+        f"--logdir={logdir}", "--run_name=trained",
     )
 
 

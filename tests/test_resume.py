@@ -16,19 +16,14 @@ import sys
 import time
 
 import pytest
-from conftest import frameworks_blocked
+from conftest import frameworks_blocked, tiny_config, tiny_flags
 
 import run_log
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = [
-    "--trials=9",
-    "--children_per_step=3",
-    "--epochs=1",
-    "--train_size=300",
-    "--val_size=100",
-    "--batch_size=32",
-]
+# The tiny search (conftest.TINY_SEARCH) with 9 children, 3 per step, writing
+# TensorBoard's events (the shared run's are read).
+TINY = tiny_flags(trials=9, children_per_step=3, tensorboard=True)
 COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
 
 
@@ -404,20 +399,9 @@ def test_a_second_process_cannot_write_into_a_run_in_progress(runs, tmp_path):
 def test_an_interrupt_swallowed_by_python_still_stops_the_search_after_the_trial(tmp_path):
     # A KeyboardInterrupt raised inside a weakref callback or __del__ is printed and
     # dropped by Python; should_stop (train.py: "a signal was received") catches it.
-    import config as config_lib
     import search
 
-    config = config_lib.SearchConfig(
-        trials=6,
-        children_per_step=2,
-        epochs=1,
-        train_size=100,
-        val_size=50,
-        batch_size=50,
-        logdir=str(tmp_path),
-        run_name="stop",
-        tensorboard=False,
-    )
+    config = tiny_config(tmp_path, "stop", trials=6, train_size=100, val_size=50, batch_size=50)
     calls = []
     with pytest.raises(KeyboardInterrupt):
         search.run_search(

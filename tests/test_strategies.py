@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 import manager
 import search
@@ -168,16 +169,14 @@ TABLE = {"space": "nb201", "evaluation": "benchmark"}
 )
 def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strategy, changes,
                                                                  monkeypatch):
-    import config as config_lib
-
     monkeypatch.setattr(search, "BENCHMARK_COMMIT_SECONDS", 0.0)  # The table: a commit per step.
 
     def config(name):
-        return config_lib.SearchConfig(
+        return tiny_config(
+            tmp_path,
+            name,
             strategy=strategy,
             trials=6,
-            children_per_step=2,
-            epochs=changes.get("epochs", 1),
             train_size=100,
             val_size=50,
             batch_size=50,
@@ -185,10 +184,7 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
             sample_size=2,
             naswot_candidates=8,
             naswot_batch=32,
-            logdir=str(tmp_path),
-            run_name=name,
-            tensorboard=False,
-            **{k: v for k, v in changes.items() if k != "epochs"},
+            **changes,
         )
 
     search.run_search(config("full"), out=lambda line: None)
@@ -272,23 +268,16 @@ def test_a_controller_without_a_schedule_samples_as_before():
     ],
 )
 def test_every_strategy_searches_with_a_training_free_score(tmp_path, strategy, evaluation, changes):
-    import config as config_lib
-
-    c = config_lib.SearchConfig(
+    c = tiny_config(
+        tmp_path,
         strategy=strategy,
         evaluation=evaluation,
-        trials=4,
-        children_per_step=2,
-        epochs=1,
         train_size=64,
         val_size=32,
-        batch_size=32,
         population_size=2,
         sample_size=2,
         naswot_candidates=6,
         naswot_batch=16,
-        logdir=str(tmp_path),
-        tensorboard=False,
         **changes,
     ).resolved()
     best = search.run_search(c, out=lambda line: None)

@@ -18,6 +18,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}  # TensorBoard probes "localhost" for its port.
 
@@ -44,16 +45,7 @@ def search_run(tmp_path_factory):
 
     logdir = tmp_path_factory.mktemp("tb_logs")
     lines = []
-    config = search.SearchConfig(
-        trials=4,
-        children_per_step=2,
-        epochs=1,
-        batch_size=32,
-        train_size=100,
-        val_size=40,
-        logdir=str(logdir),
-        run_name="tiny",
-    )
+    config = tiny_config(logdir, "tiny", train_size=100, val_size=40, tensorboard=True)
     search.run_search(config, out=lines.append)
     return logdir, logdir / "tiny", lines
 

@@ -15,23 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import frameworks_blocked, start_background
+from conftest import frameworks_blocked, start_background, tiny_flags
 
 import config as config_lib
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A tiny search: 4 children of a 4-layer toy space on 300 mnist5k images, 1 epoch.
-# batch_size 32 (10 steps per epoch) lets the children learn a little, so the rewards
-# are not all zero and the controller's updates matter for the same-seed check.
-TINY = [
-    "--trials=4",
-    "--children_per_step=2",
-    "--epochs=1",
-    "--val_size=100",
-    "--train_size=300",
-    "--batch_size=32",
-]
+# The tiny search (conftest.TINY_SEARCH: 4 children, 2 per step, of the 4-layer toy
+# space), writing TensorBoard's events: the tests read them.
+TINY = tiny_flags(tensorboard=True)
 
 # Columns of history.csv besides the per-decision ones.
 RESULT_COLUMNS = [

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from conftest import tiny_config, tiny_flags
 
 import data
 import poisoning
@@ -28,8 +29,8 @@ import workers
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
-TINY = dict(trials=9, children_per_step=3, epochs=1, train_size=300, val_size=100, batch_size=32)
-TINY_FLAGS = [f"--{k}={v}" for k, v in TINY.items()]
+# The tiny search (conftest.TINY_SEARCH) with 9 children, 3 per step.
+NINE = dict(trials=9, children_per_step=3)
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +51,7 @@ def compared(run_dir):
 
 
 def search_in_process(tmp_path, name, **settings):
-    config = search.SearchConfig(
-        **{**TINY, **settings}, logdir=str(tmp_path), run_name=name, tensorboard=False
-    )
+    config = tiny_config(tmp_path, name, **{**NINE, **settings})
     lines = []
     summary = search.run_search(config, out=lines.append)
     return summary, lines
@@ -99,7 +98,7 @@ def test_naswot_scoring_in_workers_ranks_as_in_process(ray_cluster, tmp_path):
         ranked = list(csv.DictReader(f))
     assert len(ranked) == 8
     # The same candidates scored here, in the test's process, give the same scores.
-    config = search.SearchConfig(**{**TINY, **flags}, logdir=str(tmp_path)).resolved()
+    config = tiny_config(tmp_path, **{**NINE, **flags}).resolved()
     space, template = poisoning.make_space(config)
     dataset = data.load_dataset(
         config.dataset, train_size=config.train_size, val_size=config.val_size, seed=config.seed
@@ -191,8 +190,8 @@ def test_sigterm_stops_the_workers_and_resume_with_another_count_continues_exact
 ):
     reference = one_worker[0]
     process = subprocess.Popen(
-        [sys.executable, "train.py", *TINY_FLAGS, "--workers=2", f"--logdir={tmp_path}",
-         "--run_name=w2", "--notensorboard"],
+        [sys.executable, "train.py", *tiny_flags(**NINE), "--workers=2", f"--logdir={tmp_path}",
+         "--run_name=w2"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -221,7 +220,9 @@ def test_sigterm_stops_the_workers_and_resume_with_another_count_continues_exact
 
 
 def test_an_unreachable_ray_address_is_one_line_exit_2_and_no_run_folder(tmp_path):
-    done = train(*TINY_FLAGS, "--workers=1", "--ray_address=127.0.0.1:1", f"--logdir={tmp_path}")
+    done = train(
+        *tiny_flags(**NINE), "--workers=1", "--ray_address=127.0.0.1:1", f"--logdir={tmp_path}"
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
