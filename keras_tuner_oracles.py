@@ -32,6 +32,10 @@ reference), as `train.py --strategy` does. How Keras Tuner's world maps onto the
   the old file or the new one); the strategy's weights are in `strategy/step-K` beside it.
   A tuner started again with `overwrite=False` reruns the trials that were running and
   continues with the proposals an uninterrupted tuner would have made.
+- Poisoning: a choice that names one of the project's degraded ops (`poisoning.POISON_OPS`,
+  `noise2#2` included), or the values `poisoned=` lists per hyperparameter, is poisoned;
+  `poison_summary()` gives the poisoned fraction of the poisonable hyperparameters over the
+  trials beside a uniform sampler's, as `assess.py` reports a search's.
 """
 
 import dataclasses
@@ -53,10 +57,11 @@ except ImportError as e:  # An optional feature: say how to get it.
 import config as config_lib
 import extensions
 import manager as manager_lib
+import poisoning
 import specs
 import strategies
 from run_log import atomic_write
-from state_space import StateSpace
+from state_space import StateSpace, op_of
 
 
 class OracleError(ValueError):
@@ -110,6 +115,8 @@ class StrategyOracle(kt.Oracle):
       children_per_step: the architectures the strategy proposes at once, and learns
         from together (the controller's batch).
       acc_beta: the moving-average baseline's decay.
+      poisoned: {hyperparameter name: its degraded values}, for the poison rate; by
+        default the values that name a degraded op of poisoning.py.
       settings: the strategy's own settings, as `train.py`'s flags name them
         (`population_size=`, `tpe_startup=`, the controller's `lr=`, `memory_size=`, ...).
 
@@ -123,7 +130,7 @@ class StrategyOracle(kt.Oracle):
     def __init__(self, strategy="random", objective=None, max_trials=10, seed=0,
                  children_per_step=None, acc_beta=0.8, hyperparameters=None,
                  allow_new_entries=True, tune_new_entries=True, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, **settings):
+                 max_consecutive_failed_trials=3, poisoned=None, **settings):
         super().__init__(objective=objective, max_trials=max_trials,
                          hyperparameters=hyperparameters, allow_new_entries=allow_new_entries,
                          tune_new_entries=tune_new_entries, seed=seed,
@@ -134,6 +141,8 @@ class StrategyOracle(kt.Oracle):
         name = strategy if given is None else extensions.reference_of(strategy)
         self.config = _config(name, seed, max_trials, children_per_step, acc_beta, settings)
         self.given = given
+        self.poisoned = dict(poisoned or {})
+        self.poisonable = {}  # Decision index -> its poisoned values.
         self.strategy = self.space = None
         self.baseline = manager_lib.EwaBaseline(acc_beta)
         self.queue = []  # Architectures proposed and not yet handed out.
@@ -191,6 +200,22 @@ class StrategyOracle(kt.Oracle):
 
     def _start(self, state=None):
         self.space = space_of(self.hyperparameters)
+        names = [hp.name for hp in self.hyperparameters.space]
+        unknown = [n for n in self.poisoned if n not in names]
+        if unknown:
+            raise OracleError(f"poisoned= names {unknown[0]!r}, which is not a hyperparameter of "
+                              f"the hypermodel; they are {', '.join(names)}")
+        for i, (name, decision) in enumerate(zip(names, self.space.decisions)):
+            bad = self.poisoned.get(name)
+            if bad is None:
+                bad = [c for c in decision.choices if isinstance(c, str)
+                       and op_of(c) in poisoning.POISON_OPS]
+            missing = [v for v in bad if v not in decision.choices]
+            if missing:
+                raise OracleError(f"poisoned= gives {missing[0]!r} for {name!r}, which is not "
+                                  f"one of its values {list(decision.choices)}")
+            if bad:
+                self.poisonable[i] = frozenset(bad)
         directory = self._strategy_dir()
         try:
             self.strategy = strategies.make_strategy(
@@ -227,9 +252,30 @@ class StrategyOracle(kt.Oracle):
             if not r.failed:
                 self.baseline.update(r.fitness)
         self.strategy.learn([r.architecture for r in results], results)
-        self.history += [[list(r.architecture), r.fitness, r.reward, r.failed] for r in results]
+        self.history += [[list(r.architecture), r.fitness, r.reward, r.failed,
+                          self.poison_rate(r.architecture)] for r in results]
         self.step = []
         self.steps += 1
+
+    def poison_rate(self, architecture):
+        """The poisoned fraction of the poisonable hyperparameters (None: none can be)."""
+        if not self.poisonable:
+            return None
+        hits = sum(architecture[i] in bad for i, bad in self.poisonable.items())
+        return hits / len(self.poisonable)
+
+    def poison_summary(self):
+        """The poison rate over the learned trials (all, first and last quarter) beside a
+        uniform sampler's (`prior`), or None for a hypermodel without poisoned values."""
+        if not self.poisonable:
+            return None
+        choices = [self.space.decisions[i].choices for i in self.poisonable]
+        prior = sum(len(b) / len(c) for b, c in zip(self.poisonable.values(), choices))
+        rates = [h[4] for h in self.history]
+        quarter = max(1, len(rates) // 4)
+        mean = (lambda r: sum(r) / len(r) if r else None)
+        return {"prior": prior / len(self.poisonable), "trials": len(rates), "rate": mean(rates),
+                "first_quarter": mean(rates[:quarter]), "last_quarter": mean(rates[-quarter:])}
 
     def _strategy_dir(self):
         directory = os.path.join(self._project_dir, self.STRATEGY_DIR)

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -212,3 +213,104 @@ def test_a_tuner_killed_mid_step_resumes_to_the_same_trials(tmp_path, uninterrup
     assert resumed.stdout.splitlines()[-24:] == uninterrupted
     weights = os.listdir(tmp_path / "p" / kto.StrategyOracle.WEIGHTS_DIR)
     assert weights == ["step-6"]  # Only the last step's: older ones are removed.
+
+
+def test_the_example_runs_and_resumes(tmp_path):
+    """examples/keras_tuner_controller.py as docs/KERAS_TUNER.md runs it (fewer trials)."""
+    command = [sys.executable, "examples/keras_tuner_controller.py", "--trials=2", "--epochs=1",
+               f"--directory={tmp_path}"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    assert re.match(r"best trial [01]: val_accuracy 0\.\d{4}, \{'units': ", first.stdout)
+    again = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300,
+                           cwd=ROOT)  # Finished: nothing is run again, the same best.
+    assert again.returncode == 0 and again.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]
+
+
+DISTRIBUTED = f"""
+import json, os, sys, time
+sys.path.insert(0, {str(ROOT)!r})
+import keras_tuner as kt
+import keras_tuner_oracles as kto
+
+def build(hp):
+    hp.Int("a", 0, 6)
+    hp.Choice("b", ["relu", "tanh", "elu"])
+
+class T(kt.Tuner):
+    def run_trial(self, trial, *a, **k):
+        time.sleep(0.3)  # Long enough for the other worker to ask while a step is out.
+        with open(os.path.join(sys.argv[1], os.environ["KERASTUNER_TUNER_ID"] + ".ran"), "a") as f:
+            f.write(trial.trial_id + "\\n")
+        v = trial.hyperparameters.values
+        return {{"score": (v["a"] == 3) + (v["b"] == "relu")}}
+
+oracle = kto.ControllerOracle(objective=kt.Objective("score", "max"), max_trials=16, seed=0,
+                              children_per_step=4)
+T(oracle=oracle, hypermodel=build, directory=sys.argv[1], project_name="p").search(verbose=0)
+if os.environ["KERASTUNER_TUNER_ID"] == "chief":
+    print(json.dumps({{"steps": oracle.steps, "trials": len(oracle.trials),
+                      "statuses": sorted({{t.status for t in oracle.trials.values()}})}}))
+"""
+
+
+def test_keras_tuners_distributed_mode_runs_the_oracle_on_its_chief(tmp_path):
+    """A chief and two workers on localhost (Keras Tuner's KERASTUNER_* variables)."""
+    import json  # pylint: disable=import-outside-toplevel
+    import socket  # pylint: disable=import-outside-toplevel
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "tune.py"
+    script.write_text(DISTRIBUTED)
+    env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+    processes = {
+        name: subprocess.Popen([sys.executable, str(script), str(tmp_path)], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**env, "KERASTUNER_TUNER_ID": name})
+        for name in ("chief", "tuner0", "tuner1")
+    }
+    outputs = {name: p.communicate(timeout=300) for name, p in processes.items()}
+    for name, p in processes.items():
+        assert p.returncode == 0, (name, outputs[name][1][-2000:])
+    chief = json.loads(outputs["chief"][0].splitlines()[-1])
+    assert chief == {"steps": 4, "trials": 16, "statuses": ["COMPLETED"]}
+    ran = [(tmp_path / f"tuner{i}.ran").read_text().split() for i in (0, 1)]
+    assert sorted(ran[0] + ran[1]) == [f"{i:02d}" for i in range(16)]  # Each trial once.
+    assert ran[0] and ran[1]  # Both workers had trials.
+
+
+def test_the_poison_rate_of_a_poisoned_hypermodel(tmp_path):
+    """Three op hyperparameters, half of whose values are degraded ops: a uniform sampler
+    picks poison at rate 0.5; the score rewards clean ops, so the controller learns to
+    avoid them, and each trial's rate is its own count."""
+    ops = ["conv3x3", "conv5x5", "identity", "noise2#2"]
+
+    def poisoned(hp):
+        for i in range(3):
+            hp.Choice(f"op{i}", ops)
+
+    class Clean(kt.Tuner):
+        def run_trial(self, trial, *args, **kwargs):
+            values = trial.hyperparameters.values
+            return {"score": sum(values[f"op{i}"].startswith("conv") for i in range(3))}
+
+    summaries = {}
+    for name in ("controller", "random"):
+        oracle = kto.StrategyOracle(name, objective=kt.Objective("score", "max"), max_trials=80,
+                                    seed=0, children_per_step=5)
+        Clean(oracle=oracle, hypermodel=poisoned, directory=str(tmp_path), project_name=name,
+              overwrite=True).search(verbose=0)
+        for t, h in zip(oracle.start_order, oracle.history):
+            values = oracle.trials[t].hyperparameters.values
+            assert h[4] == sum(values[f"op{i}"] in ("identity", "noise2#2") for i in range(3)) / 3
+        summaries[name] = oracle.poison_summary()
+    assert summaries["random"]["prior"] == summaries["controller"]["prior"] == 0.5
+    assert summaries["controller"]["trials"] == 80
+    assert summaries["controller"]["last_quarter"] < 0.25  # From about 0.5 by learning.
+    with pytest.raises(kto.OracleError, match="poisoned= names 'op9'"):
+        oracle = kto.StrategyOracle("random", objective=kt.Objective("score", "max"),
+                                    max_trials=2, poisoned={"op9": ["identity"]})
+        Clean(oracle=oracle, hypermodel=poisoned, directory=str(tmp_path), project_name="bad",
+              overwrite=True).search(verbose=0)
