@@ -71,3 +71,10 @@ def test_no_module_imports_in_a_circle():
         if module not in done:
             visit(module, [module])
     assert not circles
+
+
+def test_no_bench_script_shadows_a_module():
+    """Tests put bench/ on sys.path: a script named like a module at the root would be
+    imported in its place, by whichever test ran first in that process."""
+    modules = {p.stem for p in ROOT.glob("*.py")}
+    assert not modules & {p.stem for p in (ROOT / "bench").glob("*.py")}

@@ -1,7 +1,7 @@
 """The project's strategies as Keras Tuner oracles against Keras Tuner's own, on
 NAS-Bench-201 written as a hypermodel.
 
-  python bench/keras_tuner_oracles.py [--seeds 30] [--trials 300] [--budgets 50,100,300]
+  python bench/keras_tuner_nb201.py [--seeds 30] [--trials 300] [--budgets 50,100,300]
 
 The hypermodel has six `hp.Choice` edges of the benchmark's five ops; a trial's score is
 the cell's CIFAR-10 200-epoch test accuracy in the vendored table (no training: the oracle
@@ -9,12 +9,13 @@ itself is what is measured, so hundreds of trials per run are cheap; the table i
 oracle reward, docs/NB201.md). Every oracle runs through a real `kt.Tuner` with the same
 seeds: `ControllerOracle` (children_per_step 5), `StrategyOracle` with evolution
 (population 10, tournament 3), TPE and the table REINFORCE, against Keras Tuner's
-`RandomSearchOracle` and `BayesianOptimizationOracle`. Hyperband does not apply: it
+`RandomSearchOracle` and `BayesianOptimizationOracle` (seconds per trial: fewer seeds and
+trials, `--slow_seeds`, `--slow_trials`). Hyperband does not apply: it
 allocates epochs, and a table lookup has none. For each budget N: the best accuracy among
 the first N trials (mean, sd, 95% bootstrap interval over seeds; Mann-Whitney p against
 Keras Tuner's random search), and each oracle's trials per second through the tuner,
 beside this project's own loop (`search.run_search`, random search) on the same table.
-Writes bench/results/keras_tuner_oracles.md.
+Writes bench/results/keras_tuner_nb201.md.
 """
 
 import argparse
@@ -70,6 +71,9 @@ ORACLES = {
         objective=OBJECTIVE, max_trials=n, seed=seed + 1),
 }
 BASELINE = "kt RandomSearchOracle"
+# Seconds per trial (a Gaussian process refitted, its acquisition optimized from 50 starts,
+# every trial): fewer seeds and trials (--slow_seeds, --slow_trials).
+SLOW = ("kt BayesianOptimizationOracle",)
 
 
 def run(name, trials, seed, directory):
@@ -90,7 +94,10 @@ def main():
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--budgets", default="50,100,300")
     parser.add_argument("--oracles", default=",".join(ORACLES))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "keras_tuner_oracles.md"))
+    parser.add_argument("--slow_seeds", type=int, default=3,
+                        help="Seeds of the Bayesian optimisation oracle (seconds per trial).")
+    parser.add_argument("--slow_trials", type=int, default=50)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "keras_tuner_nb201.md"))
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     names = args.oracles.split(",")
@@ -99,13 +106,15 @@ def main():
     started = time.perf_counter()
     for name in names:
         curves, seconds = [], 0.0
-        for seed in range(args.seeds):
-            curve, s = run(name, args.trials, seed, directory)
+        slow = name in SLOW
+        seeds, trials = (args.slow_seeds, args.slow_trials) if slow else (args.seeds, args.trials)
+        for seed in range(seeds):
+            curve, s = run(name, trials, seed, directory)
             curves.append(curve)
             seconds += s
         best[name] = np.array(curves)
-        rate[name] = args.seeds * args.trials / seconds
-        print(f"{name}: {rate[name]:.1f} trials/s; best at {args.trials}: "
+        rate[name] = seeds * trials / seconds
+        print(f"{name}: {rate[name]:.2f} trials/s; best at {trials}: "
               f"{best[name][:, -1].mean():.2f}", flush=True)
     loop_started = time.perf_counter()
     loop_trials = min(args.trials, 300) * 3
@@ -118,7 +127,7 @@ def main():
     lines = [
         "# The strategies as Keras Tuner oracles on NAS-Bench-201 (a hypermodel of six choices)",
         "",
-        f"`python bench/keras_tuner_oracles.py --seeds {args.seeds} --trials {args.trials} "
+        f"`python bench/keras_tuner_nb201.py --seeds {args.seeds} --trials {args.trials} "
         f"--budgets {args.budgets}`; {time.perf_counter() - started:.0f} s in all. Best CIFAR-10 "
         f"test accuracy (%) among the first N trials; 95% bootstrap interval over {args.seeds} "
         f"seeds; p: two-sided Mann-Whitney against {BASELINE} at the same N. Best cell: "
@@ -131,13 +140,18 @@ def main():
     for name in names:
         cells = []
         for n in budgets:
+            if n > best[name].shape[1]:
+                cells.append("")
+                continue
             values = best[name][:, n - 1]
             mean, sd = stats.mean_std(values)
             low, high = stats.bootstrap_interval(values)
             p = "" if name == BASELINE or BASELINE not in best else (
                 f", p {stats.mann_whitney(values, best[BASELINE][:, n - 1])[1]:.2g}")
+            if len(values) != args.seeds:
+                p += f" ({len(values)} seeds)"
             cells.append(f"{mean:.2f} ({sd:.2f}) [{low:.2f}, {high:.2f}]{p}")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {rate[name]:.1f} |")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {rate[name]:.2f} |")
     lines += ["", f"This project's own loop (`search.run_search`, random search, no TensorBoard) "
               f"on the same table: {loop_rate:.1f} trials/s ({loop_trials} trials)."]
     text = "\n".join(lines) + "\n"
