@@ -17,6 +17,7 @@ PyTorch backends. It knows nothing about child networks or rewards.
 
 import json
 import os
+import warnings
 import weakref
 
 import keras
@@ -506,7 +507,11 @@ class Controller:
         if n_m:
             targets[n_s:, 2] = h["memory_weight"] * n / n_m
             loss += h["memory_weight"] * memory_loss
-        self._scorer.train_on_batch(np.concatenate([indices, recalled]), targets)
+        with warnings.catch_warnings():
+            # The last decision's embedding feeds no later step, so it gets no gradient:
+            # by design, not a warning to print at every update.
+            warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
+            self._scorer.train_on_batch(np.concatenate([indices, recalled]), targets)
         self.updates += 1
         self._remember(indices)
         return {

@@ -118,7 +118,8 @@ class StrategyOracle(kt.Oracle):
       poisoned: {hyperparameter name: its degraded values}, for the poison rate; by
         default the values that name a degraded op of poisoning.py.
       settings: the strategy's own settings, as `train.py`'s flags name them
-        (`population_size=`, `tpe_startup=`, the controller's `lr=`, `memory_size=`, ...).
+        (`population_size=`, `tpe_startup=`, the controller's `controller_lr=`,
+        `entropy_weight=`, `memory_size=`, ...).
 
     Raises:
       OracleError: an unknown strategy or setting, or one that cannot be an oracle.
@@ -149,7 +150,8 @@ class StrategyOracle(kt.Oracle):
         self.step = []  # [trial_id, ...] of the step in flight, in proposal order.
         self.steps = 0  # Steps the strategy has learned from.
         self.worst = None  # The worst fitness so far: a failed trial's.
-        self.history = []  # (architecture, fitness, reward, failed) of every learned trial.
+        # [architecture, fitness, reward, failed, poison rate] of every learned trial.
+        self.history = []
 
     # ------------------------------------------------------------ Keras Tuner's calls
 
@@ -163,7 +165,8 @@ class StrategyOracle(kt.Oracle):
                 return {"status": TrialStatus.IDLE}  # The step's last trials are out.
             if self.step:
                 self._learn()
-            self.queue = [list(a) for a in self.strategy.propose(self.config.children_per_step)]
+            n = min(self.config.children_per_step, self.max_trials - len(self.trials))
+            self.queue = [list(a) for a in self.strategy.propose(n)]  # The last step: fewer.
             if not self.queue:
                 return {"status": TrialStatus.STOPPED}
         architecture = tuple(self.queue.pop(0))
@@ -341,7 +344,7 @@ class StrategyOracle(kt.Oracle):
 
 class ControllerOracle(StrategyOracle):
     """The controller RNN (REINFORCE with the moving-average baseline) as an oracle; its
-    settings as `train.py` names them (`lr=`, `entropy_weight=`, ...), and
+    settings as `train.py` names them (`controller_lr=`, `entropy_weight=`, ...), and
     `children_per_step` (default 5: the architectures per controller update)."""
 
     def __init__(self, objective=None, max_trials=10, seed=0, children_per_step=5, **settings):

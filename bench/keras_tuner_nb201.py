@@ -55,6 +55,14 @@ class TableTuner(kt.Tuner):
         return {"accuracy": BENCHMARK.accuracy(tuple(values[f"edge{e}"] for e in range(6)))}
 
 
+def kt_seed(seed):
+    """Keras Tuner's seed for our seed `seed`. Its oracles draw value i of a run from
+    random.Random(seed + i), so the runs of seeds s and s + 1 share all but one draw,
+    shifted by one: consecutive seeds are not independent runs. Seeds this far apart
+    share no draw within a run of fewer than 100,003 values (and 0 would mean "random")."""
+    return 1 + seed * 100_003
+
+
 ORACLES = {
     "ControllerOracle": lambda n, seed: kto.ControllerOracle(
         objective=OBJECTIVE, max_trials=n, seed=seed, children_per_step=5),
@@ -66,9 +74,9 @@ ORACLES = {
     'StrategyOracle("reinforce_table")': lambda n, seed: kto.StrategyOracle(
         "reinforce_table", objective=OBJECTIVE, max_trials=n, seed=seed, children_per_step=1),
     "kt RandomSearchOracle": lambda n, seed: kt.oracles.RandomSearchOracle(
-        objective=OBJECTIVE, max_trials=n, seed=seed + 1),  # Keras Tuner: seed 0 is "random".
+        objective=OBJECTIVE, max_trials=n, seed=kt_seed(seed)),
     "kt BayesianOptimizationOracle": lambda n, seed: kt.oracles.BayesianOptimizationOracle(
-        objective=OBJECTIVE, max_trials=n, seed=seed + 1),
+        objective=OBJECTIVE, max_trials=n, seed=kt_seed(seed)),
 }
 BASELINE = "kt RandomSearchOracle"
 # Seconds per trial (a Gaussian process refitted, its acquisition optimized from 50 starts,
