@@ -63,21 +63,26 @@ def kt_seed(seed):
     return 1 + seed * 100_003
 
 
-ORACLES = {
-    "ControllerOracle": lambda n, seed: kto.ControllerOracle(
-        objective=OBJECTIVE, max_trials=n, seed=seed, children_per_step=5),
-    'StrategyOracle("evolution")': lambda n, seed: kto.StrategyOracle(
-        "evolution", objective=OBJECTIVE, max_trials=n, seed=seed, children_per_step=5,
-        population_size=10, sample_size=3),
-    'StrategyOracle("tpe")': lambda n, seed: kto.StrategyOracle(
-        "tpe", objective=OBJECTIVE, max_trials=n, seed=seed, children_per_step=1),
-    'StrategyOracle("reinforce_table")': lambda n, seed: kto.StrategyOracle(
-        "reinforce_table", objective=OBJECTIVE, max_trials=n, seed=seed, children_per_step=1),
-    "kt RandomSearchOracle": lambda n, seed: kt.oracles.RandomSearchOracle(
-        objective=OBJECTIVE, max_trials=n, seed=kt_seed(seed)),
-    "kt BayesianOptimizationOracle": lambda n, seed: kt.oracles.BayesianOptimizationOracle(
-        objective=OBJECTIVE, max_trials=n, seed=kt_seed(seed)),
-}
+def oracles(objective):
+    """name -> function (max_trials, seed) -> a fresh oracle for `objective`."""
+    return {
+        "ControllerOracle": lambda n, seed: kto.ControllerOracle(
+            objective=objective, max_trials=n, seed=seed, children_per_step=5),
+        'StrategyOracle("evolution")': lambda n, seed: kto.StrategyOracle(
+            "evolution", objective=objective, max_trials=n, seed=seed, children_per_step=5,
+            population_size=10, sample_size=3),
+        'StrategyOracle("tpe")': lambda n, seed: kto.StrategyOracle(
+            "tpe", objective=objective, max_trials=n, seed=seed, children_per_step=1),
+        'StrategyOracle("reinforce_table")': lambda n, seed: kto.StrategyOracle(
+            "reinforce_table", objective=objective, max_trials=n, seed=seed, children_per_step=1),
+        "kt RandomSearchOracle": lambda n, seed: kt.oracles.RandomSearchOracle(
+            objective=objective, max_trials=n, seed=kt_seed(seed)),
+        "kt BayesianOptimizationOracle": lambda n, seed: kt.oracles.BayesianOptimizationOracle(
+            objective=objective, max_trials=n, seed=kt_seed(seed)),
+    }
+
+
+ORACLES = oracles(OBJECTIVE)
 BASELINE = "kt RandomSearchOracle"
 # Seconds per trial (a Gaussian process refitted, its acquisition optimized from 50 starts,
 # every trial): fewer seeds and trials (--slow_seeds, --slow_trials).
@@ -96,34 +101,70 @@ def run(name, trials, seed, directory):
     return np.maximum.accumulate(100 * np.asarray(scores, dtype=float)), seconds
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--trials", type=int, default=300)
-    parser.add_argument("--budgets", default="50,100,300")
-    parser.add_argument("--oracles", default=",".join(ORACLES))
-    parser.add_argument("--slow_seeds", type=int, default=3,
-                        help="Seeds of the Bayesian optimisation oracle (seconds per trial).")
-    parser.add_argument("--slow_trials", type=int, default=50)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "keras_tuner_nb201.md"))
-    args = parser.parse_args()
-    budgets = [int(b) for b in args.budgets.split(",")]
-    names = args.oracles.split(",")
-    directory = tempfile.mkdtemp(prefix="nas-bench-kt-")
+def compare(names, run_one, args):
+    """Each oracle's best-so-far curves over seeds ({name: array seeds x trials}) and
+    trials per second, from `run_one(name, trials, seed) -> (curve, seconds)`."""
     best, rate = {}, {}
-    started = time.perf_counter()
     for name in names:
         curves, seconds = [], 0.0
         slow = name in SLOW
         seeds, trials = (args.slow_seeds, args.slow_trials) if slow else (args.seeds, args.trials)
         for seed in range(seeds):
-            curve, s = run(name, trials, seed, directory)
+            curve, s = run_one(name, trials, seed)
             curves.append(curve)
             seconds += s
         best[name] = np.array(curves)
         rate[name] = seeds * trials / seconds
         print(f"{name}: {rate[name]:.2f} trials/s; best at {trials}: "
               f"{best[name][:, -1].mean():.2f}", flush=True)
+    return best, rate
+
+
+def table(names, best, rate, budgets, seeds):
+    """The markdown rows: each oracle's best at each budget against BASELINE's."""
+    lines = [
+        "| oracle | " + " | ".join(f"N = {n}: mean (sd) [interval], p" for n in budgets)
+        + " | trials/s |",
+        "| --- |" + " --- |" * (len(budgets) + 1),
+    ]
+    for name in names:
+        cells = []
+        for n in budgets:
+            if n > best[name].shape[1]:
+                cells.append("")
+                continue
+            values = best[name][:, n - 1]
+            mean, sd = stats.mean_std(values)
+            low, high = stats.bootstrap_interval(values)
+            p = "" if name == BASELINE or BASELINE not in best else (
+                f", p {stats.mann_whitney(values, best[BASELINE][:, n - 1])[1]:.2g}")
+            if len(values) != seeds:
+                p += f" ({len(values)} seeds)"
+            cells.append(f"{mean:.2f} ({sd:.2f}) [{low:.2f}, {high:.2f}]{p}")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {rate[name]:.2f} |")
+    return lines
+
+
+def arguments(doc, seeds, trials, budgets, out):
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--trials", type=int, default=trials)
+    parser.add_argument("--budgets", default=budgets)
+    parser.add_argument("--oracles", default=",".join(ORACLES))
+    parser.add_argument("--slow_seeds", type=int, default=3,
+                        help="Seeds of the Bayesian optimisation oracle (seconds per trial).")
+    parser.add_argument("--slow_trials", type=int, default=50)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / out))
+    return parser.parse_args()
+
+
+def main():
+    args = arguments(__doc__, 30, 300, "50,100,300", "keras_tuner_nb201.md")
+    budgets = [int(b) for b in args.budgets.split(",")]
+    names = args.oracles.split(",")
+    directory = tempfile.mkdtemp(prefix="nas-bench-kt-")
+    started = time.perf_counter()
+    best, rate = compare(names, lambda name, n, seed: run(name, n, seed, directory), args)
     loop_started = time.perf_counter()
     loop_trials = min(args.trials, 300) * 3
     for seed in range(3):
@@ -141,25 +182,8 @@ def main():
         f"seeds; p: two-sided Mann-Whitney against {BASELINE} at the same N. Best cell: "
         f"{100 * BENCHMARK.best():.2f}.",
         "",
-        "| oracle | " + " | ".join(f"N = {n}: mean (sd) [interval], p" for n in budgets)
-        + " | trials/s |",
-        "| --- |" + " --- |" * (len(budgets) + 1),
+        *table(names, best, rate, budgets, args.seeds),
     ]
-    for name in names:
-        cells = []
-        for n in budgets:
-            if n > best[name].shape[1]:
-                cells.append("")
-                continue
-            values = best[name][:, n - 1]
-            mean, sd = stats.mean_std(values)
-            low, high = stats.bootstrap_interval(values)
-            p = "" if name == BASELINE or BASELINE not in best else (
-                f", p {stats.mann_whitney(values, best[BASELINE][:, n - 1])[1]:.2g}")
-            if len(values) != args.seeds:
-                p += f" ({len(values)} seeds)"
-            cells.append(f"{mean:.2f} ({sd:.2f}) [{low:.2f}, {high:.2f}]{p}")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {rate[name]:.2f} |")
     lines += ["", f"This project's own loop (`search.run_search`, random search, no TensorBoard) "
               f"on the same table: {loop_rate:.1f} trials/s ({loop_trials} trials)."]
     text = "\n".join(lines) + "\n"
