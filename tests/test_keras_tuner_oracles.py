@@ -171,8 +171,9 @@ def build(hp):
 
 class T(kt.Tuner):
     def run_trial(self, trial, *a, **k):
-        if trial.trial_id == os.environ.get("KILL_AT") and not os.path.exists(self.project_dir + "/killed"):
-            open(self.project_dir + "/killed", "w").close()
+        marker = self.project_dir + "/killed-" + trial.trial_id
+        if trial.trial_id in os.environ.get("KILL_AT", "").split(",") and not os.path.exists(marker):
+            open(marker, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
         v = trial.hyperparameters.values
         return {{"score": sum(v.get(n) == t for n, t in TARGET.items())}}
@@ -202,13 +203,15 @@ def uninterrupted(tmp_path_factory):
     return full.stdout.splitlines()
 
 
-@pytest.mark.parametrize("kill_at", ["10", "11"])  # Mid-step; the step's last trial.
-def test_a_tuner_killed_mid_step_resumes_to_the_same_trials(tmp_path, uninterrupted, kill_at):
+def test_a_tuner_killed_twice_resumes_to_the_same_trials(tmp_path, uninterrupted):
+    """Killed mid-step (the third of a step of four), resumed, killed at a step's last
+    trial (where the step is learned), resumed: the uninterrupted tuner's 24 trials."""
     script = tmp_path / "tune.py"
     script.write_text(RESUMED)
-    killed = _tune(script, tmp_path, "new", KILL_AT=kill_at)
-    assert killed.returncode == -signal.SIGKILL
-    resumed = _tune(script, tmp_path, "resume")
+    for mode in ("new", "resume"):
+        killed = _tune(script, tmp_path, mode, KILL_AT="10,15")
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    resumed = _tune(script, tmp_path, "resume", KILL_AT="10,15")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.splitlines()[-24:] == uninterrupted
     weights = os.listdir(tmp_path / "p" / kto.StrategyOracle.WEIGHTS_DIR)
