@@ -476,7 +476,7 @@ def _blank(value):
 
 def _metric(config):
     """What a run's fitness is: the name best.json gives its quarter means."""
-    scored = config.evaluation in config_lib.SCORES
+    scored = specs.EVALUATIONS[config.evaluation].score
     return f"{config.score_name}_score" if scored else "accuracy"
 
 
@@ -527,7 +527,7 @@ def write_reports(out, rows, runs, priors):
 
     reports.write_results(os.path.join(out, "results.csv"), rows, RESULT_COLUMNS)
     columns = SUMMARY_COLUMNS
-    scored = bool(runs) and runs[0][1].evaluation in config_lib.SCORES
+    scored = bool(runs) and specs.EVALUATIONS[runs[0][1].evaluation].score
     if scored:
         title = config_lib.score_title(runs[0][1].score_name)
         columns = tuple(
@@ -621,7 +621,7 @@ def main(argv):
         train.fail(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
     if FLAGS.jobs < 1:
         train.fail(f"--jobs must be an integer >= 1, got {FLAGS.jobs}")
-    scored = FLAGS.evaluation in config_lib.SCORES
+    scored = specs.EVALUATIONS[FLAGS.evaluation].score  # An enum flag: absl checked it.
     if FLAGS.reach is not None and not scored and not 0 < FLAGS.reach <= 1:
         train.fail(
             f"--reach is an accuracy, in (0, 1], got {FLAGS.reach:g} (with a training-free "

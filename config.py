@@ -30,9 +30,6 @@ CONTROLLERS = tuple(name for name, s in specs.STRATEGIES.items() if s.controller
 EARLY_STOP = ("none", "median")
 PROXIES, SCORES = specs.PROXIES, specs.SCORES
 EVALUATIONS = tuple(specs.EVALUATIONS)
-# Evaluations that build each child in the process that evaluates it: a child that
-# kills that process is one failed child (crash_guard.py).
-BUILT = tuple(n for n, e in specs.EVALUATIONS.items() if e.builds and not e.in_process)
 REWARD_MODES = ("inference", "training")
 SHARED_BN = ("moving", "batch")
 
@@ -513,7 +510,7 @@ def _check_choices(c):
 
 def _resolve_template(c):
     """The network builder: the built-in space's own unless one is given."""
-    builtin = c.space in SPACES
+    builtin = REGISTRIES["space"].is_builtin(c.space)
     if c.template is None:
         _check(
             builtin or not specs.EVALUATIONS[c.evaluation].builds,
@@ -538,7 +535,7 @@ def _check_evaluation(c):
     """How children get their fitness: the strategy against it, and the table's settings."""
     _check_spec(specs.check_strategy, c)
     table = specs.EVALUATIONS[c.evaluation].table
-    default = {f.name: f.default for f in dataclasses.fields(c)}
+    default = _defaults()
     _check(
         c.benchmark == default["benchmark"] or table,
         f"--benchmark={c.benchmark} is the table of --evaluation=benchmark, got "
@@ -724,7 +721,7 @@ def _resolve_run_name(c):
     """The run's folder name: the default says what the run is."""
     if c.run_name is None:
         attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
-        default = {f.name: f.default for f in dataclasses.fields(c)}
+        default = _defaults()
         evaluation = "".join(  # Each setting that is not its default, by its value.
             f"-{getattr(c, name)}"
             for name in ("evaluation", "proxy", "benchmark_dataset")
@@ -831,6 +828,11 @@ def shared_settings(c=None):
         field.removeprefix("shared_"): fields[field].default if c is None else getattr(c, field)
         for field in SHARED_SETTINGS
     }
+
+
+def _defaults():
+    """{SearchConfig field: its default} (the fields with a plain default)."""
+    return {f.name: f.default for f in dataclasses.fields(SearchConfig)}
 
 
 def _check_spec(check, c):

@@ -12,6 +12,7 @@ import budget as budget_lib
 import config as config_lib
 import manager as manager_lib
 import run_log
+import specs
 from run_log import deferred_signals
 
 _duration = budget_lib.format_duration
@@ -25,7 +26,7 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
     quarter = max(1, len(run.accuracies) // 4)
     first = float(np.mean(run.accuracies[:quarter]))
     last = float(np.mean(run.accuracies[-quarter:]))
-    scored = config.evaluation in config_lib.SCORES  # Scored untrained, not trained.
+    scored = specs.EVALUATIONS[config.evaluation].score  # Scored untrained, not trained.
     metric, name = (
         (f"{config.score_name}_score", config_lib.score_title(config.score_name))
         if scored

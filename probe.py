@@ -43,6 +43,7 @@ import config as config_lib  # noqa: E402
 import poisoning  # noqa: E402
 import run_log  # noqa: E402
 import run_state  # noqa: E402
+import specs  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run", None, "The run folder of a controller search.")
@@ -150,7 +151,7 @@ def load_controller(run_dir):
     import controller as controller_lib  # pylint: disable=import-outside-toplevel
 
     config = config_lib.read_config(run_dir)
-    if config.strategy not in CONTROLLER_STRATEGIES:
+    if not specs.strategy(config.strategy).controller:
         raise ProbeError(
             f"{run_dir} is a --strategy={config.strategy} run; the probe reads a controller "
             f"(--strategy={', '.join(CONTROLLER_STRATEGIES)})"

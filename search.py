@@ -358,7 +358,7 @@ def _run_locked(
 ):
     if state is not None:
         state = run_state.read_state(run_dir)  # Read again under the lock.
-    if manager.pool is None and manager.evaluation in config_lib.BUILT:  # In this process.
+    if manager.pool is None and specs.EVALUATIONS[manager.evaluation].guarded:  # In this process.
         manager.crash_marker = os.path.join(run_dir, crash_guard.MARKER)
         with contextlib.suppress(FileNotFoundError):
             os.remove(manager.crash_marker)  # Left by a process killed with kill -9.

@@ -104,6 +104,12 @@ class Evaluation:
     in_process: str = ""
     check: object = None
 
+    @property
+    def guarded(self):
+        """Whether it builds each child in the process that evaluates it, so that a child
+        that kills that process is one failed child (crash_guard.py)."""
+        return self.builds and not self.in_process
+
 
 def _check_shared(c):
     if not space(c.space).supernet:

@@ -66,6 +66,7 @@ import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
 import extensions  # noqa: E402
 import poisoning  # noqa: E402
 import run_state  # noqa: E402
+import specs  # noqa: E402
 from run_log import quiet_stderr  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -173,7 +174,8 @@ def main(argv):
     except config_lib.ConfigError as e:
         fail(str(e))
     _check_backend()
-    if config.workers == 0 and config.evaluation in config_lib.BUILT and not crash_guard.guarded():
+    guarded = specs.EVALUATIONS[config.evaluation].guarded
+    if config.workers == 0 and guarded and not crash_guard.guarded():
         # Children train in the search process: a child that kills it fails, the search
         # goes on (crash_guard.py). This process only waits beside it.
         command = [sys.executable] + sys.argv
