@@ -87,12 +87,6 @@ def make_shared(config, dataset, space):
         raise ConfigError(f"--evaluation=shared: {e}; lower --batch_size or --eval_batch") from None
 
 
-def _template_args(config):
-    """The settings the template takes from the search's (templates.SETTINGS)."""
-    fields = templates.SETTINGS.get(config.template, {})
-    return {argument: getattr(config, field) for argument, field in fields.items()}
-
-
 def make_manager(config, dataset, space, template, shared=None, benchmark=None):
     """The NetworkManager that trains (or scores) the children of `config`'s search;
     `template` is the network builder (a built-in template's name, or a function;
@@ -111,7 +105,7 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
         cache=config.cache,
         seed=config.seed,
         max_failures=config.max_failures,
-        template_args=_template_args(config),
+        template_args=templates.template_args(config),
         evaluation=config.evaluation,
         naswot_batch=config.naswot_batch,
         proxy=config.proxy,
@@ -269,7 +263,8 @@ def _make_builder(config, space, dataset, given=None):
         builder, where = templates.make_builder(config.template, given=given)
         if dataset is not None and (given is not None or not templates.BUILDERS.is_builtin(config.template)):
             templates.check_build(
-                builder, space, dataset.input_shape, dataset.num_classes, _template_args(config), where
+                builder, space, dataset.input_shape, dataset.num_classes,
+                templates.template_args(config), where,
             )
         return builder
     except extensions.ExtensionError as e:

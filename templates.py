@@ -163,6 +163,12 @@ SETTINGS = {
 BUILDERS = extensions.Registry("network builder", "--template", TEMPLATES)
 
 
+def template_args(config):
+    """The settings a search's template takes from its config (`SETTINGS`)."""
+    fields = SETTINGS.get(config.template, {})
+    return {argument: getattr(config, field) for argument, field in fields.items()}
+
+
 def make_builder(name, given=None):
     """(builder, where) of `--template=name`: a built-in template, the builder a
     reference names, or `given` (a builder passed in Python), checked.

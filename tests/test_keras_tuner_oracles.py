@@ -317,3 +317,102 @@ def test_the_poison_rate_of_a_poisoned_hypermodel(tmp_path):
                                     max_trials=2, poisoned={"op9": ["identity"]})
         Clean(oracle=oracle, hypermodel=poisoned, directory=str(tmp_path), project_name="bad",
               overwrite=True).search(verbose=0)
+
+
+# ---------------------------------------------------------------- the project's spaces as hypermodels
+
+import numpy as np  # noqa: E402
+
+import data  # noqa: E402
+import keras_tuner_hypermodels as kth  # noqa: E402
+import poisoning  # noqa: E402
+import state_space  # noqa: E402
+import templates  # noqa: E402
+
+
+def test_a_poisoned_space_is_a_hypermodel_of_its_decisions():
+    """Each decision of the poisoned macro space is one Choice, in the space's order; the
+    poisoned values are named per hyperparameter; a trial's model is the template's
+    network of the architecture the trial's values choose."""
+    hypermodel = kth.space_hypermodel("macro", num_layers=3, poison="identity,noise2",
+                                      poison_instances=2, input_shape=(12, 12, 1), num_classes=4,
+                                      filters=8)
+    space = hypermodel.space
+    hp = kt.HyperParameters()
+    hypermodel.build(hp)
+    assert [h.name for h in hp.space] == [d.key for d in space.decisions]
+    assert [tuple(h.values) for h in hp.space] == [d.choices for d in space.decisions]
+    ops = [d.key for d in space.decisions if d.name == "op"]
+    assert hypermodel.poisoned == {
+        key: ["identity#1", "identity#2", "noise2#1", "noise2#2"] for key in ops}
+    assert all(len(d.choices) == 6 + 4 for d in space.decisions if d.name == "op")
+    for architecture in space.sample(np.random.default_rng(0), 3):
+        values = dict(zip(hypermodel.names, architecture))
+        assert hypermodel.architecture(values) == architecture
+        hp = kt.HyperParameters()
+        hp.values.update(values)
+        model = hypermodel.build(hp)
+        alone = templates.build_macro(space, architecture, (12, 12, 1), 4, filters=8)
+        assert model.count_params() == alone.count_params()
+        assert model.optimizer is not None and model.loss == "sparse_categorical_crossentropy"
+
+
+def test_the_oracle_reports_a_poisoned_space_hypermodels_poison_rate(tmp_path):
+    """NAS-Bench-201 with `none` counted as poison (an op the space has, which only the
+    space marks): every trial's rate is poisoning.poison_rate's and the prior is the
+    space's, exactly."""
+    hypermodel = kth.space_hypermodel("nb201", poison="none", input_shape=(8, 8, 3),
+                                      num_classes=10, nb201_channels=4, nb201_cells=1)
+    space = hypermodel.space
+
+    class Table(kt.Tuner):
+        def run_trial(self, trial, *args, **kwargs):
+            values = trial.hyperparameters.values
+            return {"score": sum(v == "nor_conv_3x3" for v in values.values())}
+
+    oracle = kto.ControllerOracle(objective=kt.Objective("score", "max"), max_trials=10, seed=0,
+                                  poisoned=hypermodel.poisoned)
+    Table(oracle=oracle, hypermodel=hypermodel, directory=str(tmp_path), project_name="nb201",
+          overwrite=True).search(verbose=0)
+    assert oracle.poison_summary()["prior"] == pytest.approx(poisoning.prior(space)) == 0.2
+    for t, h in zip(oracle.start_order, oracle.history):
+        architecture = hypermodel.architecture(oracle.trials[t].hyperparameters)
+        assert h[4] == pytest.approx(poisoning.poison_rate(space, architecture))
+
+
+def test_a_space_hypermodel_trains_through_a_tuner(tmp_path):
+    """The toy space on a few mnist5k images: each trial builds, trains and scores."""
+    d = data.load_dataset("mnist5k", train_size=64, val_size=32, seed=0)
+    import keras  # pylint: disable=import-outside-toplevel
+
+    keras.utils.set_random_seed(0)  # The suite runs with op determinism on.
+    hypermodel = kth.space_hypermodel("toy", num_layers=2, input_shape=d.input_shape,
+                                      num_classes=d.num_classes)
+    oracle = kto.ControllerOracle(objective="val_accuracy", max_trials=2, seed=0,
+                                  children_per_step=2)
+    tuner = kt.Tuner(oracle=oracle, hypermodel=hypermodel, directory=str(tmp_path),
+                     project_name="toy", overwrite=True)
+    tuner.search(d.x_train, d.y_train, validation_data=(d.x_val, d.y_val), epochs=1,
+                 batch_size=32, verbose=0)
+    trials = [oracle.trials[t] for t in oracle.start_order]
+    assert [t.status for t in trials] == ["COMPLETED", "COMPLETED"]
+    assert all(0.0 <= t.score <= 1.0 for t in trials)
+    assert oracle.poison_summary() is None  # A clean space.
+
+
+def test_what_a_space_hypermodel_refuses_is_one_clear_error(tmp_path):
+    shape = {"input_shape": (8, 8, 1), "num_classes": 3}
+    with pytest.raises(ValueError, match="--poison.*idnetity"):
+        kth.space_hypermodel("macro", poison="idnetity", **shape)
+    with pytest.raises(ValueError, match="--space must be one of|--space="):
+        kth.space_hypermodel("tiny", **shape)
+    with pytest.raises(ValueError, match="unexpected keyword argument 'filtrs'"):
+        kth.space_hypermodel("macro", filtrs=8, **shape)
+    space = state_space.StateSpace(1)
+    space.add_state("width", (16, 32.0))
+    with pytest.raises(ValueError, match=r"choices of layer0_width are \[16, 32.0\].*one type"):
+        kth.SpaceHyperModel(space, "toy", **shape)
+    path = tmp_path / "mine.py"
+    path.write_text("import state_space\nspace = state_space.toy_space(2)\n")
+    with pytest.raises(ValueError, match="a space of your own: give the network builder"):
+        kth.space_hypermodel(f"{path}:space", **shape)

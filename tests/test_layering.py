@@ -16,7 +16,7 @@ LAYERS = [
         "run_log",
         "crash_guard", "early_stopping", "stats", "reports", "benchmark_report",
     ]),
-    ("ops and networks", ["operations", "templates", "supernet"]),
+    ("ops and networks", ["operations", "templates", "supernet", "keras_tuner_hypermodels"]),
     ("how networks are scored", ["naswot", "zero_cost", "manager", "workers", "weight_sharing"]),
     ("how architectures are proposed", ["controller", "embedding", "tpe", "strategies"]),
     ("the loop", ["run_commit", "progress", "final_evaluation", "search", "keras_tuner_oracles"]),
