@@ -2,8 +2,8 @@
 
 Every subprocess pays TensorFlow's start-up (~5 s), so the suite starts all of them
 in the background as soon as it is collected (conftest.py) and the tests read the results:
-three tiny searches (controller twice with the same seed, random once) and the table
-of bad command lines.
+tiny searches (the controller, random search, the other strategies) and the table of bad
+command lines.
 """
 
 import csv
@@ -214,7 +214,6 @@ def background_jobs(folder):
     (taken / "history.csv").write_text("trial,step\n")
     jobs = {
         "a": (TINY + ["--logdir", str(searches), "--run_name=a"], searches / "a"),
-        "b": (TINY + ["--logdir", str(searches), "--run_name=b"], searches / "b"),
         "random": (
             TINY + ["--strategy=random", "--logdir", str(searches), "--run_name=random"],
             searches / "random",
@@ -364,22 +363,8 @@ def test_random_strategy_same_budget(processes):
     assert config["strategy"] == "random"
 
 
-def test_same_seed_same_architectures(processes):
-    (proc_a, dir_a), (proc_b, dir_b) = processes["a"].result(), processes["b"].result()
-    assert proc_a.returncode == 0 and proc_b.returncode == 0, proc_b.stderr[-3000:]
-    _, rows_a = read_history(dir_a)
-    _, rows_b = read_history(dir_b)
-    assert len(rows_a) == len(rows_b) == 4
-    for column in DECISION_COLUMNS + ["architecture"]:
-        assert [r[column] for r in rows_a] == [r[column] for r in rows_b], column
-    # Children train deterministically too (op determinism, per-architecture seeds),
-    # which is what makes the controller's rewards, hence its samples, repeat.
-    for column in ("val_accuracy", "reward", "baseline", "params"):
-        assert [r[column] for r in rows_a] == [r[column] for r in rows_b], column
-    assert (
-        json.loads((dir_a / "best.json").read_text())["test_accuracy"]
-        == json.loads((dir_b / "best.json").read_text())["test_accuracy"]
-    )
+# Same seed, same architectures, accuracies and rewards in another process: test_resume's
+# kill -9 test compares a run's rows before the kill with an uninterrupted run's, two processes.
 
 
 def _error_lines(stderr):
