@@ -487,7 +487,8 @@ def _row(setting, config, run_dir, best):
         "strategy": extensions.label(config.strategy),
         "seed": config.seed,
         "trials": best["trials"],
-        "best_val_accuracy": _blank(best["search_val_accuracy"]),  # None: scored untrained
+        # The pick's validation accuracy, or a table's reward; None: scored untrained.
+        "best_val_accuracy": _blank(best.get("search_val_accuracy", best.get("search_reward"))),
         "final_val_accuracy": best["final_val_accuracy"],
         "test_accuracy": best["test_accuracy"],
         "first_quarter_mean_fitness": best[f"first_quarter_mean_{metric}"],
@@ -511,8 +512,10 @@ def trials_to_reach(run_dir, reach):
     if not os.path.exists(path):
         return ""
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("val_accuracy") and float(row["val_accuracy"]) >= reach:
+        reader = csv.DictReader(f)
+        column = run_log.accuracy_column(reader.fieldnames or ["architecture", "val_accuracy"])
+        for row in reader:
+            if row.get(column) and float(row[column]) >= reach:
                 return int(row["trial"])
     return ""
 

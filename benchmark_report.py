@@ -23,6 +23,7 @@ import os
 import numpy as np
 
 import stats
+from run_log import accuracy_column
 
 BUDGETS = (100, 300, 1000, 3000)
 TOP_FRACTION = 0.01  # "Top 1%": NB201's 157 best cells of 15,625 (ceil(156.25)).
@@ -77,7 +78,8 @@ def parse_run(rows, benchmark, space):
             true.append(float(benchmark.fitness(architecture)))
         except Exception:  # pylint: disable=broad-except  (a table of a user's may not hold it)
             true.append(math.nan)
-    rewarded = np.array([float(r["val_accuracy"]) for r in rows])
+    column = accuracy_column(list(rows[0])) if rows else "val_accuracy"  # The reward's metric.
+    rewarded = np.array([float(r[column]) for r in rows])
     picks = np.zeros(len(rows), dtype=np.int64)
     best, pick = -np.inf, 0
     for n, value in enumerate(rewarded):

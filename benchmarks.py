@@ -111,14 +111,15 @@ class Table:
 
 
 def _nb201(config):
-    """NAS-Bench-201's table on `--benchmark_dataset`, with the run's reward errors."""
+    """NAS-Bench-201's table on `--benchmark_dataset`, rewarding `--benchmark_metric`,
+    with the run's reward errors."""
     errors = nb201.RewardErrors(
         noise=config.benchmark_noise,
         cell_noise=config.benchmark_cell_noise,
         bias=tuple(sorted(nb201.parse_bias(config.benchmark_bias).items())),
         seed=config.seed,
     )
-    return nb201.Benchmark(config.benchmark_dataset, errors=errors)
+    return nb201.Benchmark(config.benchmark_dataset, errors=errors, metric=config.benchmark_metric)
 
 
 # The built-in benchmarks by their --benchmark names (config.BENCHMARKS): each a

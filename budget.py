@@ -11,6 +11,10 @@ scoring children, supernet passes with shared weights, the strategy's learning.
 Not counted: starting Python and loading the data, and the final retraining of the
 best architecture, which runs after the budget (`--final_epochs` sets its cost).
 
+A budget of simulated seconds (`--benchmark_seconds`, a table's training times) counts
+what each query's training would have cost: the loop charges every query its cost and
+stops before the query that would pass the budget, as the NAS-Bench-201 paper's code does.
+
 Pure Python: `train.py` checks flags with it before TensorFlow is imported.
 """
 
@@ -62,18 +66,38 @@ class Budget:
     Args:
       trials: children in all, or None for no limit (then `seconds` is the budget).
       seconds: wall-clock seconds of search, or None for no limit.
+      simulated: seconds of simulated training (a table's), or None for no limit.
 
     The loop calls `observe` before every step; `fraction` is then the share of the
     budget spent, the larger of the trials' share and the time's share.
     """
 
-    def __init__(self, trials=None, seconds=None):
-        if trials is None and seconds is None:
-            raise ValueError("a budget needs trials, seconds or both")
+    def __init__(self, trials=None, seconds=None, simulated=None):
+        if trials is None and seconds is None and simulated is None:
+            raise ValueError("a budget needs trials, seconds, simulated seconds or some of them")
         self.trials = trials
         self.seconds = seconds
+        self.simulated = simulated
         self.trial = 0
         self.elapsed = 0.0
+        self.charged = 0.0  # Simulated seconds of the queries so far.
+
+    def charge(self, seconds):
+        """A query of `seconds` simulated seconds was made (counted whatever the budget)."""
+        self.charged += seconds or 0.0
+
+    def affordable(self, costs):
+        """How many of the queries of `costs` (simulated seconds each, in order) fit in the
+        simulated budget one after another: the search stops before the first that would
+        pass it."""
+        if self.simulated is None:
+            return len(costs)
+        total = self.charged
+        for i, cost in enumerate(costs):
+            total += cost or 0.0
+            if total > self.simulated:
+                return i
+        return len(costs)
 
     def observe(self, trial, elapsed):
         """The search has done `trial` children in `elapsed` seconds."""
@@ -86,6 +110,8 @@ class Budget:
             spent = self.trial / self.trials
         if self.seconds:
             spent = max(spent, self.elapsed / self.seconds)
+        if self.simulated:
+            spent = max(spent, self.charged / self.simulated)
         return min(1.0, spent)
 
     def children_left(self):
@@ -101,10 +127,12 @@ class Budget:
         after. The first step of a run always starts unless the time is up.
 
         Returns:
-          None, "trials" or "time_budget".
+          None, "trials", "time_budget" or "benchmark_seconds".
         """
         if self.children_left() <= 0:
             return "trials"
+        if self.simulated is not None and self.charged >= self.simulated:
+            return "benchmark_seconds"
         if self.seconds is not None:
             expected = self.elapsed / steps_done if steps_done else 0.0
             if self.elapsed >= self.seconds or self.elapsed + expected > self.seconds:

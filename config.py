@@ -272,6 +272,22 @@ class SearchConfig:
         "--evaluation=benchmark with nb201: the dataset whose table accuracies are the fitness.",
         allowed=nb201.DATASETS,
     )
+    benchmark_metric: str = _setting(
+        "test200",
+        "--evaluation=benchmark with nb201: the reward: test200 (the 200-epoch test accuracy, an "
+        "oracle), valid12 (the 12-epoch validation accuracy; on CIFAR-10 the cifar10-valid "
+        "protocol's, the NAS-Bench-201 paper's search reward) or valid200 (the 200-epoch "
+        "validation accuracy). The pick is judged by its 200-epoch test accuracy whatever the "
+        "reward (docs/NB201.md).",
+        allowed=nb201.METRICS,
+    )
+    benchmark_seconds: float = _setting(
+        None,
+        "--evaluation=benchmark with nb201: a budget of simulated training seconds (the paper's: "
+        "12000 with valid12): each query costs its cell's modelled training time for the reward's "
+        "run, and the search stops before the query that would pass the budget; --trials stays "
+        "an upper bound. CIFAR-10 and CIFAR-100 (docs/NB201.md).",
+    )
     benchmark_noise: float = _setting(
         0.0,
         "--evaluation=benchmark: standard deviation (as a fraction: 0.01 is 1 point) of fresh "
@@ -312,8 +328,8 @@ class SearchConfig:
     )
     trials: int = _setting(
         64,
-        "Child architectures in total (cached repeats count); with --time_budget and no --trials, "
-        "no limit but the time.",
+        "Child architectures in total (cached repeats count); with --time_budget or "
+        "--benchmark_seconds and no --trials, no limit but the time.",
     )
     time_budget: float = _setting(
         None,
@@ -561,6 +577,17 @@ def _check_evaluation(c):
         nb201.parse_bias(c.benchmark_bias)
     except nb201.BenchmarkError as e:
         raise ConfigError(str(e)) from None
+    if c.benchmark_seconds is not None:
+        _check(
+            isinstance(c.benchmark_seconds, (int, float)) and not isinstance(c.benchmark_seconds, bool)
+            and math.isfinite(c.benchmark_seconds) and c.benchmark_seconds > 0,
+            f"--benchmark_seconds must be a number of seconds > 0, got {c.benchmark_seconds!r}",
+        )
+        _check(
+            (c.benchmark_metric, c.benchmark_dataset) in nb201.TRAINING_IMAGES,
+            f"--benchmark_seconds needs a known training time: --benchmark_dataset=cifar10 or "
+            f"cifar100, got {c.benchmark_dataset} (its images are of another size and number)",
+        )
 
 
 def _resolve_controller(c):
@@ -582,8 +609,9 @@ def _resolve_budget(c):
         except ValueError as e:
             raise ConfigError(f"--time_budget: {e}") from None
     _check(
-        c.trials is not None or c.time_budget is not None,
-        "--trials must be an integer >= 1 (it may be left out only with --time_budget)",
+        c.trials is not None or c.time_budget is not None or c.benchmark_seconds is not None,
+        "--trials must be an integer >= 1 (it may be left out only with --time_budget or "
+        "--benchmark_seconds)",
     )
     _check(
         c.early_stop == "none" or (specs.EVALUATIONS[c.evaluation].trains and c.epochs >= 2),
@@ -724,7 +752,7 @@ def _resolve_run_name(c):
         default = _defaults()
         evaluation = "".join(  # Each setting that is not its default, by its value.
             f"-{getattr(c, name)}"
-            for name in ("evaluation", "proxy", "benchmark_dataset")
+            for name in ("evaluation", "proxy", "benchmark_dataset", "benchmark_metric")
             if getattr(c, name) != default[name]
         )
         space, strategy = extensions.label(c.space), extensions.label(c.strategy)

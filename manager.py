@@ -403,12 +403,14 @@ class NetworkManager:
         parameters of its network where the benchmark knows them. `position` in the step
         numbers the query (the baseline's count of earlier children + position), which
         seeds fresh noise, so a resumed run asks with the same numbers. An architecture
-        the table cannot answer fails as a child."""
+        the table cannot answer fails as a child. Its `train_seconds` are the training
+        time the benchmark simulates (`seconds`, where it has one), not measured here."""
         start = time.perf_counter()
         try:
             accuracy = float(self.benchmark.reward(architecture, self.baseline.count + position))
             params = getattr(self.benchmark, "params", None)
             result = ChildResult(architecture, accuracy, params=params(architecture) if params else 0)
+            result.train_seconds = simulated_seconds(self.benchmark, architecture)
         except Exception as e:  # pylint: disable=broad-except  (a user's table too)
             result = _failed(architecture, e)
         result.seconds = time.perf_counter() - start
@@ -637,6 +639,14 @@ def accuracy_of(model, x, y, batch_size=1000):
         probs = keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=False))
         correct += int(np.sum(np.argmax(probs, axis=-1) == y[start : start + batch_size]))
     return correct / len(x)
+
+
+def simulated_seconds(benchmark, architecture):
+    """The training time a benchmark simulates for a query of `architecture` (its
+    optional `seconds`), or 0.0 where it has none."""
+    seconds = getattr(benchmark, "seconds", None)
+    value = seconds(architecture) if seconds is not None else None
+    return 0.0 if value is None else float(value)
 
 
 def _failed(architecture, error):

@@ -7,6 +7,19 @@ ImageNet16-120. A search that rewards these numbers searches against an oracle:
 the published protocols reward the 12-epoch validation accuracy of one seed and
 report the pick's 200-epoch test accuracy (REFERENCES §13). Say so beside any result.
 
+The other fidelities (`embedded/nb201_fidelities.csv.gz`) make the reward another
+metric (`Benchmark(metric=...)`, `--benchmark_metric`): `valid12`, the 12-epoch
+validation accuracy (on CIFAR-10 the `cifar10-valid` protocol's: trained on 25k of
+the training images, validated on the other 25k; the paper's search reward), or
+`valid200`, the 200-epoch validation accuracy. Whatever the reward, a pick is judged
+by its 200-epoch test accuracy (`fitness`, `rank`, `best`).
+
+`TimeModel` gives every cell a simulated training time (what `--benchmark_seconds`
+charges a query): a linear model in the counts of each op over the six edges, fitted
+to the benchmark's times of the 1,000 cells that are known
+(`embedded/nb201_train_seconds_1000.csv.gz`, CIFAR-10, all 50k training images),
+scaled by the images and the epochs of the reward's run.
+
 `Benchmark(dataset).query(architecture)` answers by index: the cell's six ops give
 a number in base 5, an array maps it to the table's row (the NATS-Bench index).
 The parameter counts are arithmetic on the benchmark's network (C = 16, N = 5).
@@ -39,6 +52,36 @@ WHAT = (
     "200-epoch test accuracies (mean over the benchmark's seeds): a search against an oracle, "
     "unlike the published protocols (12-epoch validation accuracy of one seed)"
 )
+_EMBEDDED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "embedded")
+FIDELITIES = os.path.join(_EMBEDDED, "nb201_fidelities.csv.gz")
+TRAIN_SECONDS = os.path.join(_EMBEDDED, "nb201_train_seconds_1000.csv.gz")
+# The metrics a search can be rewarded with (--benchmark_metric), what each is, and the
+# epochs of the run behind it.
+METRICS = ("test200", "valid12", "valid200")
+METRIC_WHAT = {
+    "test200": "200-epoch test accuracy",
+    "valid12": "12-epoch validation accuracy",
+    "valid200": "200-epoch validation accuracy",
+}
+EPOCHS = {"test200": 200, "valid12": 12, "valid200": 200}
+_FIDELITY_COLUMNS = {
+    ("valid12", "cifar10"): "Cifar10ValidValidationAccuracy12Epochs",
+    ("valid12", "cifar100"): "Cifar100ValidationAccuracy12Epochs",
+    ("valid12", "imagenet16-120"): "ImageNetValidationAccuracy12Epochs",
+    ("valid200", "cifar10"): "Cifar10ValidValidationAccuracy200Epochs",
+    ("valid200", "cifar100"): "Cifar100ValidationAccuracy200Epochs",
+    ("valid200", "imagenet16-120"): "ImageNetValidationAccuracy200Epochs",
+}
+# The training images of the run behind each metric, where the time model applies: the
+# known times are CIFAR-10's on all 50k training images; CIFAR-10's validation metrics
+# are the `cifar10-valid` protocol's (25k of them), CIFAR-100's runs train on its 50k
+# images of the same size. ImageNet16-120 (151.7k images of 16x16) has no known time.
+TRAINING_IMAGES = {
+    ("test200", "cifar10"): 50_000, ("valid12", "cifar10"): 25_000, ("valid200", "cifar10"): 25_000,
+    ("test200", "cifar100"): 50_000, ("valid12", "cifar100"): 50_000, ("valid200", "cifar100"): 50_000,
+}
+TIMED_IMAGES = 50_000  # The training images behind the known times.
+TIMED_EPOCHS = 12
 _OP_INDEX = {op: i for i, op in enumerate(NB201_OPS)}
 _PLACE = [len(NB201_OPS) ** (len(NB201_EDGES) - 1 - e) for e in range(len(NB201_EDGES))]
 
@@ -131,10 +174,108 @@ class Table:
         return float(self._sorted[dataset][-1])
 
 
+    def metric(self, metric, dataset):
+        """Accuracies (fractions, by row) of `metric` on `dataset`: the 200-epoch test
+        accuracies of this table, or another fidelity's (`load_fidelities`)."""
+        if metric == "test200":
+            return self.accuracy[dataset]
+        if metric not in METRICS:
+            raise BenchmarkError(f"unknown benchmark metric {metric!r}; allowed: {', '.join(METRICS)}")
+        strings, columns = load_fidelities()
+        if strings != self.strings:
+            raise BenchmarkError(f"the fidelities {FIDELITIES} do not list the table's cells in its order")
+        return columns[(metric, dataset)]
+
+
 @functools.lru_cache(maxsize=None)
 def load_table(path=TABLE):
     """The table at `path`, read once per process (about 0.1 s)."""
     return Table(path)
+
+
+def _read_csv(path, what):
+    try:
+        with gzip.open(path, "rt", newline="") as f:
+            rows = list(csv.reader(io.StringIO(f.read())))
+    except OSError as e:
+        raise BenchmarkError(f"cannot read {what} {path}: {e}") from None
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+@functools.lru_cache(maxsize=None)
+def load_fidelities(path=FIDELITIES):
+    """(cell strings by row, {(metric, dataset): accuracies as fractions by row}) of the
+    other fidelities, read once per process.
+
+    Raises:
+      BenchmarkError: a file that cannot be read or lacks a column or a row.
+    """
+    header, rows = _read_csv(path, "the NAS-Bench-201 fidelities")
+    missing = [c for c in ("ArchitectureString", *_FIDELITY_COLUMNS.values()) if c not in header]
+    if missing or len(rows) != CELLS:
+        raise BenchmarkError(f"the NAS-Bench-201 fidelities {path} lack the columns {missing} or "
+                             f"have {len(rows)} rows, expected {CELLS}")
+    at = {c: header.index(c) for c in header}
+    strings = [r[at["ArchitectureString"]] for r in rows]
+    columns = {key: np.array([float(r[at[c]]) for r in rows]) / 100.0
+               for key, c in _FIDELITY_COLUMNS.items()}
+    return strings, columns
+
+
+def op_counts(ops):
+    """(cells, 4) counts of skip_connect, nor_conv_1x1, nor_conv_3x3 and avg_pool_3x3 over
+    the six edges of each row of `ops` (op indices; `none`, the rest, is the reference)."""
+    ops = np.atleast_2d(ops)
+    return np.stack([(ops == i).sum(axis=1) for i in range(1, len(NB201_OPS))], axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeModel:
+    """Seconds of a cell's 12-epoch training on CIFAR-10's 50k training images:
+    `intercept` plus, per edge, the seconds of its op (`per_op`: skip_connect,
+    nor_conv_1x1, nor_conv_3x3, avg_pool_3x3; `none` adds nothing), least squares on
+    the known cells."""
+
+    intercept: float
+    per_op: tuple
+
+    @classmethod
+    def fit(cls, ops, seconds):
+        x = np.column_stack([np.ones(len(seconds)), op_counts(ops)])
+        coefficients, *_ = np.linalg.lstsq(x, np.asarray(seconds, dtype=float), rcond=None)
+        return cls(float(coefficients[0]), tuple(float(c) for c in coefficients[1:]))
+
+    def predict(self, ops):
+        """Seconds of each row of `ops` (op indices, (cells, 6))."""
+        return self.intercept + op_counts(ops) @ np.array(self.per_op)
+
+
+def load_train_seconds(path=TRAIN_SECONDS, table=None):
+    """(rows, 12-epoch seconds) of the cells whose times are known (NATS-Bench indices),
+    each string checked against the table's.
+
+    Raises:
+      BenchmarkError: a file that cannot be read, or a cell the table does not hold there.
+    """
+    table = table if table is not None else load_table()
+    header, rows = _read_csv(path, "the NAS-Bench-201 training times")
+    try:
+        index, string = header.index("Index"), header.index("ArchitectureString")
+        column = header.index("Cifar10TrainSeconds12Epochs")
+    except ValueError:
+        raise BenchmarkError(f"the NAS-Bench-201 training times {path} lack a column") from None
+    indices = np.array([int(r[index]) for r in rows])
+    if any(table.strings[i] != r[string] for i, r in zip(indices, rows)):
+        raise BenchmarkError(f"the training times {path} name a cell the table holds elsewhere")
+    return indices, np.array([float(r[column]) for r in rows])
+
+
+@functools.lru_cache(maxsize=None)
+def load_time_model(path=TRAIN_SECONDS):
+    """The `TimeModel` fitted to every known cell, once per process."""
+    table = load_table()
+    rows, seconds = load_train_seconds(path, table)
+    return TimeModel.fit(table.ops[rows], seconds)
 
 
 def parse_bias(text):
@@ -212,7 +353,7 @@ class Benchmark:
       BenchmarkError: an unknown dataset, or a table that cannot be read.
     """
 
-    def __init__(self, dataset="cifar10", table=None, errors=None):
+    def __init__(self, dataset="cifar10", table=None, errors=None, metric="test200"):
         if dataset not in DATASETS:
             raise BenchmarkError(f"unknown benchmark dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
         self.dataset = dataset
@@ -220,18 +361,37 @@ class Benchmark:
         self.errors = errors or RewardErrors()
         self._op_index = {}  # choice (`none#2`, ...) -> benchmark op index
         self._params = {}  # dataset -> params by row, computed on first use
-        self.metric = f"{DATASET_NAMES[dataset]} {WHAT}"
+        self.metric = f"{DATASET_NAMES[dataset]} {WHAT}"  # What a pick is judged by.
         self.size = CELLS
+        self.reward_metric = metric
+        self.rewards = self.table.metric(metric, dataset)  # BenchmarkError: an unknown metric.
+        self.column = f"{metric}_accuracy"  # history.csv's column of the rewards.
+        protocol = " (cifar10-valid: trained on 25k images)" if (
+            dataset == "cifar10" and metric != "test200") else ""
+        self.reward_title = f"{DATASET_NAMES[dataset]} {METRIC_WHAT[metric]}{protocol}"
+        images = TRAINING_IMAGES.get((metric, dataset))
+        # Seconds per known second: the reward run's images and epochs over the known runs'.
+        self.time_scale = None if images is None else (
+            images / TIMED_IMAGES * EPOCHS[metric] / TIMED_EPOCHS)
 
     # The benchmark protocol (extensions.Benchmark), on this dataset.
 
     def reward(self, architecture, query=0):
         """The reward of query number `query`: the accuracy plus the reward errors."""
         row = self.row(architecture)
-        accuracy = float(self.table.accuracy[self.dataset][row])
+        accuracy = float(self.rewards[row])
         if self.errors:
             accuracy += self.errors.offset(row, self.table.ops[row], query)
         return accuracy
+
+    def seconds(self, architecture):
+        """The simulated seconds of training behind a query of `architecture` (its
+        reward's run: `TimeModel` scaled by its images and epochs), or None where no
+        time is known (ImageNet16-120)."""
+        if self.time_scale is None:
+            return None
+        row = self.row(architecture)
+        return float(load_time_model().predict(self.table.ops[row])[0]) * self.time_scale
 
     def fitness(self, architecture):
         return self.accuracy(architecture)
@@ -272,7 +432,9 @@ class Benchmark:
             f"its test accuracy: {accuracies} of {CELLS:,} cells",
             f"regret to the best cell: {100 * entries['benchmark_regret'][self.dataset]:.2f} points "
             f"on {DATASET_NAMES[self.dataset]}{within}",
-            f"note: the table holds {WHAT}; see docs/NB201.md",
+            (f"note: the table holds {WHAT}; see docs/NB201.md" if self.reward_metric == "test200"
+             else f"note: the rewards were the {self.reward_title}; the pick is judged by its "
+                  f"200-epoch test accuracy; see docs/NB201.md"),
         ]
 
     def row(self, architecture):
@@ -330,20 +492,32 @@ class Benchmark:
         rows = np.flatnonzero(probability > 0)
         return rows, probability[rows]
 
-    def expected_best_of_random(self, n, space=None, dataset=None):
-        """E[max accuracy of n cells drawn independently by a uniform sampler of
-        `space` (default: the whole benchmark)], exactly, from the order statistics:
-        sum_k a_(k) (F_k^n - F_(k-1)^n) with F the cumulative probability of the
-        cells sorted by accuracy."""
-        accuracy = self.table.accuracy[dataset or self.dataset]
+    def expected_best_of_random(self, n, space=None, dataset=None, reward=None):
+        """E[test accuracy of the best-rewarded of n cells drawn independently by a
+        uniform sampler of `space` (default: the whole benchmark)], exactly, from the
+        order statistics of the rewards.
+
+        `reward` is the metric that picks (default: the test accuracy itself, so the
+        pick is the best of the n). With F the cumulative probability of the cells
+        sorted by reward and the cells of equal reward as one group g, the best reward
+        lies in g with probability F_g^n - F_(g-1)^n; the pick is then the first of the
+        n draws in g (the loop keeps the first of equal rewards), a cell of g in
+        proportion to its probability, so g contributes its probability-weighted mean
+        test accuracy.
+        """
+        dataset = dataset or self.dataset
+        accuracy = self.table.accuracy[dataset]
+        rewards = accuracy if reward is None else self.table.metric(reward, dataset)
         if space is None:
             rows, p = np.arange(CELLS), np.full(CELLS, 1.0 / CELLS)
         else:
             rows, p = self.reachable_rows(space)
-        order = np.argsort(accuracy[rows], kind="stable")
-        a, cumulative = accuracy[rows][order], np.minimum(np.cumsum(p[order]), 1.0)
+        values, group = np.unique(rewards[rows], return_inverse=True)
+        mass = np.bincount(group, weights=p, minlength=len(values))
+        judged = np.bincount(group, weights=p * accuracy[rows], minlength=len(values)) / mass
+        cumulative = np.minimum(np.cumsum(mass), 1.0)
         below = np.concatenate([[0.0], cumulative[:-1]])
-        return float(np.sum(a * (cumulative**n - below**n)))
+        return float(np.sum(judged * (cumulative**n - below**n)))
 
     def summary(self, architecture, space=None):
         """The best.json entries of a pick: its string, NATS-Bench index, accuracy,
@@ -354,6 +528,8 @@ class Benchmark:
             "benchmark": "NAS-Bench-201",
             "benchmark_dataset": self.dataset,
             "benchmark_metric": WHAT,
+            "reward_metric": self.reward_metric,
+            "reward_metric_title": self.reward_title,
             "nb201_string": self.table.strings[row],
             "nb201_index": row,
             "benchmark_test_accuracy": {},
@@ -375,7 +551,12 @@ class Benchmark:
 
     def describe(self):
         """One line for the start of a search."""
+        if self.reward_metric == "test200":
+            return (
+                f"NAS-Bench-201 table: {CELLS:,} cells, rewards are {DATASET_NAMES[self.dataset]} "
+                f"{WHAT}; best cell {100 * self.table.best(self.dataset):.2f}%"
+            )
         return (
-            f"NAS-Bench-201 table: {CELLS:,} cells, rewards are {DATASET_NAMES[self.dataset]} "
-            f"{WHAT}; best cell {100 * self.table.best(self.dataset):.2f}%"
+            f"NAS-Bench-201 table: {CELLS:,} cells, rewards are the {self.reward_title}; picks "
+            f"judged by their 200-epoch test accuracy (best cell {100 * self.table.best(self.dataset):.2f}%)"
         )

@@ -173,8 +173,10 @@ def known_fitness(run_dir, space, limit):
     by_value = [{str(c): c for c in d.choices} for d in space.decisions]
     seen = {}
     with open(os.path.join(run_dir, "history.csv"), newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("failed") == "1" or not row.get("val_accuracy"):
+        reader = csv.DictReader(f)
+        column = run_log.accuracy_column(reader.fieldnames)  # val_accuracy, or a table's.
+        for row in reader:
+            if row.get("failed") == "1" or not row.get(column):
                 continue
             try:
                 architecture = tuple(
@@ -183,7 +185,7 @@ def known_fitness(run_dir, space, limit):
             except KeyError:
                 continue
             seen.pop(architecture, None)
-            seen[architecture] = float(row["val_accuracy"])
+            seen[architecture] = float(row[column])
     items = list(seen.items())[-limit:]
     return [a for a, _ in items], [v for _, v in items]
 

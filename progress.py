@@ -26,12 +26,18 @@ def eta(config, run, started, started_trial):
 
 
 def budget_words(config):
-    """`64 children`, `up to 64 children in 45m00s` or `children for 45m00s`."""
-    if config.time_budget is None:
+    """`64 children`, `up to 64 children in 45m00s`, `children for 45m00s`, and the
+    simulated budget: `children for 12,000 simulated training seconds`."""
+    limits = []
+    if config.time_budget is not None:
+        limits.append(f"in {_duration(config.time_budget)} (time budget)")
+    if getattr(config, "benchmark_seconds", None) is not None:
+        limits.append(f"for {config.benchmark_seconds:,.0f} simulated training seconds")
+    if not limits:
         return f"{config.trials} children"
     if config.trials is None:
-        return f"children for {_duration(config.time_budget)} (time budget)"
-    return f"up to {config.trials} children in {_duration(config.time_budget)} (time budget)"
+        return "children " + " and ".join(limits).replace("in ", "for ", 1)
+    return f"up to {config.trials} children " + " and ".join(limits)
 
 
 def of(config):

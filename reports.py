@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from run_log import atomic_write
+from run_log import accuracy_column, atomic_write
 
 
 def write_results(path, rows, columns):
@@ -30,15 +30,16 @@ def _cell(value):
 
 def read_history(path):
     """history.csv -> per step: (mean fitness, mean poisoned layers) of its children; the
-    fitness is the validation accuracy, or the training-free score (the `<score>_score`
+    fitness is the validation accuracy (a table's reward), or the training-free score (the `<score>_score`
     column: naswot_score, synflow_score, ...) of children scored untrained."""
     steps = collections.defaultdict(lambda: ([], []))
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         score = next((c for c in reader.fieldnames or () if c.endswith("_score")), None)
+        column = accuracy_column(reader.fieldnames)  # val_accuracy, or a table's metric.
         for row in reader:
             accuracies, poisoned = steps[int(row["step"])]
-            accuracies.append(float(row["val_accuracy"] or (score and row[score]) or "nan"))
+            accuracies.append(float(row[column] or (score and row[score]) or "nan"))
             poisoned.append(int(row.get("poisoned_layers") or 0))
     return {s: (float(np.mean(a)), float(np.mean(p))) for s, (a, p) in sorted(steps.items())}
 

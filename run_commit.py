@@ -50,7 +50,8 @@ class Run:
         self.manager = manager
         self.budget = budget  # budget.Budget: trials and seconds.
         self.stop_rule = stop_rule  # early_stopping.MedianRule, or None.
-        self.stopped_by = None  # What ended the search: "trials", "time_budget", "strategy".
+        # What ended the search: "trials", "time_budget", "benchmark_seconds", "strategy".
+        self.stopped_by = None
         self.shared = manager.shared  # The SharedEvaluator, or None.
         self.supernet_checkpoint = None
         self.step = 0
@@ -77,6 +78,8 @@ class Run:
         and the best so far (a complete child fitter than it; one stopped early never is)."""
         self.accuracies.append(result.fitness)  # The score with a training-free evaluation.
         self.poisoned.append(poisoned)
+        if self.manager.benchmark is not None:  # A table's simulated training time.
+            self.budget.charge(result.train_seconds)
         complete = not result.failed and not result.stopped_epoch
         if complete and (self.best is None or result.fitness > self.best.fitness):
             self.best = result

@@ -51,6 +51,12 @@ RESULT_FIELDS = (
 )
 
 
+def accuracy_column(header):
+    """The column of history.csv with each child's accuracy (`val_accuracy`, or the
+    metric a table rewards): the one after `architecture`, whatever its name."""
+    return header[list(header).index("architecture") + 1]
+
+
 ERROR_LINE_LIMIT = 300  # Characters of an error's first line kept in logs and messages.
 
 
@@ -152,6 +158,8 @@ class RunLog:
         child was stopped after; 0 for a child trained every epoch).
       score: the run's training-free score (config.SCORES), which names the column of
         each child's score: `naswot_score`, `synflow_score`, ...
+      accuracy: the name of the column of each child's accuracy (`accuracy_column`
+        finds it): `val_accuracy`, or the metric a table rewards (`valid12_accuracy`).
     """
 
     def __init__(
@@ -164,13 +172,15 @@ class RunLog:
         stop_column=False,
         events=None,
         score="naswot",
+        accuracy="val_accuracy",
     ):
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.space = space
         self.epoch_column = epoch_column
         fields = list(HISTORY_FIELDS) + (["epoch"] if epoch_column else [])
-        results = [f"{score}_score" if f == "naswot_score" else f for f in RESULT_FIELDS]
+        names = {"naswot_score": f"{score}_score", "val_accuracy": accuracy}
+        results = [names.get(f, f) for f in RESULT_FIELDS]
         self.columns = fields + [d.key for d in space.decisions] + results
         # Early stopping (early_stopping.py): the epoch a child stopped after, 0 if none.
         self.stop_column = stop_column

@@ -205,7 +205,7 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
             manager.scorer  # pylint: disable=pointless-statement
         except ValueError as e:
             raise ConfigError(f"--naswot_batch: {e}; lower --naswot_batch") from None
-    budget = budget_lib.Budget(config.trials, config.time_budget)
+    budget = budget_lib.Budget(config.trials, config.time_budget, config.benchmark_seconds)
     started_ray = False
     try:
         if config.workers:  # Before the run folder exists: a Ray that fails leaves none.
@@ -411,6 +411,8 @@ def _run_locked(
         stop_column=stop_rule is not None,
         events=run.events,
         score=config.score_name,
+        # A table names the metric its rewards are (NAS-Bench-201: `valid12_accuracy`, ...).
+        accuracy=getattr(manager.benchmark, "column", "val_accuracy"),
     )
     run.log = log
     with deferred_signals():
@@ -487,6 +489,8 @@ class _Loop:
         """The next step's children proposed and held as pending (committed at once
         when trials are committed one by one); False when the search is over."""
         run, config = self.run, self.config
+        if run.stopped_by == "benchmark_seconds":  # The last step's next query did not fit.
+            return False
         run.budget.observe(run.trial, run.elapsed())
         run.stopped_by = run.budget.exhausted(run.step)
         if run.stopped_by:
@@ -501,15 +505,34 @@ class _Loop:
         if not architectures:  # NASWOT's ranking is used up.
             run.stopped_by = "strategy"
             return False
+        affordable = self._affordable(architectures)
+        if affordable == 0:
+            run.stopped_by = "benchmark_seconds"
+            return False
         run.pending = {
-            "architectures": [list(a) for a in architectures],
+            "architectures": [list(a) for a in architectures[:affordable]],
             "done": [],
             "consecutive_failures": failures,
+            # The step's next query would pass the simulated budget: the search ends with it.
+            "last": affordable < len(architectures),
         }
         if not self.batched:
             with deferred_signals():
                 run.save()
         return True
+
+    def _affordable(self, architectures):
+        """How many of the proposed architectures the simulated budget pays for, queried
+        in order (all without one)."""
+        if self.run.budget.simulated is None:
+            return len(architectures)
+        costs = []
+        for a in architectures:
+            try:
+                costs.append(manager_lib.simulated_seconds(self.benchmark, a))
+            except Exception:  # pylint: disable=broad-except  (the query fails as a child)
+                costs.append(0.0)
+        return self.run.budget.affordable(costs)
 
     def evaluate_step(self):
         """The pending step's children evaluated (those done before a resume are not
@@ -581,6 +604,8 @@ class _Loop:
                 for result in results:  # In the step's order: the same record with N workers.
                     run.stop_rule.add(result)
             run.step += 1
+            if run.pending.get("last"):
+                run.stopped_by = "benchmark_seconds"
             run.pending = None
             now = time.perf_counter()
             if not self.batched or now - self.last_commit >= self.commit_seconds:

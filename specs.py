@@ -190,6 +190,8 @@ BENCHMARKS = {
             "benchmark_cell_noise": "is a reward error",
             "benchmark_bias": "is a reward error",
             "benchmark_dataset": "picks one of the datasets",
+            "benchmark_metric": "picks the reward",
+            "benchmark_seconds": "is a budget of the simulated training times",
         },
     ),
 }

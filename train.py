@@ -105,7 +105,7 @@ def config_from_flags():
         else:
             values[setting.field] = value
     controller["tanh_constant"] = controller["tanh_constant"] or None  # 0: no cap.
-    if FLAGS.time_budget and not FLAGS["trials"].present:
+    if (FLAGS.time_budget or FLAGS.benchmark_seconds) and not FLAGS["trials"].present:
         values["trials"] = None  # A time budget without --trials: no limit on the children.
     return config_lib.SearchConfig(**values, controller=controller)
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import manager  # noqa: E402
 import nb201  # noqa: E402
+import run_log  # noqa: E402
 import search  # noqa: E402
 
 BUDGETS = (100, 300, 1000)
@@ -48,7 +49,9 @@ def main():
         )
         best = search.run_search(config, out=lambda line: None)
         with open(os.path.join(logdir, strategy, "history.csv"), newline="") as f:
-            accuracy = [float(r["val_accuracy"]) for r in csv.DictReader(f)]
+            reader = csv.DictReader(f)
+            column = run_log.accuracy_column(reader.fieldnames)  # The table's metric.
+            accuracy = [float(r[column]) for r in reader]
         cells = [f"{100 * max(accuracy[:n]):.2f}" for n in BUDGETS]
         table.append(f"| {strategy} | " + " | ".join(cells) + f" | {best['search_seconds']:.1f} |")
         print(table[-1], flush=True)

@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 import controller  # noqa: E402
 import manager  # noqa: E402
 import poisoning  # noqa: E402
+import run_log  # noqa: E402
 import state_space  # noqa: E402
 
 
@@ -41,9 +42,11 @@ def fit(paths):
     poisoned, accuracy = [], []
     for path in paths:
         with open(path, newline="") as f:
-            for row in csv.DictReader(f):
+            reader = csv.DictReader(f)
+            column = run_log.accuracy_column(reader.fieldnames)  # val_accuracy, or a table's.
+            for row in reader:
                 poisoned.append(int(row["poisoned_layers"]))
-                accuracy.append(float(row["val_accuracy"]))
+                accuracy.append(float(row[column]))
     x, y = np.array(poisoned, float), np.array(accuracy)
     slope, base = np.polyfit(x, y, 1)
     noise = float(np.std(y - (base + slope * x), ddof=2))

@@ -107,7 +107,8 @@ def _rows(benchmark, cells, poisoned=None):
         ops = [state_space.NB201_OPS[o] for o in table.ops[row]]
         rows.append({
             **dict(zip(edges, ops)),
-            "val_accuracy": f"{table.accuracy[benchmark.dataset][row]:.6f}",
+            "architecture": table.strings[row],
+            "test200_accuracy": f"{table.accuracy[benchmark.dataset][row]:.6f}",
             "poisoned_layers": str(poisoned[i] if poisoned is not None else sum(o == "none" for o in ops)),
         })
     return rows
@@ -258,4 +259,4 @@ def test_a_noisy_search_repeats_and_resumes_exactly(tmp_path):
     # The rewards are not the table's: the pick's true accuracy is what best.json reports.
     exact = nb201.Benchmark("cifar10")
     edges = [f"edge_{a}_{b}" for a, b in state_space.NB201_EDGES]
-    assert any(abs(float(r["val_accuracy"]) - exact.query([r[e] for e in edges])[0]) > 1e-3 for r in whole)
+    assert any(abs(float(r["test200_accuracy"]) - exact.query([r[e] for e in edges])[0]) > 1e-3 for r in whole)

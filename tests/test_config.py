@@ -224,7 +224,7 @@ for s in settings:
             problems.append(f"--{s.name}={value}: {s.field}={getattr(got, s.field)!r}")
         setattr(got, s.field, s.default)
         got.controller = {}
-    if s.name == "time_budget":
+    if s.name in ("time_budget", "benchmark_seconds"):
         got.trials = defaults.trials  # A time budget alone leaves --trials unlimited.
     if dataclasses.asdict(got) != dataclasses.asdict(dataclasses.replace(defaults, controller={})):
         problems.append(f"--{s.name}={value} changed other settings")

@@ -334,16 +334,17 @@ def test_every_strategy_searches_the_table(tmp_path, rows, strategy):
         history = list(csv.DictReader(f))
     assert len(history) == trials == best["trials"]
     for row in history:  # Every fitness is the table's accuracy of the row's cell.
-        assert float(row["val_accuracy"]) == pytest.approx(by_string[row["architecture"]][1] / 100, abs=1e-6)
+        assert float(row["test200_accuracy"]) == pytest.approx(by_string[row["architecture"]][1] / 100, abs=1e-6)
         ops = [row[f"edge_{i}_{j}"] for i, j in state_space.NB201_EDGES]
         assert int(row["poisoned_layers"]) == sum(state_space.op_of(v) == "none" for v in ops)
-    top = max(history, key=lambda r: float(r["val_accuracy"]))
+    top = max(history, key=lambda r: float(r["test200_accuracy"]))
     assert best["nb201_string"] == top["architecture"] == best["architecture_str"]
     pick = by_string[best["nb201_string"]]
     assert best["benchmark_test_accuracy"] == pytest.approx(
         {"cifar10": pick[1] / 100, "cifar100": pick[2] / 100, "imagenet16-120": pick[3] / 100}
     )
-    assert best["test_accuracy"] == best["search_val_accuracy"] == best["benchmark_test_accuracy"]["cifar10"]
+    assert best["test_accuracy"] == best["search_reward"] == best["benchmark_test_accuracy"]["cifar10"]
+    assert best["reward_metric"] == "test200" and "val_accuracy" not in history[0]
     assert best["benchmark_rank"]["cifar10"] == 1 + sum(r[1] > pick[1] for r in rows)
     assert best["poison_prior"] == pytest.approx(3 / 7)
     assert "200-epoch test accuracies" in best["benchmark_metric"]
@@ -476,7 +477,7 @@ def test_kill_9_then_resume_in_benchmark_mode_matches_an_uninterrupted_run(proce
     assert returncode == -signal.SIGKILL and 0 < committed < 2400  # After a commit, mid-run.
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming {folder / 'killed'} at trial {committed + 1}" in resumed.stdout
-    compared = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
+    compared = ("trial", "step", "architecture", "test200_accuracy", "reward", "baseline", "params")
     full_rows, again = _history(folder / "full"), _history(folder / "killed")
     assert len(full_rows) == len(again) == 2400
     assert [[r[k] for k in compared] for r in again] == [[r[k] for k in compared] for r in full_rows]
