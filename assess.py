@@ -43,6 +43,7 @@ from absl import app, flags  # noqa: E402
 import config as config_lib  # noqa: E402
 import extensions  # noqa: E402
 import poisoning  # noqa: E402
+import progress  # noqa: E402  (numpy only: a run's budget in words)
 import run_log  # noqa: E402
 import run_state  # noqa: E402
 import specs  # noqa: E402
@@ -570,7 +571,8 @@ def write_benchmark_reports(out, rows, runs, priors):
         space, _ = poisoning.make_space(config)
         history = benchmark_report.read_history(os.path.join(config.logdir, config.run_name, "history.csv"))
         run = benchmark_report.parse_run(history, benchmark, space)
-        for m in benchmark_report.run_metrics(run, benchmark, space, budgets):
+        end = config.benchmark_seconds is not None  # Each run bought its own number of queries.
+        for m in benchmark_report.run_metrics(run, benchmark, space, budgets, end=end):
             records.append({"setting": setting.name, "strategy": key[1], "seed": config.seed, **m})
         curves[key] = benchmark_report.curves(run, benchmark, space)
     if not records:
@@ -647,7 +649,7 @@ def main(argv):
     shard = _shard(in_process)
     if shard is not None:
         runs = runs[shard[0] :: shard[1]]
-    print(f"assessment in {FLAGS.out}: {len(runs)} runs of {base.trials} children each")
+    print(f"assessment in {FLAGS.out}: {len(runs)} runs of {progress.budget_words(base)} each")
     try:
         if in_process and FLAGS.jobs > 1:
             run_shards(FLAGS.jobs)

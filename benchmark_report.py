@@ -27,8 +27,10 @@ from run_log import accuracy_column
 
 BUDGETS = (100, 300, 1000, 3000)
 TOP_FRACTION = 0.01  # "Top 1%": NB201's 157 best cells of 15,625 (ceil(156.25)).
+END = "end"  # The budget of a run's last query: where a budget of simulated seconds ends.
 METRIC_COLUMNS = (
     "budget",
+    "queries",
     "pick_accuracy",
     "regret",
     "regret_in_space",
@@ -94,8 +96,15 @@ def parse_run(rows, benchmark, space):
     )
 
 
-def run_metrics(run, benchmark, space, budgets=BUDGETS):
-    """One dict per budget in `budgets` that the run reached (METRIC_COLUMNS).
+def budget_order(budget):
+    """A sort key of budgets: the query counts in order, then `END`."""
+    return (1, 0) if budget == END else (0, budget)
+
+
+def run_metrics(run, benchmark, space, budgets=BUDGETS, end=False):
+    """One dict per budget in `budgets` that the run reached (METRIC_COLUMNS), and
+    with `end` one more for its last query (budget `END`: a run whose queries a budget of
+    simulated seconds counted, however many they were).
 
     Args:
       run: the run's `parse_run`.
@@ -107,14 +116,14 @@ def run_metrics(run, benchmark, space, budgets=BUDGETS):
     top = math.ceil(TOP_FRACTION * benchmark.size)
     in_top = np.array([not math.isnan(a) and benchmark.rank(a) <= top for a in run.true])
     out = []
-    for n in budgets:
-        if n > len(run.true):
-            break
+    ends = [(n, n) for n in budgets if n <= len(run.true)] + ([(END, len(run.true))] if end else [])
+    for budget, n in ends:
         accuracy = float(run.true[run.picks[n - 1]])
         reached = np.flatnonzero(in_top[:n])
         out.append(
             {
-                "budget": n,
+                "budget": budget,
+                "queries": n,
                 "pick_accuracy": accuracy,
                 "regret": best - accuracy,
                 "regret_in_space": best_in_space - accuracy,
@@ -152,6 +161,7 @@ def summarize(records, baseline="random", seed=0):
             row[f"{name}_mean"], row[f"{name}_std"] = stats.mean_std(values)
             row[f"{name}_low"], row[f"{name}_high"] = stats.bootstrap_interval(values, seed=seed)
         row["rank_mean"] = float(np.mean([r["rank"] for r in rs]))
+        row["queries_mean"] = float(np.mean([r["queries"] for r in rs]))
         for q in range(1, 5):
             values = [r[f"poison_rate_q{q}"] for r in rs if r[f"poison_rate_q{q}"] is not None]
             row[f"poison_rate_q{q}"] = float(np.mean(values)) if values else None
@@ -180,12 +190,13 @@ def verdicts(summary, priors, strategy="controller", baseline="random"):
     out = {}
     for setting, prior in priors.items():
         by_budget = {}
-        for budget in sorted({r["budget"] for r in summary if r["setting"] == setting}):
+        for budget in sorted({r["budget"] for r in summary if r["setting"] == setting}, key=budget_order):
             ours, theirs = rate.get((setting, strategy, budget)), rate.get((setting, baseline, budget))
             if ours is None or theirs is None:
                 continue
             by_budget[budget] = (ours, theirs, ours < 0.5 * theirs)
-        first = next((b for b, (_, _, holds) in sorted(by_budget.items()) if holds), None)
+        first = next((b for b, (_, _, holds) in sorted(by_budget.items(), key=lambda i: budget_order(i[0]))
+                      if holds), None)
         out[setting] = {"prior": prior, "by_budget": by_budget, "first": first}
     return out
 
@@ -196,10 +207,13 @@ def _pct(x):
 
 def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""):
     """benchmark.md: the table per setting and the verdicts."""
+    rewards = getattr(benchmark, "reward_title", None)
     lines = [
-        f"# Benchmark assessment ({benchmark.metric})",
+        f"# Benchmark assessment ({benchmark.metric})" if rewards is None or rewards in benchmark.metric
+        else f"# Benchmark assessment (rewards: {rewards}; picks judged by the {benchmark.metric})",
         "",
-        "Per setting, strategy and budget (queries): the pick's accuracy (x100), mean +- std and a "
+        "Per setting, strategy and budget (queries; `end`: the run's last query, with the mean "
+        "queries its budget bought): the pick's accuracy (x100), mean +- std and a "
         "95% bootstrap interval of the mean over seeds; its regret to the best of the "
         f"{benchmark.size:,} architectures of the table (x100); its mean rank; the poison rate in "
         "each quarter of the budget; the runs whose "
@@ -211,7 +225,8 @@ def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""
     if note:
         lines += [note, ""]
     for setting in dict.fromkeys(r["setting"] for r in summary):
-        rows = sorted((r for r in summary if r["setting"] == setting), key=lambda r: (r["budget"], r["strategy"]))
+        rows = sorted((r for r in summary if r["setting"] == setting),
+                      key=lambda r: (budget_order(r["budget"]), r["strategy"]))
         lines += [
             f"## {setting}",
             "",
@@ -225,8 +240,9 @@ def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""
                 f" ({r['queries_to_top_mean']:.0f})" if r["queries_to_top_mean"] is not None else ""
             )
             p = "" if r["p"] is None else f"{r['p']:.3g}"
+            budget = f"end ({r['queries_mean']:.1f})" if r["budget"] == END else r["budget"]
             lines.append(
-                f"| {r['budget']} | {r['strategy']} | {r['runs']} "
+                f"| {budget} | {r['strategy']} | {r['runs']} "
                 f"| {_pct(r['pick_accuracy_mean'])} +- {_pct(r['pick_accuracy_std'])} "
                 f"| [{_pct(r['pick_accuracy_low'])}, {_pct(r['pick_accuracy_high'])}] "
                 f"| {_pct(r['regret_mean'])} | [{_pct(r['regret_low'])}, {_pct(r['regret_high'])}] "
@@ -247,7 +263,8 @@ def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""
                 for b, (ours, theirs, holds) in sorted(v["by_budget"].items())
             )
             first = (
-                f"{v['first']} queries ({v['first'] // children_per_step} updates)" if v["first"] else "never"
+                "the budget's end" if v["first"] == END
+                else f"{v['first']} queries ({v['first'] // children_per_step} updates)" if v["first"] else "never"
             )
             lines.append(f"| {setting} | {v['prior']:.3f} | {parts} | {first} |")
         lines.append("")

@@ -284,6 +284,152 @@ def test_the_expected_best_of_random_search_matches_the_published_best_of_100(be
     assert 100 * bench.expected_best_of_random(100) == pytest.approx(93.84, abs=0.05)
 
 
+def _brute_force_pick(space, bench, n, reward):
+    """E[test accuracy of the best-rewarded of n uniform draws of `space`, the first of
+    equal rewards], by enumerating every sequence of n draws of the choices."""
+    cells = list(itertools.product(*(d.choices for d in space.decisions)))
+    rows = [bench.row(c) for c in cells]
+    rewards = bench.table.metric(reward, bench.dataset)[rows]
+    judged = bench.table.accuracy[bench.dataset][rows]
+    total = 0.0
+    for sequence in itertools.product(range(len(cells)), repeat=n):
+        pick = sequence[int(np.argmax(rewards[list(sequence)]))]  # argmax: the first of ties.
+        total += judged[pick]
+    return total / len(cells) ** n
+
+
+@pytest.mark.parametrize("dataset, reward", [("cifar10", "valid12"), ("imagenet16-120", "valid12"),
+                                             ("cifar100", "valid200"), ("cifar10", "test200")])
+def test_the_expected_pick_of_random_search_rewarded_by_another_metric(dataset, reward):
+    """The exact expectation of the pick's test accuracy when another metric picks,
+    against every sequence of draws; ties of the reward are many among these cells
+    (the 24 cells without a path from input to output score alike)."""
+    bench = nb201.Benchmark(dataset)
+    small = poisoning.remove_ops(nb201_space(), keep=["none", "skip_connect"])
+    rewards = bench.table.metric(reward, dataset)[[bench.row(c) for c in itertools.product(
+        *(d.choices for d in small.decisions))]]
+    assert len(set(rewards.tolist())) < len(rewards)  # Ties, the case the formula groups.
+    for n in (1, 2, 3):
+        assert bench.expected_best_of_random(n, small, reward=reward) == pytest.approx(
+            _brute_force_pick(small, bench, n, reward), rel=1e-12)
+
+
+def test_the_reward_metrics_read_the_fidelities_and_the_pick_is_judged_by_the_test_accuracy():
+    """The other fidelities, read here with nothing but csv, are what each metric rewards;
+    the published checks of the file hold."""
+    with gzip.open(ROOT / "embedded" / "nb201_fidelities.csv.gz", "rt", newline="") as f:
+        raw = list(csv.DictReader(f))
+    table = nb201.load_table()
+    assert [r["ArchitectureString"] for r in raw] == table.strings
+    for (metric, dataset), column in nb201._FIDELITY_COLUMNS.items():
+        bench = nb201.Benchmark(dataset, metric=metric)
+        expected = np.array([float(r[column]) for r in raw]) / 100
+        np.testing.assert_array_equal(bench.rewards, expected)
+        row = int(np.argmax(expected))
+        architecture = tuple(NB201_OPS[o] for o in table.ops[row])
+        assert bench.reward(architecture) == expected[row]
+        assert bench.fitness(architecture) == table.accuracy[dataset][row]  # Judged by test200.
+        assert bench.column == f"{metric}_accuracy"
+    valid200 = nb201.Benchmark("cifar10", metric="valid200").rewards
+    assert 100 * valid200.max() == pytest.approx(91.607, abs=1e-3)
+    assert np.argmax(valid200) == np.argmax(table.accuracy["cifar10"])  # The best cell: 94.37.
+    valid12 = nb201.Benchmark("cifar10", metric="valid12").rewards
+    assert 100 * valid12.max() == pytest.approx(84.892, abs=1e-3)
+    ranks = [np.argsort(np.argsort(a)) for a in (valid12, table.accuracy["cifar10"])]
+    assert np.corrcoef(*ranks)[0, 1] == pytest.approx(0.772, abs=0.002)  # Spearman (few ties).
+    with pytest.raises(nb201.BenchmarkError, match="unknown benchmark metric 'valid13'"):
+        nb201.Benchmark("cifar10", metric="valid13")
+
+
+def test_the_time_model_is_least_squares_in_the_op_counts():
+    """On cells whose times are made exactly linear the fit recovers the coefficients;
+    on the benchmark's 1,000 known cells it explains 99.5% of the variance, and a model
+    fitted without a fifth of them predicts that fifth within a few percent."""
+    table = nb201.load_table()
+    rng = np.random.default_rng(0)
+    rows = rng.choice(nb201.CELLS, 300, replace=False)
+    truth = nb201.TimeModel(70.0, (-3.0, 40.0, 55.0, 20.0))
+    fitted = nb201.TimeModel.fit(table.ops[rows], truth.predict(table.ops[rows]))
+    assert fitted.intercept == pytest.approx(70.0) and fitted.per_op == pytest.approx(truth.per_op)
+    known, seconds = nb201.load_train_seconds()
+    model = nb201.load_time_model()
+    predicted = model.predict(table.ops[known])
+    assert 1 - np.sum((predicted - seconds) ** 2) / np.sum((seconds - seconds.mean()) ** 2) > 0.99
+    held_out = np.arange(len(known)) % 5 == 0
+    partial = nb201.TimeModel.fit(table.ops[known[~held_out]], seconds[~held_out])
+    error = np.abs(partial.predict(table.ops[known[held_out]]) - seconds[held_out]) / seconds[held_out]
+    assert np.median(error) < 0.05
+    # A query's cost: the reward's run. cifar10-valid trains on 25k of the 50k images.
+    cell = nb201_space().from_string(ALL_3X3)
+    row = table.row_of_code[nb201.cell_code(list(cell))]
+    base = float(model.predict(table.ops[row])[0])
+    assert nb201.Benchmark("cifar10", metric="valid12").seconds(cell) == pytest.approx(base / 2)
+    assert nb201.Benchmark("cifar10", metric="valid200").seconds(cell) == pytest.approx(base / 2 * 200 / 12)
+    assert nb201.Benchmark("cifar100", metric="valid12").seconds(cell) == pytest.approx(base)
+    assert nb201.Benchmark("imagenet16-120", metric="valid12").seconds(cell) is None
+
+
+def _queries(tmp_path, name, **settings):
+    best, _, run_dir = _run_in_process(tmp_path, name, tensorboard=False, **settings)
+    with open(run_dir / "history.csv", newline="") as f:
+        return best, list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("strategy, per_step", [("random", 1), ("evolution", 4)])
+def test_a_simulated_budget_stops_before_the_query_that_would_pass_it(tmp_path, strategy, per_step):
+    """The same seed without the budget proposes the same queries: the budgeted run holds
+    the longest prefix whose simulated seconds fit, and the next query would not; each
+    query is charged its cell's modelled time for the reward's run."""
+    settings = dict(strategy=strategy, children_per_step=per_step, benchmark_metric="valid12",
+                    population_size=10, sample_size=3)
+    budget = 3000.0
+    best, rows = _queries(tmp_path, "budget", benchmark_seconds=budget, trials=None, **settings)
+    _, free = _queries(tmp_path, "free", trials=len(rows) + per_step, **settings)
+    bench = nb201.Benchmark("cifar10", metric="valid12")
+    costs = [bench.seconds(nb201_space().from_string(r["architecture"])) for r in free]
+    assert [r["architecture"] for r in rows] == [r["architecture"] for r in free[: len(rows)]]
+    assert [float(r["train_seconds"]) for r in free] == pytest.approx(costs, abs=1e-3)
+    spent = sum(costs[: len(rows)])
+    assert spent <= budget < spent + costs[len(rows)]
+    assert best["stopped_by"] == "benchmark_seconds" and best["trials"] == len(rows)
+    assert best["simulated_seconds"] == pytest.approx(spent)
+    assert "valid12_accuracy" in rows[0] and best["reward_metric"] == "valid12"
+    rewards = [float(r["valid12_accuracy"]) for r in rows]
+    assert rewards == pytest.approx([bench.reward(nb201_space().from_string(r["architecture"]))
+                                     for r in rows], abs=1e-6)
+    # The pick is the first query with the best reward, judged by its test accuracy.
+    pick = rows[int(np.argmax(rewards))]
+    assert best["nb201_string"] == pick["architecture"]
+    assert best["benchmark_fitness"] == bench.fitness(nb201_space().from_string(pick["architecture"]))
+    # --trials stays an upper bound.
+    capped, few = _queries(tmp_path, "capped", benchmark_seconds=budget, trials=3, **settings)
+    assert len(few) == 3 and capped["stopped_by"] == "trials"
+
+
+def test_a_search_stopped_anywhere_under_a_simulated_budget_resumes_to_the_same_end(tmp_path):
+    """Stopped after any query, the last step's (cut by the budget) included, and resumed:
+    the same queries, the same pick and the same simulated seconds as without the stop."""
+    settings = dict(space="nb201", evaluation="benchmark", strategy="controller",
+                    children_per_step=4, benchmark_metric="valid12", benchmark_seconds=2800.0,
+                    trials=None, tensorboard=False, logdir=str(tmp_path))
+    whole = search.run_search(config_lib.SearchConfig(run_name="whole", **settings), out=lambda line: None)
+    with open(tmp_path / "whole" / "history.csv", newline="") as f:
+        expected = [r["architecture"] for r in csv.DictReader(f)]
+    assert whole["stopped_by"] == "benchmark_seconds" and len(expected) % 4 != 0  # The last step cut.
+    for stop in (3, len(expected) - 1, len(expected)):
+        calls = []
+        name = f"cut{stop}"
+        with pytest.raises(KeyboardInterrupt):
+            search.run_search(config_lib.SearchConfig(run_name=name, **settings), out=lambda line: None,
+                              should_stop=lambda: calls.append(1) or len(calls) >= stop)
+        again = search.run_search(config_lib.SearchConfig(run_name=name, **settings),
+                                  out=lambda line: None, resume=True)
+        with open(tmp_path / name / "history.csv", newline="") as f:
+            assert [r["architecture"] for r in csv.DictReader(f)] == expected, stop
+        for key in ("nb201_string", "simulated_seconds", "trials", "stopped_by"):
+            assert again[key] == whole[key], (stop, key)
+
+
 def _run_in_process(tmp_path, name, **settings):
     config = config_lib.SearchConfig(
         space="nb201", evaluation="benchmark", logdir=str(tmp_path), run_name=name, **settings
@@ -381,6 +527,16 @@ def test_a_benchmark_search_commits_per_seconds_not_per_trial(tmp_path, monkeypa
         ({"space": "nb201", "evaluation": "benchmark", "benchmark_bias": "conv:0.1"}, "op:bonus pairs"),
         ({"space": "nb201", "benchmark_noise": 0.01}, "it needs --evaluation=benchmark"),
         ({"space": "nb201", "evaluation": "benchmark", "strategy": "reinforce_table", "table_lr": 0}, "--table_lr must be > 0"),
+        ({"space": "nb201", "evaluation": "benchmark", "benchmark_metric": "valid13"},
+         "--benchmark_metric must be one of ['test200', 'valid12', 'valid200'], got 'valid13'"),
+        ({"space": "nb201", "benchmark_metric": "valid12"},
+         "--benchmark_metric picks the reward of NAS-Bench-201's table: it needs --evaluation=benchmark"),
+        ({"space": "nb201", "evaluation": "benchmark", "benchmark_seconds": -5.0},
+         "--benchmark_seconds must be a number of seconds > 0, got -5.0"),
+        ({"space": "nb201", "evaluation": "benchmark", "benchmark_seconds": 12000.0,
+          "benchmark_dataset": "imagenet16-120"}, "--benchmark_seconds needs a known training time"),
+        ({"space": "nb201", "benchmark_seconds": 12000.0}, "it needs --evaluation=benchmark"),
+        ({"space": "nb201", "evaluation": "benchmark", "trials": None}, "--benchmark_seconds)"),
     ],
 )
 def test_bad_benchmark_settings_are_one_clear_error(settings, message):
@@ -392,6 +548,8 @@ def test_bad_benchmark_settings_are_one_clear_error(settings, message):
 def test_a_benchmark_search_needs_no_workers_by_default():
     c = config_lib.SearchConfig(space="nb201", evaluation="benchmark", trials=10_000).resolved()
     assert c.workers == 0 and c.run_name == "nb201-controller-benchmark-seed0"
+    c = config_lib.SearchConfig(space="nb201", evaluation="benchmark", benchmark_metric="valid12").resolved()
+    assert c.run_name == "nb201-controller-benchmark-valid12-seed0"  # The reward, named.
 
 
 def test_nb201_cells_are_scored_by_naswot(tiny_dataset):
