@@ -59,7 +59,8 @@ flags.DEFINE_list(
     "Strategies to compare: built-in names (train.py --strategy), or your own as PATH.py:NAME or "
     "package.module:NAME (a class or factory called with (space, seed); docs/EXTENDING.md).",
 )
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every setting and strategy runs with each.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (or ranges FIRST-LAST: 0-499); every setting and "
+                  "strategy runs with each.")
 flags.DEFINE_boolean("clean", True, "Include the clean (unpoisoned) space in the grid.")
 flags.DEFINE_float(
     "reach",
@@ -183,10 +184,11 @@ def grid_from_flags():
             f"strategies apart by their names: give the objects different names"
         )
     try:
-        seeds = [int(s) for s in FLAGS.seeds]
+        seeds = [seed for item in FLAGS.seeds for seed in _seed_range(item)]
     except ValueError:
         raise config_lib.ConfigError(
-            f"--seeds must be integers >= 0, comma-separated, got {','.join(FLAGS.seeds)!r}"
+            f"--seeds must be integers >= 0 or ranges FIRST-LAST, comma-separated, got "
+            f"{','.join(FLAGS.seeds)!r}"
         ) from None
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise config_lib.ConfigError(
@@ -502,6 +504,17 @@ def _row(setting, config, run_dir, best):
         "architecture": best["architecture_str"],
         "run_dir": run_dir,
     }
+
+
+def _seed_range(item):
+    """`7` -> [7]; `0-499` -> [0, ..., 499] (ValueError: neither)."""
+    first, dash, last = item.strip().partition("-")
+    if not dash:
+        return [int(item)]
+    first, last = int(first), int(last)
+    if last < first:
+        raise ValueError(item)
+    return list(range(first, last + 1))
 
 
 def trials_to_reach(run_dir, reach):

@@ -174,8 +174,9 @@ class SearchConfig:
 
     dataset: str = _setting(
         "mnist5k",
-        "Dataset: mnist5k (embedded, no network), mnist, fashion_mnist or cifar10 "
-        "(tensorflow-datasets, prepared in --data_dir).",
+        "Dataset: mnist5k or cifar10_5k (embedded, no network: 5,000 MNIST digits, 5,000 real "
+        "CIFAR-10 images), mnist, fashion_mnist or cifar10 (tensorflow-datasets, prepared in "
+        "--data_dir).",
         group="Data.",
     )
     data_dir: str = _setting(

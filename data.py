@@ -1,8 +1,10 @@
 """Loads image-classification datasets as NumPy arrays split into train / validation / test.
 
 The default dataset, ``mnist5k``, is a 5,000-image MNIST subset vendored in ``embedded/`` (see
-``embedded/README.md``), so a search runs with no network. ``mnist``, ``fashion_mnist`` and
-``cifar10`` come from tensorflow-datasets and must have been prepared (downloaded) first.
+``embedded/README.md``), so a search runs with no network; so is ``cifar10_5k``, 5,000 real
+CIFAR-10 images (4,000 of the training set, 1,000 of the test set: its test split). ``mnist``,
+``fashion_mnist`` and ``cifar10`` come from tensorflow-datasets and must have been prepared
+(downloaded) first.
 
 Every split is stratified by class and seeded; the validation split is always carved out of the
 training data, so the test split is never used for model selection.
@@ -21,14 +23,18 @@ import numpy as np
 
 from run_log import error_line
 
-DATASETS = ("mnist5k", "mnist", "fashion_mnist", "cifar10")
+DATASETS = ("mnist5k", "cifar10_5k", "mnist", "fashion_mnist", "cifar10")
 # Training examples of each dataset, the pool the validation split is drawn from (mnist5k:
 # its 5,000 less the fixed test split; the others: tfds's `train` split), so that sizes
 # can be checked before anything is loaded (`check_sizes`).
-TRAINING_EXAMPLES = {"mnist5k": 4000, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
+TRAINING_EXAMPLES = {
+    "mnist5k": 4000, "cifar10_5k": 4000, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000,
+}
 
 # The vendored MNIST subset and its fixed test split.
 EMBEDDED_PATH = pathlib.Path(__file__).resolve().parent / "embedded" / "mnist_5k.npz"
+# The vendored CIFAR-10 subset: its own training (4,000) and test (1,000) images.
+CIFAR10_5K_PATH = EMBEDDED_PATH.with_name("cifar10_5k.npz")
 MNIST5K_TEST_SIZE = 1000  # 100 per class.
 # The mnist5k test split uses its own fixed seed, not the caller's, so that test accuracies from
 # runs with different seeds are measured on the same images.
@@ -110,6 +116,8 @@ def load_dataset(
 
     if name == "mnist5k":
         (x_pool, y_pool), (x_test, y_test), num_classes = _load_mnist5k()
+    elif name == "cifar10_5k":
+        (x_pool, y_pool), (x_test, y_test), num_classes = _load_cifar10_5k()
     else:
         (x_pool, y_pool), (x_test, y_test), num_classes = _load_tfds(name, data_dir, download)
 
@@ -280,6 +288,17 @@ def _load_mnist5k():
         x, y = archive["x"], archive["y"]
     test_idx, pool_idx = mnist5k_test_indices(y)
     return (x[pool_idx], y[pool_idx]), (x[test_idx], y[test_idx]), 10
+
+
+def _load_cifar10_5k():
+    """Returns ``((x_train, y_train), (x_test, y_test), 10)`` from the embedded CIFAR-10 file."""
+    if not CIFAR10_5K_PATH.is_file():
+        raise DataError(
+            f"embedded dataset {CIFAR10_5K_PATH} is missing: restore embedded/cifar10_5k.npz from "
+            f"the repository"
+        )
+    with np.load(CIFAR10_5K_PATH, allow_pickle=False) as archive:
+        return (archive["x_train"], archive["y_train"]), (archive["x_test"], archive["y_test"]), 10
 
 
 def _load_tfds(name, data_dir, download):

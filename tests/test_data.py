@@ -151,7 +151,7 @@ def test_numpy_integer_sizes_are_accepted():
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"name": "imagenet"}, r"unknown dataset 'imagenet': choose one of mnist5k, mnist, "),
+        ({"name": "imagenet"}, r"unknown dataset 'imagenet': choose one of mnist5k, cifar10_5k, mnist, "),
         ({"name": None}, r"unknown dataset None"),
         ({"val_size": 0}, r"val_size=0 must be an integer >= 1"),
         ({"val_size": -5}, r"val_size=-5 must be an integer >= 1"),
@@ -177,7 +177,39 @@ def test_bad_arguments_raise_one_line_data_error(kwargs, pattern):
 
 
 def test_datasets_constant():
-    assert DATASETS == ("mnist5k", "mnist", "fashion_mnist", "cifar10")
+    assert DATASETS == ("mnist5k", "cifar10_5k", "mnist", "fashion_mnist", "cifar10")
+
+
+# ----------------------------------------------------------------------------------------------
+# cifar10_5k: the embedded CIFAR-10 images.
+
+
+def test_cifar10_5k_is_the_published_file_with_its_first_labels():
+    digest = hashlib.sha256(data.CIFAR10_5K_PATH.read_bytes()).hexdigest()
+    assert digest == "5e81f99fe5af185b32d0cb5efbf72c956a858f8e684fdfba6995f9e197878f5c"
+    with np.load(data.CIFAR10_5K_PATH) as archive:  # CIFAR-10's own first labels of each split.
+        assert archive["y_train"][:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
+        assert archive["y_test"][:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+
+
+def test_cifar10_5k_splits_its_training_images_stratified_and_keeps_its_test_images():
+    """The validation split comes out of the 4,000 training images, stratified and seeded;
+    the test split is the file's 1,000 test images whatever the seed."""
+    with np.load(data.CIFAR10_5K_PATH) as archive:
+        x_train, y_train, x_test = archive["x_train"], archive["y_train"], archive["x_test"]
+    d = load_dataset("cifar10_5k", val_size=1000, seed=3)
+    assert d.input_shape == (32, 32, 3) and d.num_classes == 10
+    assert len(d.y_train) == 3000 and len(d.y_val) == 1000 and len(d.y_test) == 1000
+    np.testing.assert_array_equal(d.x_test, x_test.astype(np.float32) / 255)
+    _, counts = np.unique(y_train, return_counts=True)
+    _, val_counts = np.unique(d.y_val, return_counts=True)
+    assert np.all(np.abs(val_counts - counts / 4) <= 1)  # Each class's share, rounded.
+    pool = {x.tobytes() for x in x_train}
+    seen = [x.tobytes() for x in (np.round(np.concatenate([d.x_train, d.x_val]) * 255).astype(np.uint8))]
+    assert len(set(seen)) == len(seen) == 4000 and set(seen) <= pool  # Disjoint, from the pool.
+    other = load_dataset("cifar10_5k", val_size=1000, seed=4)
+    assert not np.array_equal(other.y_val, d.y_val)
+    np.testing.assert_array_equal(other.x_test, d.x_test)
 
 
 # ----------------------------------------------------------------------------------------------
