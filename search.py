@@ -548,6 +548,11 @@ class _Loop:
             manager.stop_thresholds = run.stop_rule.thresholds()
         step_started = time.perf_counter()
         results = manager.get_rewards(architectures, on_result=self.progress, done=done)
+        if run.pending.get("last"):
+            # Cut short by the simulated budget: the search ends with this step, so the
+            # strategy learns nothing more (it proposed more than were queried, which a
+            # strategy need not accept in `learn`).
+            return architectures, results, {}, step_started
         scalars = run.strategy.learn(architectures, results)
         return architectures, results, scalars, step_started
 

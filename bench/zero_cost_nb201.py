@@ -3,6 +3,8 @@
   python bench/zero_cost_nb201.py --cells=1000                 # synflow, params, flops
   python bench/zero_cost_nb201.py --cells=200 --proxies=naswot,snip,grad_norm,params \
       --name=zero_cost_nb201_data                              # the scores that read images
+  python bench/zero_cost_nb201.py --cells=300 --proxies=naswot,synflow,snip,grad_norm,params \
+      --images=cifar10 --naslib_cells --name=zero_cost_nb201_cifar10   # CIFAR-10, vs NASLib
 
 Samples `--cells` distinct cells of the 15,625 (seeded), builds each as the benchmark's
 Keras network (`templates.build_nb201`: C=16, N=5 unless --channels/--cells_per_stage say
@@ -13,9 +15,15 @@ CIFAR-10 test accuracy (200 epochs), with 95% bootstrap intervals, beside Abdelf
 al.'s values over all 15,625 cells and NASWOT's published tau (REFERENCES §13). synflow,
 params and flops need no data, so they compare with the paper exactly (up to the
 initialization's random draw). naswot, snip and grad_norm need images and CIFAR-10 is not
-on this machine: they get images of the embedded MNIST subset (--batch for snip and
-grad_norm, with their labels; 128 for NASWOT), padded to 32x32 and repeated over 3
-channels; that can change their ranking.
+on this machine: with --images=mnist they get images of the embedded MNIST subset (--batch
+for snip and grad_norm, with their labels; 128 for NASWOT), padded to 32x32 and repeated
+over 3 channels; with --images=cifar10 (the default) real CIFAR-10 training images of the
+embedded subset (`--dataset=cifar10_5k`), un-augmented, as the papers used.
+
+Against NASLib: bench/data/nb201_zero_cost_naslib.csv.gz holds NASLib's own scores of 9,445
+cells (its PyTorch network and initialisation, one CIFAR-10 minibatch); for every scored
+cell it has, the Spearman rho of our score against NASLib's of the same formula (naswot:
+NASLib's nwot), and NASLib's score's own rho against the table on the same cells.
 
 Then the NASWOT-style search with each proxy (score N random cells, keep the best-scored,
 look up its accuracy): the scored cells, in their sampling order, cut into disjoint groups
@@ -59,11 +67,29 @@ PUBLISHED_SEARCH = {("naswot", 100): "92.81 ± 0.99"}
 SEARCH_SIZES = (10, 100, 1000)
 
 
-def mnist_batch(n, seed):
-    """n MNIST images of the embedded subset as 32x32x3 (zero-padded, channels repeated)."""
+NASLIB = ROOT / "bench" / "data" / "nb201_zero_cost_naslib.csv.gz"
+# Our proxy -> NASLib's column of the same formula.
+NASLIB_NAMES = {"naswot": "nwot", "synflow": "synflow", "snip": "snip", "grad_norm": "grad_norm",
+                "params": "params", "flops": "flops"}
+
+
+def image_batch(images, n, seed):
+    """n training images as 32x32x3 with their labels: CIFAR-10's (the embedded subset), or
+    MNIST's zero-padded with the channel repeated."""
+    if images == "cifar10":
+        ds = data.load_dataset("cifar10_5k", val_size=100, train_size=max(n, 100), seed=seed)
+        return ds.x_train[:n], ds.y_train[:n]
     ds = data.load_dataset("mnist5k", val_size=100, train_size=max(n, 100), seed=seed)
     x = np.pad(ds.x_train[:n], ((0, 0), (2, 2), (2, 2), (0, 0)))
     return np.repeat(x, 3, axis=-1).astype("float32"), ds.y_train[:n]
+
+
+def naslib_scores():
+    """{NATS-Bench index: {NASLib score name: value}} of the cells NASLib scored."""
+    import gzip  # pylint: disable=import-outside-toplevel
+
+    with gzip.open(NASLIB, "rt", newline="") as f:
+        return {int(r["Index"]): r for r in csv.DictReader(f)}
 
 
 def read_rows(path):
@@ -81,6 +107,10 @@ def main():
     parser.add_argument("--cells_per_stage", type=int, default=5)
     parser.add_argument("--batch", type=int, default=zero_cost.BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", choices=("cifar10", "mnist"), default="cifar10",
+                        help="The images of naswot, snip and grad_norm.")
+    parser.add_argument("--naslib_cells", action="store_true",
+                        help="Sample among the 9,445 cells NASLib scored (every cell compared).")
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--name", default="zero_cost_nb201", help="bench/results/<name>.csv and .md")
     args = parser.parse_args()
@@ -92,13 +122,18 @@ def main():
 
     table = nb201.load_table()
     space = state_space.nb201_space()
-    rows_to_score = np.random.default_rng(args.seed).permutation(nb201.CELLS)[: args.cells]
-    x, y = mnist_batch(args.batch, args.seed) if set(proxies) & set(zero_cost.NEEDS_LABELS) else (None, None)
-    images = mnist_batch(naswot.BATCH_SIZE, args.seed)[0] if "naswot" in proxies else None
+    pool = np.array(sorted(naslib_scores())) if args.naslib_cells else np.arange(nb201.CELLS)
+    rows_to_score = np.random.default_rng(args.seed).permutation(pool)[: args.cells]
+    x, y = image_batch(args.images, args.batch, args.seed) if set(proxies) & set(zero_cost.NEEDS_LABELS) \
+        else (None, None)
+    images = image_batch(args.images, naswot.BATCH_SIZE, args.seed)[0] if "naswot" in proxies else None
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{args.name}.csv"
     fields = ["row", "cell", "cifar10", *proxies, *[f"{p}_seconds" for p in proxies], "build_seconds"]
     settings = f"channels={args.channels} cells={args.cells_per_stage} batch={args.batch} seed={args.seed}"
+    if args.images != "mnist":  # The rows written before the flag existed are MNIST's.
+        settings += f" images={args.images}"
+    settings += " naslib_cells" if args.naslib_cells else ""
     done = [r for r in read_rows(path) if r.get("settings") == settings and all(p in r for p in proxies)]
     seen = {int(r["row"]) for r in done}
     new = not path.exists() or not done
@@ -140,7 +175,8 @@ def report(rows, proxies, args, settings):
     lines = [
         f"# Zero-cost proxies on NAS-Bench-201 (CIFAR-10), {len(rows)} random cells",
         "",
-        f"`python bench/zero_cost_nb201.py --cells={args.cells} --proxies={','.join(proxies)}` "
+        f"`python bench/zero_cost_nb201.py --cells={args.cells} --proxies={','.join(proxies)} "
+        f"--images={args.images}{' --naslib_cells' if args.naslib_cells else ''} --name={args.name}` "
         f"({settings}; {platform.processor() or platform.machine()}, Keras {keras.__version__} on "
         f"{keras.backend.backend()}, {time.strftime('%Y-%m-%d')}). Accuracy: the table's CIFAR-10 "
         f"test accuracy at 200 epochs. Intervals: 95% bootstrap over cells ({args.bootstrap} "
@@ -162,16 +198,57 @@ def report(rows, proxies, args, settings):
         lines.append(f"| {proxy} | {cells[0]} | {cells[1]} | {published} | {seconds:.3f} |")
     build = np.median([float(r["build_seconds"]) for r in rows])
     lines += ["", f"Building a network: {build:.2f} s per cell (median), not counted above."]
+    what = ("CIFAR-10 training images (the embedded subset, un-augmented)" if args.images == "cifar10"
+            else "MNIST images (32x32x3, padded and repeated), not CIFAR-10")
     if set(proxies) & set(zero_cost.NEEDS_LABELS):
-        lines.append(f"snip and grad_norm: one batch of {args.batch} MNIST images (32x32x3, padded and "
-                     f"repeated), not CIFAR-10.")
+        lines.append(f"snip and grad_norm: one batch of {args.batch} {what}, with their labels.")
     if "naswot" in proxies:
-        lines.append(f"naswot: one batch of {naswot.BATCH_SIZE} MNIST images (32x32x3, padded and "
-                     f"repeated), not CIFAR-10; the network has 10 classes (the paper's: 1).")
+        lines.append(f"naswot: one batch of {naswot.BATCH_SIZE} {what}; the network has 10 classes "
+                     f"(the paper's: 1).")
+    lines += naslib_table(rows, proxies, accuracy, args)
     lines += search_table(rows, proxies, accuracy)
     text = "\n".join(lines) + "\n"
     (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
+
+
+def naslib_table(rows, proxies, accuracy, args):
+    """Our score against NASLib's of the same formula, cell by cell, and both against the
+    table, on the scored cells NASLib has."""
+    from scipy import stats as sp  # pylint: disable=import-outside-toplevel
+
+    reference = naslib_scores()
+    shared = [i for i, r in enumerate(rows) if int(r["row"]) in reference]
+    compared = [p for p in proxies if p in NASLIB_NAMES]
+    if not shared or not compared:
+        return []
+    lines = [
+        "",
+        f"## Against NASLib's scores of the same cells ({len(shared)} of the {len(rows)} scored "
+        f"cells are among NASLib's 9,445)",
+        "",
+        "Spearman rho [95% bootstrap CI] of our score against NASLib's (its PyTorch network, "
+        "initialisation and CIFAR-10 minibatch), and of each against the table's CIFAR-10 test "
+        "accuracy on these cells.",
+        "",
+        "| ours | NASLib's | ours vs NASLib's | ours vs accuracy | NASLib's vs accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    truth = accuracy[shared]
+
+    def rho(a, b):
+        point = sp.spearmanr(a, b).statistic
+        ci = sp.bootstrap((a, b), lambda u, v: sp.spearmanr(u, v).statistic, paired=True,
+                          vectorized=False, n_resamples=args.bootstrap, method="percentile",
+                          random_state=np.random.default_rng(args.seed)).confidence_interval
+        return f"{point:.3f} [{ci.low:.3f}, {ci.high:.3f}]"
+
+    for proxy in compared:
+        ours = np.array([float(rows[i][proxy]) for i in shared])
+        theirs = np.array([float(reference[int(rows[i]["row"])][NASLIB_NAMES[proxy]]) for i in shared])
+        lines.append(f"| {proxy} | {NASLIB_NAMES[proxy]} | {rho(ours, theirs)} | {rho(ours, truth)} | "
+                     f"{rho(theirs, truth)} |")
+    return lines
 
 
 def search_table(rows, proxies, accuracy):

@@ -375,7 +375,7 @@ def _queries(tmp_path, name, **settings):
         return best, list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("strategy, per_step", [("random", 1), ("evolution", 4)])
+@pytest.mark.parametrize("strategy, per_step", [("random", 1), ("evolution", 4), ("tpe", 4)])
 def test_a_simulated_budget_stops_before_the_query_that_would_pass_it(tmp_path, strategy, per_step):
     """The same seed without the budget proposes the same queries: the budgeted run holds
     the longest prefix whose simulated seconds fit, and the next query would not; each
