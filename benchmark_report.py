@@ -260,7 +260,7 @@ def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""
         for setting, v in verdict.items():
             parts = "; ".join(
                 f"{b}: {ours:.3f} / {theirs:.3f} ({'yes' if holds else 'no'})"
-                for b, (ours, theirs, holds) in sorted(v["by_budget"].items())
+                for b, (ours, theirs, holds) in sorted(v["by_budget"].items(), key=lambda i: budget_order(i[0]))
             )
             first = (
                 "the budget's end" if v["first"] == END

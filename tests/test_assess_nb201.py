@@ -132,6 +132,34 @@ def test_the_metrics_of_a_run_are_those_of_the_table_at_every_budget():
     assert m[0]["queries_to_top"] is None and m[1]["queries_to_top"] == 25
     assert m[1]["rank"] == 3 and m[1]["regret_in_space"] == pytest.approx(m[1]["regret"])
     assert m[0]["poison_rate_q1"] is None  # Nothing is poisoned in a clean space.
+    # A run whose queries a simulated budget counted: its last query is the budget `end`.
+    ended = benchmark_report.run_metrics(benchmark_report.parse_run(_rows(benchmark, cells), benchmark, space),
+                                         benchmark, space, budgets=(10, 100), end=True)
+    assert [(x["budget"], x["queries"]) for x in ended] == [(10, 10), (benchmark_report.END, 40)]
+    assert ended[1]["pick_accuracy"] == m[1]["pick_accuracy"]  # The same 40 queries.
+
+
+def test_budget_ends_sort_after_the_query_counts_in_the_summary_verdict_and_table(tmp_path):
+    end = benchmark_report.END
+    records = [
+        {"setting": "p", "strategy": s, "seed": seed, "budget": b, "queries": q, "pick_accuracy": a,
+         "regret": 0.9437 - a, "regret_in_space": 0.0, "rank": 10, "poison_rate_q1": r,
+         "poison_rate_q2": r, "poison_rate_q3": r, "poison_rate_q4": r, "queries_to_top": None}
+        for seed in (0, 1)
+        for s, b, q, a, r in [("controller", end, 120 + seed, 0.93, 0.2), ("random", 50, 50, 0.92, 0.55),
+                              ("controller", 50, 50, 0.925, 0.4), ("random", end, 140 + seed, 0.931, 0.56)]
+    ]
+    summary = benchmark_report.summarize(records)
+    by_key = {(r["strategy"], r["budget"]): r for r in summary}
+    assert by_key[("controller", end)]["queries_mean"] == 120.5
+    v = benchmark_report.verdicts(summary, {"p": 5 / 9})["p"]
+    assert list(v["by_budget"]) == [50, end] and v["first"] == end
+    path = tmp_path / "benchmark.md"
+    benchmark_report.write_markdown(path, summary, {"p": v}, 8, nb201.Benchmark("cifar10", metric="valid12"))
+    text = path.read_text()
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and "| controller |" in line]
+    assert rows == ["50", "end (120.5)"]
+    assert "rewards: CIFAR-10 12-epoch validation accuracy" in text and "the budget's end" in text
 
 
 def test_poison_rates_per_quarter_and_regret_in_a_reduced_space():
