@@ -291,11 +291,10 @@ def _brute_force_pick(space, bench, n, reward):
     rows = [bench.row(c) for c in cells]
     rewards = bench.table.metric(reward, bench.dataset)[rows]
     judged = bench.table.accuracy[bench.dataset][rows]
-    total = 0.0
-    for sequence in itertools.product(range(len(cells)), repeat=n):
-        pick = sequence[int(np.argmax(rewards[list(sequence)]))]  # argmax: the first of ties.
-        total += judged[pick]
-    return total / len(cells) ** n
+    # Every sequence of n draws at once: draws[k] is the k-th draw's cell, over all sequences.
+    draws = np.stack(np.meshgrid(*[np.arange(len(cells))] * n, indexing="ij")).reshape(n, -1)
+    first_best = np.argmax(rewards[draws], axis=0)  # argmax: the first of equal rewards.
+    return float(judged[draws[first_best, np.arange(draws.shape[1])]].mean())
 
 
 @pytest.mark.parametrize("dataset, reward", [("cifar10", "valid12"), ("imagenet16-120", "valid12"),
