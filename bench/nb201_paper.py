@@ -4,7 +4,7 @@
 
 Random search, REA (population 10, tournament 3) and REINFORCE (the paper's table of
 logits, Adam 0.01, one architecture per update, baseline momentum 0.9), `--runs` runs
-each (`assess.py --flagfile=configs/nb201-paper.flags`): every query is rewarded with the
+each (`assess.py --flagfile=configs/assess-nb201-paper.flags`): every query is rewarded with the
 cell's CIFAR-10 12-epoch validation accuracy (cifar10-valid) and charged its simulated
 training time, 12,000 s per run; the pick is the best-rewarded query, judged by its
 200-epoch CIFAR-10 test accuracy. Prints our rows beside the paper's (500 runs each) and
@@ -79,7 +79,7 @@ def main():
     parser.add_argument("--report", default=str(ROOT / "bench" / "results" / "nb201_paper.md"))
     args = parser.parse_args()
 
-    seconds, command = assess(["--flagfile=configs/nb201-paper.flags", f"--seeds=0-{args.runs - 1}"],
+    seconds, command = assess(["--flagfile=configs/assess-nb201-paper.flags", f"--seeds=0-{args.runs - 1}"],
                               os.path.join(args.out, "protocol"), args.jobs)
     results = rows_of(os.path.join(args.out, "protocol", "results.csv"))
     lines = [

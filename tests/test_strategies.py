@@ -9,6 +9,7 @@ import pytest
 from conftest import tiny_config
 
 import manager
+import run_log
 import search
 import strategies
 import state_space
@@ -201,9 +202,11 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
 
     def history(name):
         with open(tmp_path / name / "history.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            accuracy = run_log.accuracy_column(reader.fieldnames)  # A table names its reward.
+            rows = list(reader)
         return [
-            (r["architecture"], r["val_accuracy"], r["naswot_score"], r.get("stopped_epoch"))
+            (r["architecture"], r[accuracy], r["naswot_score"], r.get("stopped_epoch"))
             for r in rows
         ]
 
