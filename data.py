@@ -277,28 +277,28 @@ def _stratified_take(labels, n, rng):
 # Sources.
 
 
+def _embedded(path):
+    """The arrays of an embedded .npz, read whole (DataError: the file is missing)."""
+    if not path.is_file():
+        raise DataError(
+            f"embedded dataset {path} is missing: restore embedded/{path.name} from the repository"
+        )
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
 def _load_mnist5k():
     """Returns ``((x_pool, y_pool), (x_test, y_test), num_classes)`` from the embedded file."""
-    if not EMBEDDED_PATH.is_file():
-        raise DataError(
-            f"embedded dataset {EMBEDDED_PATH} is missing: restore embedded/mnist_5k.npz from "
-            f"the repository"
-        )
-    with np.load(EMBEDDED_PATH, allow_pickle=False) as archive:
-        x, y = archive["x"], archive["y"]
+    arrays = _embedded(EMBEDDED_PATH)
+    x, y = arrays["x"], arrays["y"]
     test_idx, pool_idx = mnist5k_test_indices(y)
     return (x[pool_idx], y[pool_idx]), (x[test_idx], y[test_idx]), 10
 
 
 def _load_cifar10_5k():
     """Returns ``((x_train, y_train), (x_test, y_test), 10)`` from the embedded CIFAR-10 file."""
-    if not CIFAR10_5K_PATH.is_file():
-        raise DataError(
-            f"embedded dataset {CIFAR10_5K_PATH} is missing: restore embedded/cifar10_5k.npz from "
-            f"the repository"
-        )
-    with np.load(CIFAR10_5K_PATH, allow_pickle=False) as archive:
-        return (archive["x_train"], archive["y_train"]), (archive["x_test"], archive["y_test"]), 10
+    a = _embedded(CIFAR10_5K_PATH)
+    return (a["x_train"], a["y_train"]), (a["x_test"], a["y_test"]), 10
 
 
 def _load_tfds(name, data_dir, download):

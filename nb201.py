@@ -392,8 +392,12 @@ class Benchmark:
         time is known (ImageNet16-120)."""
         if self.time_scale is None:
             return None
-        row = self.row(architecture)
-        return float(load_time_model().predict(self.table.ops[row])[0]) * self.time_scale
+        return float(self._seconds[self.row(architecture)])
+
+    @functools.cached_property
+    def _seconds(self):
+        """Every row's simulated seconds, predicted once (the loop asks twice per query)."""
+        return load_time_model().predict(self.table.ops) * self.time_scale
 
     def fitness(self, architecture):
         return self.accuracy(architecture)
