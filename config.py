@@ -246,7 +246,9 @@ class SearchConfig:
         "controller with a memory buffer, --memory_size); embedding (a Gaussian policy in "
         "the latent space of an architecture autoencoder); or reinforce_table (REINFORCE on "
         "independent logits per decision, Adam at --table_lr: the NB201 paper's REINFORCE, the "
-        "controller without its LSTM); or your own, PATH.py:NAME or package.module:NAME, a class "
+        "controller without its LSTM); darts or gdas (DARTS, first order, and GDAS: architecture "
+        "parameters trained with the supernet's weights, --evaluation=shared --space=nb201); or "
+        "your own, PATH.py:NAME or package.module:NAME, a class "
         "or factory called with (space, seed) (docs/EXTENDING.md).",
         group="Search.",
     )

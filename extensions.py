@@ -73,8 +73,12 @@ class Strategy(typing.Protocol):
         of scalars for TensorBoard (may be empty).
       get_state() / set_state(state): at every commit / once on resume; JSON-
         serializable (it goes into state.json).
-      save(directory) / load(directory): at every commit / once on resume, for what
-        is too large for state.json (weights); may do nothing.
+      save(directory) / load(directory): at the first commit of every step / once on
+        resume, for what is too large for state.json (weights); may do nothing.
+    Optional, for a strategy that trains the supernet itself (DARTS, GDAS:
+    differentiable.py): supernet_step(shared, key, images, labels, val_images,
+    val_labels) for every minibatch of a supernet pass, and derived(), the
+    architecture it would pick now.
     """
 
     def propose(self, n): ...

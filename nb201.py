@@ -365,6 +365,7 @@ class Benchmark:
         self.metric = f"{DATASET_NAMES[dataset]} " + (
             WHAT if metric == "test200" else "200-epoch test accuracy (mean over the benchmark's seeds)")
         self.size = CELLS
+        self.fitness_title = f"{DATASET_NAMES[dataset]} 200-epoch test accuracy"  # What fitness is.
         self.reward_metric = metric
         self.rewards = self.table.metric(metric, dataset)  # BenchmarkError: an unknown metric.
         self.column = f"{metric}_accuracy"  # history.csv's column of the rewards.

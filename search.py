@@ -70,11 +70,19 @@ def make_shared(config, dataset, space):
     Raises:
       ConfigError: minibatches larger than the splits, or a space without a supernet.
     """
+    supernet = weight_sharing.SUPERNETS.get(config.template)
+    if supernet is None:
+        held = ", ".join(f"--template={name}" for name in weight_sharing.SUPERNETS)
+        raise ConfigError(
+            f"--evaluation=shared: the network {config.template} has no supernet; weight "
+            f"sharing holds {held}"
+        )
     try:
         return weight_sharing.SharedEvaluator(
             dataset,
             space,
-            filters=config.filters,
+            supernet=supernet,
+            network=templates.template_args(config),
             batch_size=config.batch_size,
             eval_batch=config.eval_batch,
             reward_mode=config.reward_mode,
@@ -199,6 +207,9 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
         )
     template = _make_builder(config, space, dataset, builder)
     shared = make_shared(config, dataset, space) if evaluation.supernet else None
+    if shared is not None and specs.benchmark(config.benchmark).space == config.space:
+        # A table that knows every architecture of the space: each pick is held against it.
+        shared.truth = benchmarks.make_benchmark(config)
     manager = make_manager(config, dataset, space, template, shared, table)
     if specs.uses_scores(config):
         try:
@@ -652,21 +663,36 @@ def _train_supernet(run, log, out):
     architecture from the strategy; then the supernet checkpoint is committed."""
     shared = run.shared
     out(f"supernet epoch {shared.epochs + 1}: training ({shared.steps_per_pass} minibatches) ...")
+    strategy = run.strategy
     try:
-        scalars = shared.train_epoch(run.strategy.propose)
+        # DARTS and GDAS train it themselves (their architecture parameters with it).
+        step = strategy.supernet_step if strategy.trains_supernet() else None
+        scalars = shared.train_epoch(strategy.propose, step=step)
     except FloatingPointError as e:
         raise manager_lib.SearchError(
             f"{e}; lower --shared_lr or --shared_grad_clip (the run resumes from its last "
             f"supernet epoch)"
         ) from None
+    pick = strategy.derived()
+    if pick is None and run.best is not None:
+        pick = run.best.architecture
+    checked = shared.log_epoch(run.run_dir, run.step, scalars, pick)
+    scalars.update({f"pick/{k}": v for k, v in checked.items()})
     with deferred_signals():
         log.write_scalars(run.step, scalars)
         log.sync()
         run.save_checkpoint(supernet=True)
-    out(
+    line = (
         f"supernet epoch {shared.epochs}: loss {scalars['supernet/loss']:.4f} accuracy "
         f"{scalars['supernet/accuracy']:.4f} learning rate {scalars['supernet/learning_rate']:.5f} "
         f"| {scalars['supernet/seconds']:.1f}s"
     )
+    if checked:
+        line += (
+            f"; pick {shared.space.format(pick)}: {getattr(shared.truth, 'fitness_title', shared.truth.metric)} "
+            f"{checked['table_accuracy']:.4f}"
+            f" in the table, rank {checked['table_rank']:,} of {shared.truth.size:,}"
+        )
+    out(line)
 
 

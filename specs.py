@@ -42,7 +42,9 @@ SPACES = {
     "toy": Space(layers=4, ops=False),
     "macro": Space(layers=6, supernet=True),
     "nb201": Space(
-        layers=6, layers_fixed="an NB201 cell has 6 edges (--nb201_cells sets the cells per stage)"
+        layers=6,
+        layers_fixed="an NB201 cell has 6 edges (--nb201_cells sets the cells per stage)",
+        supernet=True,
     ),
 }
 USER_SPACE = Space(layers_fixed="a space of your own sets its own layers")
@@ -112,10 +114,17 @@ class Evaluation:
 
 
 def _check_shared(c):
+    held = [n for n, e in SPACES.items() if e.supernet]
     if not space(c.space).supernet:
         return (
-            f"--evaluation=shared needs --space=macro: the {c.space} space's template has no "
-            f"supernet yet (weight sharing holds the ENAS macro space and its poisonings)"
+            f"--evaluation=shared needs {' or '.join(f'--space={n}' for n in held)}: the "
+            f"{c.space} space's network has no supernet (weight sharing holds these spaces "
+            f"and their poisonings)"
+        )
+    if c.template not in held:
+        return (
+            f"--evaluation=shared trains the supernet of the built-in network "
+            f"(--template={c.space}); --template={c.template} has none"
         )
     train_images = data.check_sizes(c.dataset, c.train_size, c.val_size)
     for flag, batch, images, role, split in (
@@ -235,6 +244,7 @@ class Strategy:
       candidates: it scores --naswot_candidates untrained candidates and trains the best
         (the scores' minibatch is its).
       proxy: it ranks by --proxy.
+      spaces: the spaces it works with (None: every one).
     """
 
     evaluations: tuple = None
@@ -243,6 +253,7 @@ class Strategy:
     memory_size: int = 0
     candidates: bool = False
     proxy: bool = False
+    spaces: tuple = None
 
 
 # --strategy=memory_controller is the controller with a memory buffer of this many
@@ -268,6 +279,14 @@ STRATEGIES = {
     "memory_controller": Strategy(controller=True, memory_size=MEMORY_SIZE),
     "embedding": Strategy(),
     "reinforce_table": Strategy(),
+    **{
+        name: Strategy(
+            evaluations=("shared",),
+            refused=f"{title} learns architecture parameters with the supernet's weights",
+            spaces=("nb201",),
+        )
+        for name, title in (("darts", "DARTS"), ("gdas", "GDAS"))
+    },
 }
 USER_STRATEGY = Strategy()
 
@@ -288,6 +307,12 @@ def check_strategy(c):
     if s.evaluations is not None and c.evaluation not in s.evaluations:
         allowed = ", ".join(f"--evaluation={e}" for e in s.evaluations)
         return f"--strategy={c.strategy} is for {allowed}, got --evaluation={c.evaluation}: {s.refused}"
+    if s.spaces is not None and c.space not in s.spaces:
+        allowed = ", ".join(f"--space={n}" for n in s.spaces)
+        return (
+            f"--strategy={c.strategy} needs a supernet with mixed ops: {allowed}, got "
+            f"--space={c.space}"
+        )
     if c.controller.get("memory_size") and not s.controller:
         controllers = ", ".join(n for n, e in STRATEGIES.items() if e.controller)
         return (

@@ -430,6 +430,20 @@ def _embedding(space, seed, setup):
         raise ConfigError(str(e)) from None
 
 
+def _differentiable(method):
+    def make(space, seed, setup):
+        import differentiable  # pylint: disable=import-outside-toplevel  (Keras, only here)
+
+        try:
+            return differentiable.DifferentiableStrategy(
+                space, seed, method, progress=setup.progress
+            )
+        except differentiable.DifferentiableError as e:
+            raise ConfigError(str(e)) from None
+
+    return make
+
+
 def _budget_controller(space, seed, s):
     c = s.config
     return BudgetControllerStrategy(
@@ -454,6 +468,8 @@ STRATEGIES = {
     "memory_controller": lambda space, seed, s: ControllerStrategy(space, seed, s.config.controller),
     "embedding": _embedding,
     "reinforce_table": lambda space, seed, s: TableStrategy(space, seed, s.config.table_lr),
+    "darts": _differentiable("darts"),
+    "gdas": _differentiable("gdas"),
 }
 REGISTRY = extensions.Registry("strategy", "--strategy", STRATEGIES)
 
@@ -558,6 +574,20 @@ class Guarded:
     def learn(self, architectures, results):
         scalars = self._call("learn", architectures, results)
         return dict(scalars or {})
+
+    def trains_supernet(self):
+        """Whether the strategy trains the supernet itself (`supernet_step`: DARTS, GDAS)."""
+        return callable(getattr(self.inner, "supernet_step", None))
+
+    def supernet_step(self, *args):
+        return self._call("supernet_step", *args)
+
+    def derived(self):
+        """The architecture the strategy would pick now (`derived()`: DARTS's argmax
+        cell), or None where it has no such notion."""
+        if not callable(getattr(self.inner, "derived", None)):
+            return None
+        return tuple(self._call("derived"))
 
     def get_state(self):
         return self._call("get_state")

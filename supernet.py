@@ -78,6 +78,12 @@ def check_space(space):
         )
 
 
+def kernel_penalty(model):
+    """The sum of squares of every kernel of `model` (its L2 penalty before the weight)."""
+    kernels = [w for w in model.trainable_weights if len(w.shape) > 1 and "kernel" in w.path]
+    return sum(ops.sum(ops.square(w)) for w in kernels)
+
+
 @keras.saving.register_keras_serializable(package="nas_supernet")
 class SwitchBatchNorm(keras.layers.Layer):
     """Batch normalization with one row of parameters and statistics per branch.
@@ -387,8 +393,7 @@ class Supernet(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
         if self.l2 > 0 and training:
-            kernels = [w for w in self.trainable_weights if len(w.shape) > 1 and "kernel" in w.path]
-            loss = loss + self.l2 * sum(ops.sum(ops.square(w)) for w in kernels)
+            loss = loss + self.l2 * kernel_penalty(self)
         return loss
 
     # ------------------------------------------------------------------ helpers

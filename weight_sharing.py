@@ -30,13 +30,23 @@ import keras
 import numpy as np
 
 import config
+import nb201_supernet
 import supernet as supernet_lib
 from manager import build_for_training
 from run_log import atomic_write, load_arrays, save_arrays
 
 REWARD_MODES = config.REWARD_MODES
+# The supernet of each built-in network (--template): a class called with (space,
+# input_shape, num_classes, bn=, l2=, seed=, **the template's settings).
+SUPERNETS = {"macro": supernet_lib.Supernet, "nb201": nb201_supernet.NB201Supernet}
 DERIVE_FIELDS = ("rank", "proposed", "architecture", "shared_val_accuracy", "params")
 DERIVE_FIELDS += ("poisoned_layers",)
+# supernet.csv: a row per supernet pass, and the strategy's pick then (DARTS's derived
+# cell, otherwise the best-scored architecture so far) held against a table of results
+# where the space has one (NAS-Bench-201: `truth`).
+EPOCHS_FILE = "supernet.csv"
+EPOCH_FIELDS = ("epoch", "step", "loss", "accuracy", "learning_rate", "seconds", "pick")
+EPOCH_FIELDS += ("table_accuracy", "table_rank")
 WEIGHTS_FILE = "supernet.npz"
 OPTIMIZER_FILE = "supernet_optimizer.npz"
 
@@ -71,8 +81,12 @@ class SharedEvaluator:
 
     Args:
       dataset: a `data.Dataset`.
-      space: a macro StateSpace (`supernet.check_space`).
-      filters: channels of every layer.
+      space: a StateSpace the supernet holds (`supernet.check_space`,
+        `nb201_supernet.check_space`).
+      filters: channels of every layer of the macro supernet.
+      supernet: the supernet's class (`SUPERNETS`; default the macro space's).
+      network: the supernet's own settings (default `filters=filters`), e.g. the
+        NB201 supernet's `channels` and `cells`.
       batch_size: training minibatch (ENAS: 128); the last partial minibatch of a
         pass is dropped, so that one trace serves every step.
       eval_batch: validation images that score one architecture (ENAS: 128).
@@ -91,6 +105,8 @@ class SharedEvaluator:
         space,
         *,
         filters=24,
+        supernet=None,
+        network=None,
         batch_size=128,
         eval_batch=128,
         reward_mode="inference",
@@ -126,11 +142,12 @@ class SharedEvaluator:
         self.seed = int(seed)
         self.hparams = h
         self.steps_per_pass = len(dataset.y_train) // self.batch_size
-        self.net = supernet_lib.Supernet(
+        supernet = supernet_lib.Supernet if supernet is None else supernet
+        self.net = supernet(
             space,
             dataset.input_shape,
             dataset.num_classes,
-            filters=filters,
+            **({"filters": filters} if network is None else network),
             bn=h["bn"],
             l2=h["l2"],
             seed=self.seed,
@@ -160,6 +177,9 @@ class SharedEvaluator:
             self.scorer = _TrainingModeView(self.net, name="training_mode_scorer")
         else:
             self.scorer = self.net
+        # A table of results that knows the space's architectures (NAS-Bench-201's), to
+        # hold each pass's pick against (`log_epoch`); None where there is none.
+        self.truth = None
         self.epochs = 0  # Passes of the training split done.
         self.step = 0  # The search step whose architectures are being scored (set by the loop).
 
@@ -170,11 +190,15 @@ class SharedEvaluator:
         iterations = keras.ops.convert_to_numpy(self.net.optimizer.iterations)
         return float(keras.ops.convert_to_numpy(self.schedule(iterations)))
 
-    def train_epoch(self, propose):
+    def train_epoch(self, propose, step=None):
         """One pass of the training split, a new architecture per minibatch.
 
         Args:
           propose: `propose(1) -> [architecture]`, the strategy's sampler.
+          step: a strategy's own training step instead (DARTS, GDAS:
+            differentiable.py), `step(self, key, images, labels, val_images,
+            val_labels) -> {"loss", "accuracy"}` for each training minibatch, with a
+            validation minibatch of the same size drawn by `key` = (epoch, minibatch).
 
         Returns:
           dict of TensorBoard scalars: `supernet/loss`, `supernet/accuracy` (means
@@ -188,14 +212,23 @@ class SharedEvaluator:
         order = np.random.default_rng([self.seed, self.epochs, 0]).permutation(len(d.y_train))
         self._reseed(self.epochs, 0)
         losses, accuracies = [], []
+        val_batch = min(self.batch_size, len(d.y_val))
         for b in range(self.steps_per_pass):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
-            architecture = propose(1)[0]
-            logs = self.net.train_on_batch(
-                [d.x_train[index], self._rows(architecture, len(index))],
-                d.y_train[index],
-                return_dict=True,
-            )
+            if step is not None:
+                rng = np.random.default_rng([self.seed, self.epochs, b, 2])
+                val = rng.choice(len(d.y_val), val_batch, replace=False)
+                logs = step(
+                    self, (self.epochs, b), d.x_train[index], d.y_train[index], d.x_val[val],
+                    d.y_val[val],
+                )
+            else:
+                architecture = propose(1)[0]
+                logs = self.net.train_on_batch(
+                    [d.x_train[index], self._rows(architecture, len(index))],
+                    d.y_train[index],
+                    return_dict=True,
+                )
             losses.append(float(logs["loss"]))
             accuracies.append(float(logs["accuracy"]))
         if not np.all(np.isfinite(losses)):
@@ -209,6 +242,38 @@ class SharedEvaluator:
             "supernet/learning_rate": self.learning_rate(),
             "supernet/seconds": time.perf_counter() - started,
         }
+
+    def check_pick(self, architecture):
+        """{table_accuracy, table_rank} of `architecture` in `truth` (empty without one)."""
+        if self.truth is None or architecture is None:
+            return {}
+        fitness = float(self.truth.fitness(tuple(architecture)))
+        return {"table_accuracy": fitness, "table_rank": int(self.truth.rank(fitness))}
+
+    def log_epoch(self, directory, step, scalars, pick):
+        """Writes the pass just trained to supernet.csv (atomically; rows of this pass
+        or later ones, left by a process killed before its commit, are replaced) and
+        returns the pick's table check (`check_pick`)."""
+        path = os.path.join(directory, EPOCHS_FILE)
+        rows = []
+        if os.path.exists(path):
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < self.epochs]
+        checked = self.check_pick(pick)
+        rows.append({
+            "epoch": self.epochs,
+            "step": step,
+            **{k: f"{scalars[f'supernet/{k}']:.6g}" for k in ("loss", "accuracy", "learning_rate")},
+            "seconds": f"{scalars['supernet/seconds']:.3f}",
+            "pick": "" if pick is None else self.space.format(pick),
+            "table_accuracy": checked.get("table_accuracy", ""),
+            "table_rank": checked.get("table_rank", ""),
+        })
+        with atomic_write(path, newline="") as f:
+            w = csv.DictWriter(f, EPOCH_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        return checked
 
     # ------------------------------------------------------------------ scoring
 

@@ -16,9 +16,13 @@ LAYERS = [
         "run_log",
         "crash_guard", "early_stopping", "stats", "reports", "benchmark_report",
     ]),
-    ("ops and networks", ["operations", "templates", "supernet", "keras_tuner_hypermodels"]),
+    ("ops and networks", [
+        "operations", "templates", "supernet", "nb201_supernet", "keras_tuner_hypermodels",
+    ]),
     ("how networks are scored", ["naswot", "zero_cost", "manager", "workers", "weight_sharing"]),
-    ("how architectures are proposed", ["controller", "embedding", "tpe", "strategies"]),
+    ("how architectures are proposed", [
+        "controller", "embedding", "tpe", "differentiable", "strategies",
+    ]),
     ("the loop", ["run_commit", "progress", "final_evaluation", "search", "keras_tuner_oracles"]),
     ("the commands", ["train", "probe", "assess"]),
 ]

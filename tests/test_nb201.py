@@ -564,7 +564,7 @@ def test_nb201_cells_are_scored_by_naswot(tiny_dataset):
 
 # ---------------------------------------------------------------------- through train.py
 
-KILLED = ["--space=nb201", "--evaluation=benchmark", "--trials=2400", "--seed=3"]
+KILLED = ["--space=nb201", "--evaluation=benchmark", "--trials=1200", "--seed=3"]
 
 
 def _train(*args, timeout=300):
@@ -593,7 +593,7 @@ def _kill_after_a_commit(logdir):
             committed = json.loads(state.read_text())["trial"]
         except (OSError, ValueError, KeyError):
             committed = 0
-        if 0 < committed < 2000 and len(_history(logdir / "killed")) > committed + 16:
+        if 0 < committed < 1000 and len(_history(logdir / "killed")) > committed + 16:
             break
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
@@ -631,12 +631,12 @@ def test_kill_9_then_resume_in_benchmark_mode_matches_an_uninterrupted_run(proce
     full = processes["full"].result()
     returncode, committed, resumed = processes["killed"].result()
     assert full.returncode == 0, full.stderr[-2000:]
-    assert returncode == -signal.SIGKILL and 0 < committed < 2400  # After a commit, mid-run.
+    assert returncode == -signal.SIGKILL and 0 < committed < 1200  # After a commit, mid-run.
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming {folder / 'killed'} at trial {committed + 1}" in resumed.stdout
     compared = ("trial", "step", "architecture", "test200_accuracy", "reward", "baseline", "params")
     full_rows, again = _history(folder / "full"), _history(folder / "killed")
-    assert len(full_rows) == len(again) == 2400
+    assert len(full_rows) == len(again) == 1200
     assert [[r[k] for k in compared] for r in again] == [[r[k] for k in compared] for r in full_rows]
     best_full = json.loads((folder / "full" / "best.json").read_text())
     best_again = json.loads((folder / "killed" / "best.json").read_text())
