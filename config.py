@@ -256,7 +256,7 @@ class SearchConfig:
         "train",
         "How a proposed architecture gets its fitness: train (a child trained from scratch, its "
         "validation accuracy), shared (its accuracy on one validation minibatch with the weights "
-        "of one supernet, ENAS; --space=macro), a training-free score of the untrained child "
+        "of one supernet, ENAS; --space=macro or nb201), a training-free score of the untrained child "
         "(naswot: its NASWOT score; synflow, snip, grad_norm: a zero-cost proxy, as log(1 + "
         "value); params, flops: the naive baselines), or benchmark (--space=nb201: the cell's "
         "200-epoch test accuracy in NAS-Bench-201's table, an oracle; nothing is trained). With "
@@ -360,7 +360,7 @@ class SearchConfig:
         50,
         "Strategy steps (of --children_per_step architectures) after each pass of the training "
         "split that trains the supernet (ENAS: 50 steps of 20).",
-        group="Weight sharing (--evaluation=shared; weight_sharing.py, supernet.py).",
+        group="Weight sharing (--evaluation=shared; weight_sharing.py, supernet.py, nb201_supernet.py).",
     )
     eval_batch: int = _setting(
         128,

@@ -266,7 +266,7 @@ class SharedEvaluator:
             **{k: f"{scalars[f'supernet/{k}']:.6g}" for k in ("loss", "accuracy", "learning_rate")},
             "seconds": f"{scalars['supernet/seconds']:.3f}",
             "pick": "" if pick is None else self.space.format(pick),
-            "table_accuracy": checked.get("table_accuracy", ""),
+            "table_accuracy": f"{checked['table_accuracy']:.6f}" if checked else "",
             "table_rank": checked.get("table_rank", ""),
         })
         with atomic_write(path, newline="") as f:

@@ -142,8 +142,8 @@ def main():
         print("\n".join(lines))
         return
 
-    runs = [(m, s, seed) for s in args.spaces.split(",") for m in args.methods.split(",")
-            for seed in seeds_of(args.seeds)]
+    runs = [(m, s, seed) for seed in seeds_of(args.seeds) for s in args.spaces.split(",")
+            for m in args.methods.split(",")]
     started = time.perf_counter()
     pending, running = list(runs), []
 
@@ -159,6 +159,7 @@ def main():
             cmd = [sys.executable, str(ROOT / "train.py"), *flags(args, m, seed, s),
                    f"--logdir={d.parent}", f"--run_name={d.name}"]
             resume = ["--resume"] if (d / "config.json").exists() else []
+            d.parent.mkdir(parents=True, exist_ok=True)
             log = open(str(d) + ".log", "a")
             running.append((subprocess.Popen(cmd + resume, stdout=log, stderr=subprocess.STDOUT,
                                              cwd=ROOT), d, log))

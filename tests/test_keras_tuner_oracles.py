@@ -87,7 +87,10 @@ def test_the_controller_learns_a_planted_optimum_through_a_tuner(tmp_path):
     assert oracle.steps == 20 and oracle.history[0][1] == scores[0]
 
 
-@pytest.mark.parametrize("name", [n for n, s in specs.STRATEGIES.items() if not s.candidates])
+@pytest.mark.parametrize("name", [
+    n for n, s in specs.STRATEGIES.items()
+    if not s.candidates and (s.evaluations is None or "train" in s.evaluations)
+])
 def test_every_built_in_strategy_is_an_oracle(tmp_path, name):
     oracle = kto.StrategyOracle(name, objective=kt.Objective("score", "max"), max_trials=12,
                                 seed=0, children_per_step=4, population_size=4, sample_size=2,
@@ -97,6 +100,12 @@ def test_every_built_in_strategy_is_an_oracle(tmp_path, name):
     for t in trials:
         assert t.status == "COMPLETED"
         assert oracle.space.validate(oracle.architecture_of(t.hyperparameters.values)) is None
+
+
+@pytest.mark.parametrize("name", ["darts", "gdas"])
+def test_a_strategy_that_trains_a_supernet_is_refused_as_an_oracle(name):
+    with pytest.raises(kto.OracleError, match=f"--strategy={name} is for --evaluation=shared"):
+        kto.StrategyOracle(name, objective=kt.Objective("score", "max"), max_trials=4)
 
 
 def test_conditional_hyperparameters_are_left_out_while_inactive(tmp_path):
