@@ -5,8 +5,8 @@ Spearman rho and the per-op bias, at several points of the supernet's training.
   python bench/nb201_shared_ranking.py --cells 1000 --epochs 5,10,20,40 --seed 1
 
 A supernet of the NB201 cell (nb201_supernet.py; `--channels` channels, `--cells_per_stage`
-cells per stage) is trained on the embedded CIFAR-10 subset (cifar10_5k: 4,000 training
-and 1,000 validation images, the split every search uses) with one uniformly sampled
+cells per stage) is trained on the embedded CIFAR-10 subset (cifar10_5k: 3,500 training
+and 500 validation images, the split every search uses) with one uniformly sampled
 cell per minibatch: random search with weight sharing (Li & Talwalkar 2019), the
 training ENAS's supernet gets before its controller has learnt. At each of `--epochs`
 the same `--cells` uniform cells (seeded, distinct) are scored with the shared weights
@@ -152,7 +152,8 @@ def main():
         f"(training {train_seconds:.0f} s, scoring {score_seconds:.0f} s). Supernet: "
         f"{args.channels} channels, {args.cells_per_stage} cell(s) per stage, "
         f"{ev.net.count_params():,} parameters, one uniform cell per minibatch of "
-        f"{args.batch_size}, seed {args.seed}; scores on the 1,000 validation images.",
+        f"{args.batch_size}, seed {args.seed}; scores on the {len(dataset.y_val):,} validation "
+        f"images.",
         "",
         "| epoch | mean shared accuracy | tau vs test200 | rho vs test200 | tau vs valid12 | rho vs valid12 |",
         "| --- | --- | --- | --- | --- | --- |",
