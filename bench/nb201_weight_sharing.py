@@ -181,12 +181,13 @@ def main():
         ops = best["architecture_str"]
         none_edges = sum(part.startswith("none") for part in ops.replace("+", "|").split("|") if part)
         seconds = [float(e["seconds"]) for e in epochs]
+        # The pick after each pass (none before the first scored step for ENAS and random).
+        curve = [float(e["table_accuracy"]) if e["table_accuracy"] else float("nan") for e in epochs]
         rows.append([m, s, seed, ops, best["table_accuracy"], best["table_rank"], none_edges,
                      float(np.median(seconds)), best["search_seconds"],
-                     " ".join(f"{float(e['table_accuracy']):.4f}" for e in epochs)])
+                     " ".join(f"{c:.4f}" for c in curve)])
         table.setdefault((m, s), []).append((best["table_accuracy"], best["table_rank"],
-                                             none_edges / 6, np.median(seconds),
-                                             [float(e["table_accuracy"]) for e in epochs]))
+                                             none_edges / 6, np.median(seconds), curve))
     with open(args.out + ".csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "space", "seed", "pick", "table_accuracy", "table_rank", "none_edges",
@@ -211,8 +212,8 @@ def main():
         acc = interval([100 * v[0] for v in values])
         rank = interval([v[1] for v in values])
         none = np.mean([v[2] for v in values])
-        curve = np.mean([v[4] for v in values], axis=0)
-        shown = " ".join(f"{100 * c:.1f}" for c in curve)
+        curve = np.nanmean([v[4] for v in values], axis=0) if values[0][4][1:] else []
+        shown = " ".join("-" if np.isnan(c) else f"{100 * c:.1f}" for c in curve)
         lines.append(f"| {s} | {METHODS[m]} | {acc[0]:.2f} ± {acc[1]:.2f} | {rank[0]:,.0f} ± "
                      f"{rank[1]:,.0f} | {none:.2f} | {shown} | {np.mean([v[3] for v in values]):.0f} |")
     pathlib.Path(args.out + ".md").write_text("\n".join(lines) + "\n")
