@@ -146,7 +146,7 @@ def test_each_shared_setting_reaches_its_own_evaluator_setting(tiny_dataset):
     values = dict(zip(config.SHARED_SETTINGS, ("moving", 0.3, 0.02, 7, 1e-3, 2.5)))
     assert set(values) == set(config.SHARED_SETTINGS)
     assert all(field.startswith("shared_") for field in values)
-    c = config.SearchConfig(filters=4, batch_size=96, eval_batch=8, **values)
+    c = config.SearchConfig(template="macro", filters=4, batch_size=96, eval_batch=8, **values)
     ev = search.make_shared(c, tiny_dataset, state_space.macro_space(3))
     names = {field: field.removeprefix("shared_") for field in values}
     for field, name in names.items():
