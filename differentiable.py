@@ -42,7 +42,6 @@ from keras import ops
 
 import supernet as supernet_lib
 
-METHODS = ("darts", "gdas")
 DEFAULTS = dict(
     arch_lr=3e-4, arch_beta_1=0.5, arch_beta_2=0.999, arch_weight_decay=1e-3,
     tau_max=10.0, tau_min=0.1,
@@ -95,28 +94,20 @@ class ArchitectureParameters(keras.layers.Layer):
         self.built = True
 
 
-def _forward(method, net, alpha, inputs, training):
-    images = inputs[0]
-    if method == "darts":
-        return net.mixed(images, ops.softmax(alpha, axis=-1), training=training)
-    noise, tau = inputs[1][0], inputs[2][0, 0]
-    choices, weights = gdas_weights(alpha, noise, tau)
-    return net.sampled(images, choices, weights, training=training)
-
-
 class _WeightsView(keras.Model):
     """The supernet trained with `alpha` fixed (the supernet's optimizer)."""
 
-    def __init__(self, method, net, params, **kwargs):
+    def __init__(self, strategy, net, **kwargs):
         super().__init__(**kwargs)
-        self.method, self.net, self.params = method, net, _Hidden(params)
+        self.strategy, self.net = _Hidden(strategy), net
 
     def build(self, input_shape=None):
         self.built = True
 
     def call(self, inputs, training=False):
-        alpha = ops.stop_gradient(ops.convert_to_tensor(self.params.obj.alpha))
-        return _forward(self.method, self.net, alpha, inputs, training)
+        strategy = self.strategy.obj
+        alpha = ops.stop_gradient(ops.convert_to_tensor(strategy.params.alpha))
+        return strategy.forward(self.net, alpha, inputs, training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
@@ -128,16 +119,17 @@ class _WeightsView(keras.Model):
 class _ArchitectureView(keras.Model):
     """`alpha` trained with the supernet's weights fixed (Adam)."""
 
-    def __init__(self, method, net, params, weight_decay, **kwargs):
+    def __init__(self, strategy, net, **kwargs):
         super().__init__(**kwargs)
-        self.method, self.hidden, self.params = method, _Hidden(net), params
-        self.weight_decay = float(weight_decay)
+        self.strategy, self.hidden = _Hidden(strategy), _Hidden(net)
+        self.params = strategy.params
+        self.weight_decay = float(strategy.settings["arch_weight_decay"])
 
     def build(self, input_shape=None):
         self.built = True
 
     def call(self, inputs, training=False):
-        return _forward(self.method, self.hidden.obj, self.params.alpha, inputs, training)
+        return self.strategy.obj.forward(self.hidden.obj, self.params.alpha, inputs, training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
@@ -147,19 +139,21 @@ class _ArchitectureView(keras.Model):
 
 
 class DifferentiableStrategy:
-    """DARTS (first order) or GDAS on the supernet of `--evaluation=shared`.
+    """What DARTS and GDAS share (`Darts`, `Gdas`) on the supernet of `--evaluation=shared`:
+    `alpha` and its Adam, the alternation, the derived cell, the state. A subclass says
+    how the supernet is run with `alpha` (`forward`) and what a step feeds it (`_inputs`).
 
     Args:
       space: a space with one `op` decision per edge (the NB201 cell).
       seed: seeds `alpha` and the Gumbel noise.
-      method: `darts` or `gdas`.
       progress: `progress()` is the spent fraction of the budget (GDAS's temperature).
       **settings: `DEFAULTS` overrides.
     """
 
-    def __init__(self, space, seed, method="darts", progress=None, **settings):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    name = None  # Its --strategy name.
+
+    def __init__(self, space, seed, progress=None, **settings):
+        method = self.name
         unknown = set(settings) - set(DEFAULTS)
         if unknown:
             raise ValueError(f"unknown setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
@@ -168,7 +162,7 @@ class DifferentiableStrategy:
                 f"--strategy={method} needs a space with one op decision per edge (the NB201 "
                 f"cell); this space decides {list(space.states)}"
             )
-        self.space, self.seed, self.method = space, int(seed), method
+        self.space, self.seed = space, int(seed)
         self.settings = {**DEFAULTS, **settings}
         self.progress = progress or (lambda: 0.0)
         self.choices = list(space.states["op"])
@@ -180,7 +174,6 @@ class DifferentiableStrategy:
         )
         self.optimizer.build([self.params.alpha])
         self._views = None  # (weights view, architecture view, their supernet)
-        self.tau = self.temperature()
 
     # ------------------------------------------------------------------ the protocol
 
@@ -202,13 +195,18 @@ class DifferentiableStrategy:
     def learn(self, architectures, results):
         p = self.probabilities()
         entropy = float(np.mean(-np.sum(p * np.log(np.maximum(p, 1e-12)), axis=1)))
-        scalars = {"alpha/entropy": entropy, "alpha/max_probability": float(np.mean(p.max(axis=1)))}
-        if self.method == "gdas":
-            scalars["alpha/temperature"] = self.tau
-        return scalars
+        return {"alpha/entropy": entropy, "alpha/max_probability": float(np.mean(p.max(axis=1)))}
 
-    def temperature(self):
-        return temperature(self.progress(), self.settings["tau_max"], self.settings["tau_min"])
+    def forward(self, net, alpha, inputs, training):
+        """The supernet's class probabilities with `alpha` (what `_inputs` made)."""
+        raise NotImplementedError
+
+    def _inputs(self, images, key, phase):
+        """The views' inputs for `images` in minibatch `key`, phase 0 (alpha) or 1 (weights)."""
+        raise NotImplementedError
+
+    def _start_pass(self):
+        """Called before the first minibatch of every supernet pass."""
 
     def supernet_step(self, shared, key, images, labels, val_images, val_labels):
         """One alternation on minibatch `key` = (epoch, minibatch) of a supernet pass:
@@ -219,23 +217,11 @@ class DifferentiableStrategy:
         """
         weights_view, arch_view = self._views_for(shared)
         if key[1] == 0:
-            self.tau = self.temperature()  # GDAS: once per pass.
+            self._start_pass()
         arch_view.train_on_batch(self._inputs(val_images, key, 0), val_labels)
         return weights_view.train_on_batch(
             self._inputs(images, key, 1), labels, return_dict=True
         )
-
-    def _inputs(self, images, key, phase):
-        if self.method == "darts":
-            return [images]
-        rng = np.random.default_rng([self.seed, key[0], key[1], phase, 7])
-        noise = gumbel(rng, tuple(self.params.alpha.shape))
-        n = len(images)
-        return [
-            images,
-            np.repeat(noise[None], n, axis=0),
-            np.full((n, 1), self.tau, dtype="float32"),
-        ]
 
     def _views_for(self, shared):
         net = shared.net
@@ -243,23 +229,20 @@ class DifferentiableStrategy:
             return self._views[:2]
         if keras.backend.backend() != "tensorflow":
             raise DifferentiableError(
-                f"--strategy={self.method} needs the TensorFlow backend (KERAS_BACKEND="
+                f"--strategy={self.name} needs the TensorFlow backend (KERAS_BACKEND="
                 f"tensorflow), got {keras.backend.backend()}"
             )
         if not hasattr(net, "mixed") or not hasattr(net, "sampled"):
             raise DifferentiableError(
-                f"--strategy={self.method} needs a supernet with mixed and sampled ops "
+                f"--strategy={self.name} needs a supernet with mixed and sampled ops "
                 f"(--space=nb201)"
             )
-        weights_view = _WeightsView(self.method, net, self.params, name=f"{self.method}_weights")
+        weights_view = _WeightsView(self, net, name=f"{self.name}_weights")
         weights_view.compile(
             optimizer=net.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
             jit_compile=False,
         )
-        arch_view = _ArchitectureView(
-            self.method, net, self.params, self.settings["arch_weight_decay"],
-            name=f"{self.method}_alpha",
-        )
+        arch_view = _ArchitectureView(self, net, name=f"{self.name}_alpha")
         arch_view.compile(
             optimizer=self.optimizer, loss="sparse_categorical_crossentropy", jit_compile=False
         )
@@ -271,7 +254,6 @@ class DifferentiableStrategy:
     def get_state(self):
         """`alpha` and its Adam state, as exact floats (JSON keeps a float's repr)."""
         return {
-            "tau": self.tau,
             "variables": [
                 keras.ops.convert_to_numpy(v).tolist()
                 for v in [self.params.alpha, *self.optimizer.variables]
@@ -279,7 +261,6 @@ class DifferentiableStrategy:
         }
 
     def set_state(self, state):
-        self.tau = float(state["tau"])
         for v, value in zip([self.params.alpha, *self.optimizer.variables], state["variables"]):
             v.assign(np.asarray(value, dtype=v.dtype))
 
@@ -288,3 +269,60 @@ class DifferentiableStrategy:
 
     def load(self, directory):
         """Nothing to load; see `save`."""
+
+
+class Darts(DifferentiableStrategy):
+    """DARTS, first order: every op of an edge weighted by softmax(alpha)."""
+
+    name = "darts"
+
+    def forward(self, net, alpha, inputs, training):
+        return net.mixed(inputs[0], ops.softmax(alpha, axis=-1), training=training)
+
+    def _inputs(self, images, key, phase):
+        return [images]
+
+
+class Gdas(DifferentiableStrategy):
+    """GDAS: one op per edge, sampled by Gumbel-max at the temperature `tau`, which
+    falls over the budget (`temperature`)."""
+
+    name = "gdas"
+
+    def __init__(self, space, seed, progress=None, **settings):
+        super().__init__(space, seed, progress, **settings)
+        self.tau = self.temperature()
+
+    def temperature(self):
+        return temperature(self.progress(), self.settings["tau_max"], self.settings["tau_min"])
+
+    def forward(self, net, alpha, inputs, training):
+        choices, weights = gdas_weights(alpha, inputs[1][0], inputs[2][0, 0])
+        return net.sampled(inputs[0], choices, weights, training=training)
+
+    def _inputs(self, images, key, phase):
+        rng = np.random.default_rng([self.seed, key[0], key[1], phase, 7])
+        noise = gumbel(rng, tuple(self.params.alpha.shape))
+        n = len(images)
+        return [
+            images,
+            np.repeat(noise[None], n, axis=0),
+            np.full((n, 1), self.tau, dtype="float32"),
+        ]
+
+    def _start_pass(self):
+        self.tau = self.temperature()
+
+    def learn(self, architectures, results):
+        return {**super().learn(architectures, results), "alpha/temperature": self.tau}
+
+    def get_state(self):
+        return {**super().get_state(), "tau": self.tau}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.tau = float(state["tau"])
+
+
+# The strategies by their --strategy names.
+METHODS = {"darts": Darts, "gdas": Gdas}

@@ -197,7 +197,7 @@ def _derive(config, run, space, out):
     checked = shared.check_pick(pick)
     if checked:  # NAS-Bench-201: the pick as the table knows it.
         truth = shared.truth
-        title = getattr(truth, "fitness_title", truth.metric)
+        title = shared.truth_title()
         checked.update(table_metric=title, table_size=truth.size,
                        table_regret=truth.best() - checked["table_accuracy"])
         out(

@@ -142,10 +142,10 @@ class NB201Supernet(keras.Model):
         self.cells_per_stage = int(cells)
         self.bn = bn
         self.l2 = float(l2)
-        choices = space.states["op"]
-        self.ops = list(dict.fromkeys(op_of(c) for c in choices))
-        # Choice index -> branch index: the copies of a poisoned op share a branch.
-        self.branch_of_choice = np.array([self.ops.index(op_of(c)) for c in choices])
+        self.ops, self.branch_of_choice = supernet_lib.op_branches(space.states["op"])
+        # Choice -> op: `mixed` adds the weights of an op's copies onto it.
+        self.merge = np.zeros((len(self.branch_of_choice), len(self.ops)))
+        self.merge[np.arange(len(self.branch_of_choice)), self.branch_of_choice] = 1.0
         self.is_conv = np.array([op in _CONV for op in self.ops])
         keras.utils.set_random_seed(seed)  # Initializers draw their seeds when made.
         c = self.channels
@@ -216,10 +216,8 @@ class NB201Supernet(keras.Model):
     def mixed(self, images, weights, training=False, update_statistics=None):
         """DARTS's forward pass: on edge e, the sum over choices k of `weights[e, k]`
         times the choice's op (copies of an op add their weights onto it)."""
-        merge = np.zeros((len(self.branch_of_choice), len(self.ops)))
-        merge[np.arange(len(self.branch_of_choice)), self.branch_of_choice] = 1.0
         dtype = self.compute_dtype
-        per_op = ops.matmul(ops.cast(weights, dtype), ops.convert_to_tensor(merge, dtype))
+        per_op = ops.matmul(ops.cast(weights, dtype), ops.convert_to_tensor(self.merge, dtype))
 
         def edge(cell, e, x, norm):
             total = None

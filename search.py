@@ -689,9 +689,9 @@ def _train_supernet(run, log, out):
     )
     if checked:
         line += (
-            f"; pick {shared.space.format(pick)}: {getattr(shared.truth, 'fitness_title', shared.truth.metric)} "
-            f"{checked['table_accuracy']:.4f}"
-            f" in the table, rank {checked['table_rank']:,} of {shared.truth.size:,}"
+            f"; pick {shared.space.format(pick)}: {shared.truth_title()} "
+            f"{checked['table_accuracy']:.4f} in the table, rank {checked['table_rank']:,} of "
+            f"{shared.truth.size:,}"
         )
     out(line)
 

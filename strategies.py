@@ -435,9 +435,7 @@ def _differentiable(method):
         import differentiable  # pylint: disable=import-outside-toplevel  (Keras, only here)
 
         try:
-            return differentiable.DifferentiableStrategy(
-                space, seed, method, progress=setup.progress
-            )
+            return differentiable.METHODS[method](space, seed, progress=setup.progress)
         except differentiable.DifferentiableError as e:
             raise ConfigError(str(e)) from None
 

@@ -78,6 +78,13 @@ def check_space(space):
         )
 
 
+def op_branches(choices):
+    """(the distinct ops of an op decision's choices, in order; the branch index of each
+    choice): the copies of a poisoned op (`op#1 ... op#k`) share one branch."""
+    ops_ = list(dict.fromkeys(op_of(c) for c in choices))
+    return ops_, np.array([ops_.index(op_of(c)) for c in choices])
+
+
 def kernel_penalty(model):
     """The sum of squares of every kernel of `model` (its L2 penalty before the weight)."""
     kernels = [w for w in model.trainable_weights if len(w.shape) > 1 and "kernel" in w.path]
@@ -237,10 +244,7 @@ class Supernet(keras.Model):
         self.dropout_rate = float(dropout)
         self.bn = bn
         self.l2 = float(l2)
-        choices = space.states["op"]
-        self.ops = list(dict.fromkeys(op_of(c) for c in choices))
-        # Choice index -> branch index: the copies of a poisoned op share a branch.
-        self.branch_of_choice = np.array([self.ops.index(op_of(c)) for c in choices])
+        self.ops, self.branch_of_choice = op_branches(space.states["op"])
         decisions = space.decisions
         self.op_decision = [
             next(d for d, x in enumerate(decisions) if x.layer == i and x.name == "op")

@@ -243,6 +243,10 @@ class SharedEvaluator:
             "supernet/seconds": time.perf_counter() - started,
         }
 
+    def truth_title(self):
+        """What `truth`'s fitness is, in words."""
+        return getattr(self.truth, "fitness_title", self.truth.metric)
+
     def check_pick(self, architecture):
         """{table_accuracy, table_rank} of `architecture` in `truth` (empty without one)."""
         if self.truth is None or architecture is None:

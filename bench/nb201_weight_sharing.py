@@ -106,7 +106,7 @@ def speed(args):
     results["single path"] = timed(
         lambda i: ev.net.train_on_batch([x, ev._rows(space.sample(rng), 64)], y))
     for method in ("darts", "gdas"):
-        s = differentiable.DifferentiableStrategy(space, 0, method)
+        s = differentiable.METHODS[method](space, 0)
         results[f"{method} (alpha step + weight step)"] = timed(
             lambda i, s=s: s.supernet_step(ev, (0, i), x, y, x, y))
     results["score one cell (128 images)"] = timed(

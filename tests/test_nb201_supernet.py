@@ -159,13 +159,13 @@ def test_the_temperature_falls_linearly_from_tau_max_to_tau_min():
 
 def test_darts_derives_the_argmax_cell_and_keeps_its_state_exactly():
     space = state_space.nb201_space()
-    s = differentiable.DifferentiableStrategy(space, seed=3)
+    s = differentiable.Darts(space, seed=3)
     alpha = np.zeros((6, 5), dtype="float32")
     alpha[np.arange(6), [3, 2, 0, 1, 4, 3]] = 1.0
     s.params.alpha.assign(alpha)
     expected = tuple(state_space.NB201_OPS[i] for i in [3, 2, 0, 1, 4, 3])
     assert s.derived() == expected and s.propose(3) == [expected] * 3
-    other = differentiable.DifferentiableStrategy(space, seed=4)
+    other = differentiable.Darts(space, seed=4)
     other.set_state(json.loads(json.dumps(s.get_state())))
     assert np.array_equal(other.alpha(), s.alpha())
 
