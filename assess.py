@@ -574,7 +574,7 @@ def write_benchmark_reports(out, rows, runs, priors):
 
     finished = {(r["setting"], r["strategy"], r["seed"]) for r in rows}
     budgets = _budgets()
-    records, curves = [], {}
+    records, curves, exact = [], {}, {}
     benchmark = None
     for setting, config in runs:
         key = (setting.name, extensions.label(config.strategy), config.seed)
@@ -585,9 +585,15 @@ def write_benchmark_reports(out, rows, runs, priors):
         history = benchmark_report.read_history(os.path.join(config.logdir, config.run_name, "history.csv"))
         run = benchmark_report.parse_run(history, benchmark, space)
         end = config.benchmark_seconds is not None  # Each run bought its own number of queries.
-        for m in benchmark_report.run_metrics(run, benchmark, space, budgets, end=end):
+        optimum, feasible = _constrained(benchmark, config, space)
+        for m in benchmark_report.run_metrics(run, benchmark, space, budgets, end=end, optimum=optimum):
             records.append({"setting": setting.name, "strategy": key[1], "seed": config.seed, **m})
-        curves[key] = benchmark_report.curves(run, benchmark, space)
+        curves[key] = benchmark_report.curves(run, benchmark, space, optimum)
+        if hasattr(benchmark, "expected_best_of_random") and not end and not benchmark.errors:
+            for n in budgets:
+                if (setting.name, n) not in exact and n <= (config.trials or 0):
+                    exact[(setting.name, n)] = benchmark.expected_best_of_random(
+                        n, space, reward=_reward_metric(config), feasible=feasible)
     if not records:
         return
     columns = ("setting", "strategy", "seed", *benchmark_report.METRIC_COLUMNS)
@@ -604,8 +610,26 @@ def write_benchmark_reports(out, rows, runs, priors):
         config.children_per_step,
         benchmark,
         note=f"{len(finished)} of {len(runs)} runs finished; command: python {shlex.join(sys.argv)}",
+        exact=exact,
     )
     benchmark_report.plot(curves, out, priors)
+
+
+def _reward_metric(config):
+    """The metric NAS-Bench-201's rewards are (None: the test accuracy itself)."""
+    return None if config.benchmark_metric == "test200" else config.benchmark_metric
+
+
+def _constrained(benchmark, config, space):
+    """(the constrained optimum, booleans by row within every budget) of a run with
+    --max_cost on NAS-Bench-201's table; (None, None) without budgets."""
+    import fronts  # pylint: disable=import-outside-toplevel
+
+    limits = config_lib.objective_of(config).limits
+    if not limits or not hasattr(benchmark, "cost_by_row"):
+        return None, None
+    _, optimum = fronts.constrained_optimum(benchmark, limits, space)
+    return optimum, fronts.feasible_rows(benchmark, limits)
 
 
 # ---------------------------------------------------------------------- main

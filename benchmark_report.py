@@ -40,6 +40,10 @@ METRIC_COLUMNS = (
     "poison_rate_q3",
     "poison_rate_q4",
     "queries_to_top",
+    "infeasible_q1",
+    "infeasible_q2",
+    "infeasible_q3",
+    "infeasible_q4",
 )
 
 
@@ -58,13 +62,21 @@ class Run:
         accuracy plus any reward errors).
       poisoned: each query's fraction of poisoned edges.
       picks: the pick after each query: the first query with the best reward so far,
-        as the search picks.
+        as the search picks (among the feasible queries; -1 before the first).
+      feasible: whether each query was within the run's budgets (None: no budget).
     """
 
     true: np.ndarray
     rewarded: np.ndarray
     poisoned: np.ndarray
     picks: np.ndarray
+    feasible: np.ndarray = None
+
+    def pick_accuracy(self, n):
+        """The table's accuracy of the pick after the first n queries: 0 with no feasible
+        query among them (no architecture meets the budgets)."""
+        pick = self.picks[n - 1]
+        return 0.0 if pick < 0 else float(self.true[pick])
 
 
 def parse_run(rows, benchmark, space):
@@ -82,10 +94,11 @@ def parse_run(rows, benchmark, space):
             true.append(math.nan)
     column = accuracy_column(list(rows[0])) if rows else "val_accuracy"  # The reward's metric.
     rewarded = np.array([float(r[column]) for r in rows])
+    feasible = np.array([r["feasible"] == "1" for r in rows]) if rows and "feasible" in rows[0] else None
     picks = np.zeros(len(rows), dtype=np.int64)
-    best, pick = -np.inf, 0
+    best, pick = -np.inf, -1
     for n, value in enumerate(rewarded):
-        if value > best:
+        if value > best and (feasible is None or feasible[n]):
             best, pick = value, n
         picks[n] = pick
     return Run(
@@ -93,6 +106,7 @@ def parse_run(rows, benchmark, space):
         rewarded=rewarded,
         poisoned=np.array([int(r["poisoned_layers"] or 0) for r in rows]) / space.num_layers,
         picks=picks,
+        feasible=feasible,
     )
 
 
@@ -101,7 +115,7 @@ def budget_order(budget):
     return (1, 0) if budget == END else (0, budget)
 
 
-def run_metrics(run, benchmark, space, budgets=BUDGETS, end=False):
+def run_metrics(run, benchmark, space, budgets=BUDGETS, end=False, optimum=None):
     """One dict per budget in `budgets` that the run reached (METRIC_COLUMNS), and
     with `end` one more for its last query (budget `END`: a run whose queries a budget of
     simulated seconds counted, however many they were).
@@ -110,15 +124,19 @@ def run_metrics(run, benchmark, space, budgets=BUDGETS, end=False):
       run: the run's `parse_run`.
       benchmark: the benchmark the run searched (extensions.Benchmark).
       space: the run's (possibly poisoned or reduced) space.
+      optimum: with budgets on costs, the constrained optimum (the best accuracy within
+        them: fronts.constrained_optimum), which the regrets are measured to; and the
+        share of infeasible queries in each quarter is reported.
     """
-    best = benchmark.best()
+    best = benchmark.best() if optimum is None else optimum
     best_in_space = benchmark.best_in_space(space) if hasattr(benchmark, "best_in_space") else best
+    best_in_space = best_in_space if optimum is None else optimum
     top = math.ceil(TOP_FRACTION * benchmark.size)
     in_top = np.array([not math.isnan(a) and benchmark.rank(a) <= top for a in run.true])
     out = []
     ends = [(n, n) for n in budgets if n <= len(run.true)] + ([(END, len(run.true))] if end else [])
     for budget, n in ends:
-        accuracy = float(run.true[run.picks[n - 1]])
+        accuracy = run.pick_accuracy(n)
         reached = np.flatnonzero(in_top[:n])
         out.append(
             {
@@ -133,6 +151,11 @@ def run_metrics(run, benchmark, space, budgets=BUDGETS, end=False):
                     for q, part in enumerate(np.array_split(run.poisoned[:n], 4))
                 },
                 "queries_to_top": int(reached[0]) + 1 if reached.size else None,
+                **{
+                    f"infeasible_q{q + 1}": None if run.feasible is None else float(1 - part.mean())
+                    for q, part in enumerate(np.array_split(
+                        run.feasible[:n] if run.feasible is not None else run.true[:n], 4))
+                },
             }
         )
     return out
@@ -163,8 +186,9 @@ def summarize(records, baseline="random", seed=0):
         row["rank_mean"] = float(np.mean([r["rank"] for r in rs]))
         row["queries_mean"] = float(np.mean([r["queries"] for r in rs]))
         for q in range(1, 5):
-            values = [r[f"poison_rate_q{q}"] for r in rs if r[f"poison_rate_q{q}"] is not None]
-            row[f"poison_rate_q{q}"] = float(np.mean(values)) if values else None
+            for name in (f"poison_rate_q{q}", f"infeasible_q{q}"):
+                values = [r[name] for r in rs if r.get(name) is not None]
+                row[name] = float(np.mean(values)) if values else None
         reached = [r["queries_to_top"] for r in rs if r["queries_to_top"] is not None]
         row["reached_top"] = len(reached)
         row["queries_to_top_mean"] = float(np.mean(reached)) if reached else None
@@ -205,8 +229,12 @@ def _pct(x):
     return "" if x is None else f"{100 * x:.2f}"
 
 
-def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""):
-    """benchmark.md: the table per setting and the verdicts."""
+def write_markdown(path, summary, verdict, children_per_step, benchmark, note="", exact=None):
+    """benchmark.md: the table per setting and the verdicts; `exact` ({(setting, budget):
+    accuracy}) adds random search's exact expectation at each budget. With budgets on
+    costs (rows with infeasible shares) the regrets are to the constrained optimum and
+    each row gives the share of infeasible queries per quarter."""
+    constrained = any(r.get("infeasible_q1") is not None for r in summary)
     rewards = getattr(benchmark, "reward_title", None)
     lines = [
         f"# Benchmark assessment ({benchmark.metric})" if rewards is None or rewards in benchmark.metric
@@ -222,6 +250,13 @@ def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""
         "same setting and budget (p).",
         "",
     ]
+    if constrained:
+        lines += [
+            "With budgets on costs: the regret is to the constrained optimum (the best cell within "
+            "the budgets), a run without a feasible query so far has a pick of accuracy 0, and "
+            "`infeasible` is the share of queries over a budget in each quarter of the run.",
+            "",
+        ]
     if note:
         lines += [note, ""]
     for setting in dict.fromkeys(r["setting"] for r in summary):
@@ -231,8 +266,8 @@ def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""
             f"## {setting}",
             "",
             "| budget | strategy | runs | pick acc | 95% CI | regret | 95% CI | rank | poison q1 / q2 / q3 / q4 "
-            "| reached top 1% (mean queries) | p vs random |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| reached top 1% (mean queries) | p vs random |" + (" infeasible q1 / q2 / q3 / q4 |" if constrained else ""),
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if constrained else ""),
         ]
         for r in rows:
             rates = " / ".join(f"{r[f'poison_rate_q{q}']:.3f}" for q in range(1, 5)) if r["poison_rate_q1"] is not None else ""
@@ -248,7 +283,16 @@ def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""
                 f"| {_pct(r['regret_mean'])} | [{_pct(r['regret_low'])}, {_pct(r['regret_high'])}] "
                 f"| {r['rank_mean']:.0f} | {rates} | {reached} "
                 f"| {p} |"
+                + (" " + " / ".join(f"{r[f'infeasible_q{q}']:.3f}" for q in range(1, 5)) + " |"
+                   if constrained else "")
             )
+        if exact:
+            known = [(b, exact[(setting, b)]) for b in sorted({r["budget"] for r in rows}, key=budget_order)
+                     if (setting, b) in exact]
+            if known:
+                lines += ["", "Random search's exact expectation of the pick's accuracy (order statistics "
+                          "over the cells of the space" + (", within the budgets" if constrained else "")
+                          + "): " + "; ".join(f"{b} queries {_pct(v)}" for b, v in known)]
         lines.append("")
     if verdict:
         lines += [
@@ -276,10 +320,12 @@ SMOOTHING = 100  # Queries in the moving window of the poison-rate curve.
 FIRST_PLOTTED = 10  # The regret plot starts at this query.
 
 
-def curves(run, benchmark, space):
+def curves(run, benchmark, space, optimum=None):
     """(regret of the pick so far after each query, poison rate of each query or None):
-    the curves of a `parse_run` for `plot`."""
-    regret = benchmark.best() - run.true[run.picks]
+    the curves of a `parse_run` for `plot`; regrets to `optimum` where given (the
+    constrained optimum), a query without a feasible pick yet as accuracy 0."""
+    picked = np.where(run.picks < 0, 0.0, run.true[np.maximum(run.picks, 0)])
+    regret = (benchmark.best() if optimum is None else optimum) - picked
     return regret, run.poisoned if space.poisoned else None
 
 

@@ -15,6 +15,7 @@ import csv
 import numpy as np
 
 import extensions
+import hardware
 import nb201
 from config import ConfigError
 
@@ -119,7 +120,11 @@ def _nb201(config):
         bias=tuple(sorted(nb201.parse_bias(config.benchmark_bias).items())),
         seed=config.seed,
     )
-    return nb201.Benchmark(config.benchmark_dataset, errors=errors, metric=config.benchmark_metric)
+    # HW-NAS-Bench's costs are of the CIFAR-10 network (config.py refuses them elsewhere).
+    costs = hardware.costs_by_row() if config.benchmark_dataset == hardware.DATASET else None
+    return nb201.Benchmark(
+        config.benchmark_dataset, errors=errors, metric=config.benchmark_metric, hardware=costs
+    )
 
 
 # The built-in benchmarks by their --benchmark names (config.BENCHMARKS): each a

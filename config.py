@@ -13,7 +13,9 @@ import os
 import budget
 import data
 import extensions
+import hardware
 import nb201
+import objectives
 import specs
 import state_space
 
@@ -306,6 +308,22 @@ class SearchConfig:
         "--evaluation=benchmark: op:bonus[,op:bonus] added to the reward once per edge that uses "
         "the op (a biased reward, e.g. none:0.01).",
     )
+    max_cost: str = _setting(
+        "",
+        "Hard budgets, cost:limit[,cost:limit]: a child over any is infeasible (never the pick, "
+        "the failed child's reward, not evaluated). Costs: params, flops, latency (this machine's, "
+        "ms) and, for --space=nb201, HW-NAS-Bench's device costs (pixel3_latency, "
+        "edgegpu_energy, ...; docs/HARDWARE.md), e.g. pixel3_latency:6.4 or params:1e6.",
+    )
+    cost_target: str = _setting(
+        "",
+        "MnasNet's soft objective, cost:target[,cost:target]: the fitness is accuracy x "
+        "(cost / target)^--cost_weight for each (docs/HARDWARE.md).",
+    )
+    cost_weight: float = _setting(
+        objectives.MNASNET_WEIGHT,
+        "The exponent W of --cost_target's (cost / target)^W: 0 or below (MnasNet: -0.07).",
+    )
     population_size: int = _setting(
         20,
         "Evolution: population size P (e.g. 100 with sample 25 in Real et al.).",
@@ -496,6 +514,7 @@ class SearchConfig:
         _resolve_poisoning(c)
         _check_strategies(c)
         _check_training(c)
+        _check_objective(c)
         _resolve_execution(c)
         _resolve_run_name(c)
         return c
@@ -717,6 +736,62 @@ def _check_training(c):
     _check(c.shared_l2 >= 0, f"--shared_l2 must be >= 0, got {c.shared_l2}")
     _check(
         c.shared_grad_clip > 0, f"--shared_grad_clip must be > 0, got {c.shared_grad_clip}"
+    )
+
+
+def objective_of(c):
+    """The `objectives.Objective` of --max_cost, --cost_target and --cost_weight.
+
+    Raises:
+      ConfigError: a flag that cannot be read.
+    """
+    try:
+        return objectives.Objective.from_flags(c.max_cost, c.cost_target, c.cost_weight)
+    except objectives.ObjectiveError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _check_objective(c):
+    """Budgets and targets: each cost one the run can know before it evaluates a child."""
+    objective = objective_of(c)
+    _check(
+        objective.targets or c.cost_weight == objectives.MNASNET_WEIGHT,
+        "--cost_weight is the exponent of --cost_target's trade-off; it needs --cost_target",
+    )
+    if not objective:
+        return
+    evaluation = specs.EVALUATIONS[c.evaluation]
+    for name in objective.names:
+        if name in hardware.COSTS:
+            held = " or ".join(f"--space={n}" for n, e in specs.SPACES.items() if e.device_costs)
+            _check(
+                specs.space(c.space).device_costs and c.benchmark_dataset == hardware.DATASET,
+                f"{name} is HW-NAS-Bench's cost of a NAS-Bench-201 cell at the CIFAR-10 input "
+                f"size: it needs {held} (and --benchmark_dataset={hardware.DATASET}), got "
+                f"--space={c.space} --benchmark_dataset={c.benchmark_dataset}",
+            )
+        elif name == "latency":
+            _check(
+                evaluation.builds,
+                f"latency is measured on the built network and --evaluation={c.evaluation} "
+                f"builds none; with NAS-Bench-201 use a device's (pixel3_latency, "
+                f"edgegpu_latency, ...)",
+            )
+        else:
+            _check(
+                evaluation.builds or specs.benchmark(c.benchmark).costs,
+                f"{name} of --benchmark={c.benchmark}: a table of your own gives no costs; "
+                f"costs of a built network need --evaluation=train (or a score)",
+            )
+    _check(
+        not objective.targets or not evaluation.score,
+        f"--cost_target multiplies an accuracy by the cost's trade-off; the fitness of "
+        f"--evaluation={c.evaluation} is a score: use --max_cost",
+    )
+    refused = specs.strategy(c.strategy).derived
+    _check(
+        not refused,
+        f"--strategy={c.strategy} with --max_cost or --cost_target: {refused}",
     )
 
 

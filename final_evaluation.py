@@ -10,9 +10,12 @@ import numpy as np
 
 import budget as budget_lib
 import config as config_lib
+import fronts
 import manager as manager_lib
+import objectives
 import run_log
 import specs
+import zero_cost
 from run_log import deferred_signals
 
 _duration = budget_lib.format_duration
@@ -61,8 +64,17 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
             f"{poison['first_quarter_poison_rate']:.3f}, last quarter "
             f"{poison['last_quarter_poison_rate']:.3f}; uniform prior {poison['poison_prior']:.3f}"
         )
+    if manager.objective is not None:
+        infeasible = np.asarray(run.infeasible, dtype=float)
+        poison["infeasible_share_by_quarter"] = [
+            float(np.mean(part)) for part in np.array_split(infeasible, 4) if part.size
+        ]
+        out(
+            "share of the trials over a budget, by quarter of the run: "
+            + ", ".join(f"{x:.3f}" for x in poison["infeasible_share_by_quarter"])
+        )
     if manager.benchmark is not None:
-        return _report_benchmark(config, run, space, manager.benchmark, out, search_seconds, {
+        return _report_benchmark(config, run, space, manager, out, search_seconds, {
             "trials": run.trial,
             f"first_quarter_mean_{metric}": first,
             f"last_quarter_mean_{metric}": last,
@@ -70,7 +82,7 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
         })
     shared = {}
     if run.shared is not None:
-        best, shared = _derive(config, run, space, out)
+        best, shared = _derive(config, run, space, manager, out)
         if space.poisoned:
             poison["poisoned_layers"] = space.poisoned_layers(best.architecture)
     out(f"retraining the best architecture for {config.final_epochs} epochs ...")
@@ -83,10 +95,16 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
         test_accuracy = float(manager_lib.accuracy_of(model, dataset.x_test, dataset.y_test))
         model.save(model_path + ".tmp.keras")
         os.replace(model_path + ".tmp.keras", model_path)
+    costs = {}
+    if model is not None:
+        costs = {"params": float(model.count_params()), "flops": float(zero_cost.flops(model))}
+    if manager.objective is not None:  # What it was held to (latency: of the untrained network).
+        costs.update(manager.meter.measure(best.architecture))
     summary = {
         "architecture": list(best.architecture),
         "architecture_str": space.format(best.architecture),
         "layers": space.layers(best.architecture),
+        "costs": costs,
         # None when the search trained no child; with shared weights, the pick's
         # accuracy on the whole validation split with the shared weights.
         "search_val_accuracy": best.accuracy,
@@ -120,15 +138,33 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
         f"test accuracy {test_accuracy:.4f} (validation {val_accuracy:.4f}); model saved to "
         f"{model_path}"
     )
+    out(_costs_line(costs, config))
     return summary
 
 
-def _report_benchmark(config, run, space, benchmark, out, search_seconds, entries):
+def _costs_line(costs, config):
+    """The pick's costs in a line, and the budgets it was held to."""
+    line = "its costs: " + ", ".join(objectives.describe_cost(n, v) for n, v in costs.items())
+    if config.max_cost:
+        line += f" (budgets {config.max_cost})"
+    return line
+
+
+def _report_benchmark(config, run, space, manager, out, search_seconds, entries):
     """The report of a benchmark search: the pick's fitness in the table, its rank among
     the table's architectures and its regret to the best, and what the benchmark adds
-    (`report`: NAS-Bench-201's accuracies on its three datasets); nothing is
-    retrained; marks the run finished."""
-    best = run.best
+    (`report`: NAS-Bench-201's accuracies on its three datasets; `costs`: its network's
+    costs; with an objective, the exact fronts: fronts.py); nothing is retrained; marks
+    the run finished."""
+    best, benchmark = run.best, manager.benchmark
+    costs = benchmark.costs(best.architecture) if hasattr(benchmark, "costs") else {}
+    front = {}
+    if manager.objective is not None and hasattr(benchmark, "cost_by_row"):
+        front = fronts.report(benchmark, manager.objective, run.queried, best.architecture, space)
+        limits = dict(manager.objective.limits)
+        for name in front["costs"]:
+            fronts.plot(benchmark, name, run.queried, best.architecture,
+                        os.path.join(run.run_dir, f"front_{name}.png"), space, limits.get(name))
     fitness = benchmark.fitness(best.architecture)
     report = benchmark.report(best.architecture, space) if hasattr(benchmark, "report") else {}
     # The query that first reached the pick's reward (the pick itself, or a tie).
@@ -148,6 +184,8 @@ def _report_benchmark(config, run, space, benchmark, out, search_seconds, entrie
         "benchmark_regret": benchmark.best() - fitness,
         "benchmark_size": benchmark.size,
         **report,
+        "costs": costs,
+        **({"front": front} if front else {}),
         "trial_of_best": first_trial,
         "simulated_seconds": run.budget.charged,
         **entries,
@@ -168,10 +206,15 @@ def _report_benchmark(config, run, space, benchmark, out, search_seconds, entrie
             f"{benchmark.metric} {fitness:.4f}, rank {summary['benchmark_rank']:,} of "
             f"{benchmark.size:,}, regret {summary['benchmark_regret']:.4f} to the best"
         )
+    if costs:
+        out(_costs_line(costs, config))
+    if front:
+        for line in fronts.lines(front, getattr(benchmark, "fitness_title", benchmark.metric)):
+            out(line)
     return summary
 
 
-def _derive(config, run, space, out):
+def _derive(config, run, space, manager, out):
     """ENAS's derivation: `derive_candidates` architectures proposed by the strategy
     (the controller's final policy; uniform for random search; mutations of
     tournament parents for evolution), ranked by `SharedEvaluator.derive` (derive.csv).
@@ -181,12 +224,20 @@ def _derive(config, run, space, out):
     """
     shared = run.shared
     proposed = list(dict.fromkeys(tuple(a) for a in run.strategy.propose(config.derive_candidates)))
+    factors = {}
+    if manager.objective is not None:  # Only candidates within the budgets, by the trade-off.
+        verdicts = {a: manager.judge(a) for a in proposed}
+        factors = {a: v.factor for a, (v, result) in verdicts.items() if result is None}
+        proposed = [a for a in proposed if a in factors] or [run.best.architecture]
+        factors.setdefault(run.best.architecture, run.best.factor)
     out(
         f"deriving: {len(proposed)} distinct architectures of {config.derive_candidates} proposed, "
         f"scored on the {len(shared.dataset.y_val)} validation images with the shared weights ..."
     )
     started = time.perf_counter()
     ranking = shared.derive(proposed, os.path.join(run.run_dir, "derive.csv"))
+    if factors:
+        ranking = sorted(ranking, key=lambda pair: -pair[1] * factors[pair[0]])
     pick, accuracy = ranking[0]
     median = float(np.median([a for _, a in ranking]))
     out(

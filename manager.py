@@ -104,6 +104,10 @@ class ChildResult:
       stop_gain: what a stopped child's fitness adds to its accuracy: the median
         gain of the run's complete children from that epoch to the last
         (early_stopping.py).
+      costs: {cost: value} where the search has an objective (objectives.py).
+      infeasible: why the child breaks a budget of the objective ("" where it does
+        not): it was not evaluated, and its fitness is a failed child's.
+      factor: what the soft objective multiplies its fitness by (1 without one).
     """
 
     architecture: tuple
@@ -121,13 +125,17 @@ class ChildResult:
     curve: list = None
     stopped_epoch: int = 0
     stop_gain: float = 0.0
+    costs: dict = None
+    infeasible: str = ""
+    factor: float = 1.0
 
     @property
     def fitness(self):
         """What the search maximizes: the validation accuracy (for a child stopped
         early, plus its `stop_gain`) or, for a child that was scored and not trained,
-        its score."""
-        return self.score if self.accuracy is None else self.accuracy + self.stop_gain
+        its score; times the soft objective's `factor`."""
+        value = self.score if self.accuracy is None else self.accuracy + self.stop_gain
+        return value if self.factor == 1.0 else value * self.factor
 
 
 class NetworkManager:
@@ -162,6 +170,9 @@ class NetworkManager:
         cached (a lookup costs less than a cache hit).
       early_stop: measure every child after each epoch, and stop it when it is below
         `stop_thresholds` (set by the search before each step; early_stopping.py).
+      objective: an `objectives.Objective` (None: accuracy alone); each child's costs
+        come from `meter` (a `costs.CostMeter`) before it is evaluated, and a child over
+        a budget is not evaluated (`ChildResult.infeasible`).
     """
 
     def __init__(
@@ -185,6 +196,8 @@ class NetworkManager:
         early_stop=False,
         benchmark=None,
         proxy="naswot",
+        objective=None,
+        meter=None,
     ):
         if isinstance(template, str):
             if template not in TEMPLATES:
@@ -240,6 +253,10 @@ class NetworkManager:
         self.crash_marker = None
         self.crashed = {}
         self.final_crashes = []
+        self.objective = objective or None
+        self.meter = meter
+        if self.objective is not None and meter is None:
+            raise ValueError("an objective needs a cost meter (meter=costs.CostMeter(...))")
 
     def worker_settings(self):
         """The keyword arguments that rebuild this manager's child training in a
@@ -503,8 +520,9 @@ class NetworkManager:
 
         for result in self._step_results(architectures, done):
             results.append(result)
-            self.consecutive_failures = self.consecutive_failures + 1 if result.failed else 0
-            if baseline is None and not result.failed:
+            if not result.infeasible:  # Not evaluated: no evidence either way.
+                self.consecutive_failures = self.consecutive_failures + 1 if result.failed else 0
+            if baseline is None and not (result.failed or result.infeasible):
                 baseline = result.fitness  # The first baseline is the first accuracy.
             if baseline is not None:
                 score_ready(baseline)
@@ -516,7 +534,7 @@ class NetworkManager:
                 )
         score_ready(0.0 if baseline is None else baseline)
         for result in results:
-            if not result.failed:
+            if not (result.failed or result.infeasible):
                 self.baseline.update(result.fitness)
         return results
 
@@ -530,12 +548,26 @@ class NetworkManager:
         then cache hits and evaluations. With a pool, the children to evaluate go to
         the workers at once; a repeat of an architecture earlier in the step is the
         cache hit it would be in sequence."""
+        # The objective's verdict of each child to evaluate, and the result of those that
+        # are not (over a budget, or a network that cannot be measured).
+        verdicts, early = {}, {}
+        for i in range(len(done), len(architectures)):
+            verdicts[i], result = self.judge(architectures[i])
+            if result is not None:
+                early[i] = result
         if self.pool is None or self.shared is not None:
             for i, architecture in enumerate(architectures):
-                yield done[i] if i < len(done) else self._lookup_or_evaluate(architecture, i)
+                if i < len(done):
+                    yield done[i]
+                elif i in early:
+                    yield early[i]
+                else:
+                    yield self._judged(self._lookup_or_evaluate(architecture, i), verdicts[i])
             return
         todo, seen = [], set(self.cache) if self.use_cache else set()
         for i in range(len(done), len(architectures)):
+            if i in early:
+                continue
             if architectures[i] not in seen:
                 todo.append(i)
                 if self.use_cache:
@@ -547,15 +579,55 @@ class NetworkManager:
         for i, architecture in enumerate(architectures):
             if i < len(done):
                 yield done[i]
+            elif i in early:
+                yield early[i]
             elif i in todo:
                 result = next(evaluated)
                 if self.use_cache and not result.failed:
                     self.cache[architecture] = dataclasses.replace(result)
-                yield result
+                yield self._judged(result, verdicts[i])
             else:
                 # Sequentially, the earlier copy would be in the cache by now, or,
                 # if it failed, this one would be evaluated again.
-                yield self._lookup_or_evaluate(architecture, i)
+                yield self._judged(self._lookup_or_evaluate(architecture, i), verdicts[i])
+
+    def judge(self, architecture):
+        """(the objective's `objectives.Verdict` of `architecture` from its costs, the
+        child's result if it is not to be evaluated): (None, None) without an objective;
+        a child over a budget is infeasible (a failed child's fitness, not a failure), one
+        whose network cannot be built to be measured fails."""
+        if self.objective is None:
+            return None, None
+        start = time.perf_counter()
+        try:
+            verdict = self.objective.judge(self.meter.measure(architecture))
+        except Exception as e:  # pylint: disable=broad-except  (a builder that fails)
+            result = _failed(architecture, e)
+            result.seconds = time.perf_counter() - start
+            return None, result
+        if verdict.feasible:
+            return verdict, None
+        score = specs.EVALUATIONS[self.evaluation].score
+        result = ChildResult(
+            architecture,
+            None if score else 0.0,
+            score=zero_cost.MIN_SCORE if score else None,
+            costs=verdict.costs,
+            infeasible="; ".join(verdict.over),
+            seconds=time.perf_counter() - start,
+        )
+        return verdict, result
+
+    @staticmethod
+    def _judged(result, verdict):
+        """`result` with its costs and the soft objective's factor (a failed child keeps
+        the failed fitness)."""
+        if verdict is None:
+            return result
+        result.costs = verdict.costs
+        if not result.failed:
+            result.factor = verdict.factor
+        return result
 
     def _lookup_or_evaluate(self, architecture, position=0):
         if self.use_cache and architecture in self.cache:

@@ -36,6 +36,7 @@ import os
 
 import numpy as np
 
+import stats
 from state_space import NB201_EDGES, NB201_OPS, op_of
 
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
@@ -122,6 +123,30 @@ def network_params(ops, channels=16, cells=5, num_classes=10, input_channels=3):
     return total + 2 * width + width * num_classes + num_classes  # BN, dense.
 
 
+def network_flops(ops, channels=16, cells=5, num_classes=10, input_channels=3, image_size=32):
+    """Multiply-accumulates of one image through the convolution and dense layers of the
+    benchmark's network of a cell (arithmetic, as `zero_cost.flops` counts a built one):
+    7,783,040 for a cell without convolutions and 220,119,680 for the all-`nor_conv_3x3`
+    cell at C = 16, N = 5, 32x32x3, 10 classes (the benchmark paper's 7.78 M and 220.12 M).
+
+    Raises:
+      BenchmarkError: an op that is not one of the benchmark's.
+    """
+    kernel = {"none": 0, "skip_connect": 0, "avg_pool_3x3": 0, "nor_conv_1x1": 1, "nor_conv_3x3": 9}
+    for op in ops:
+        if op not in kernel:
+            raise BenchmarkError(f"unknown op {op!r}; the benchmark's ops: {', '.join(NB201_OPS)}")
+    c, side = channels, image_size
+    total = side * side * 9 * input_channels * c  # Stem.
+    for stage in range(3):
+        width, pixels = c * 2**stage, (side // 2**stage) ** 2
+        if stage:  # The residual block, at the stage's size: two 3x3 convs and the 1x1 shortcut.
+            half = width // 2
+            total += pixels * (9 * half * width + 9 * width * width + half * width)
+        total += cells * sum(pixels * kernel[op] * width * width for op in ops)
+    return total + 4 * c * num_classes
+
+
 class Table:
     """The 15,625 rows of the vendored table, indexed for lookups.
 
@@ -193,7 +218,12 @@ def load_table(path=TABLE):
     return Table(path)
 
 
-def _read_csv(path, what):
+def read_csv(path, what):
+    """(header, rows) of the gzipped CSV at `path` (`what` names it in the error).
+
+    Raises:
+      BenchmarkError: a file that cannot be read.
+    """
     try:
         with gzip.open(path, "rt", newline="") as f:
             rows = list(csv.reader(io.StringIO(f.read())))
@@ -210,7 +240,7 @@ def load_fidelities(path=FIDELITIES):
     Raises:
       BenchmarkError: a file that cannot be read or lacks a column or a row.
     """
-    header, rows = _read_csv(path, "the NAS-Bench-201 fidelities")
+    header, rows = read_csv(path, "the NAS-Bench-201 fidelities")
     missing = [c for c in ("ArchitectureString", *_FIDELITY_COLUMNS.values()) if c not in header]
     if missing or len(rows) != CELLS:
         raise BenchmarkError(f"the NAS-Bench-201 fidelities {path} lack the columns {missing} or "
@@ -258,7 +288,7 @@ def load_train_seconds(path=TRAIN_SECONDS, table=None):
       BenchmarkError: a file that cannot be read, or a cell the table does not hold there.
     """
     table = table if table is not None else load_table()
-    header, rows = _read_csv(path, "the NAS-Bench-201 training times")
+    header, rows = read_csv(path, "the NAS-Bench-201 training times")
     try:
         index, string = header.index("Index"), header.index("ArchitectureString")
         column = header.index("Cifar10TrainSeconds12Epochs")
@@ -348,12 +378,15 @@ class Benchmark:
       dataset: `cifar10`, `cifar100` or `imagenet16-120`.
       table: a `Table` (default: the vendored one).
       errors: `RewardErrors` added to what `query` answers (default: none, exact).
+      metric: the reward (`METRICS`).
+      hardware: {cost: values by row} of the cells' hardware costs (HW-NAS-Bench's,
+        hardware.py), which `costs` gives beside the parameters and FLOPs.
 
     Raises:
       BenchmarkError: an unknown dataset, or a table that cannot be read.
     """
 
-    def __init__(self, dataset="cifar10", table=None, errors=None, metric="test200"):
+    def __init__(self, dataset="cifar10", table=None, errors=None, metric="test200", hardware=None):
         if dataset not in DATASETS:
             raise BenchmarkError(f"unknown benchmark dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
         self.dataset = dataset
@@ -361,6 +394,8 @@ class Benchmark:
         self.errors = errors or RewardErrors()
         self._op_index = {}  # choice (`none#2`, ...) -> benchmark op index
         self._params = {}  # dataset -> params by row, computed on first use
+        self._flops = {}  # dataset -> FLOPs by row, computed on first use
+        self.hardware = dict(hardware or {})
         # What a pick is judged by; a search that rewards it too searches against an oracle.
         self.metric = f"{DATASET_NAMES[dataset]} " + (
             WHAT if metric == "test200" else "200-epoch test accuracy (mean over the benchmark's seeds)")
@@ -412,6 +447,38 @@ class Benchmark:
     def params(self, architecture):
         """Trainable parameters of the benchmark's network of `architecture`."""
         return self.params_by_row()[self.row(architecture)]
+
+    def costs(self, architecture):
+        """{cost: value} of the cell's network: its parameters and FLOPs (arithmetic) and
+        the hardware costs given (NaN where a device has no measurement)."""
+        row = self.row(architecture)
+        return {
+            "params": float(self.params_by_row()[row]),
+            "flops": float(self.flops_by_row()[row]),
+            **{name: float(values[row]) for name, values in self.hardware.items()},
+        }
+
+    def cost_by_row(self, name):
+        """Every row's cost `name` (a float array; `costs` of one row)."""
+        if name == "params":
+            return np.asarray(self.params_by_row(), dtype=float)
+        if name == "flops":
+            return self.flops_by_row()
+        if name not in self.hardware:
+            raise BenchmarkError(f"the benchmark has no cost {name!r}; it has params, flops"
+                                 + "".join(f", {n}" for n in self.hardware))
+        return self.hardware[name]
+
+    def flops_by_row(self, dataset=None):
+        """Multiply-accumulates of one image through every row's network (`network_flops`,
+        vectorized: linear in the ops of the six edges)."""
+        dataset = dataset or self.dataset
+        if dataset not in self._flops:
+            fixed = network_flops(["none"] * len(NB201_EDGES), num_classes=NUM_CLASSES[dataset])
+            per_edge = np.array([network_flops([op] * len(NB201_EDGES)) for op in NB201_OPS], dtype=float)
+            per_edge = (per_edge - per_edge[0]) / len(NB201_EDGES)
+            self._flops[dataset] = fixed + per_edge[self.table.ops].sum(axis=1)
+        return self._flops[dataset]
 
     def best_in_space(self, space):
         """The best accuracy among the cells `space` can build."""
@@ -499,18 +566,16 @@ class Benchmark:
         rows = np.flatnonzero(probability > 0)
         return rows, probability[rows]
 
-    def expected_best_of_random(self, n, space=None, dataset=None, reward=None):
+    def expected_best_of_random(self, n, space=None, dataset=None, reward=None, feasible=None):
         """E[test accuracy of the best-rewarded of n cells drawn independently by a
         uniform sampler of `space` (default: the whole benchmark)], exactly, from the
-        order statistics of the rewards.
+        order statistics of the rewards (`stats.expected_pick`).
 
         `reward` is the metric that picks (default: the test accuracy itself, so the
-        pick is the best of the n). With F the cumulative probability of the cells
-        sorted by reward and the cells of equal reward as one group g, the best reward
-        lies in g with probability F_g^n - F_(g-1)^n; the pick is then the first of the
-        n draws in g (the loop keeps the first of equal rewards), a cell of g in
-        proportion to its probability, so g contributes its probability-weighted mean
-        test accuracy.
+        pick is the best of the n). `feasible` (booleans by row) restricts the pick to
+        the cells within a budget: the others are drawn (each costs a query) and never
+        picked, and n draws without a feasible cell count as a pick of accuracy 0 (no
+        architecture meets the budget); `(1 - P(feasible))**n` is how likely that is.
         """
         dataset = dataset or self.dataset
         accuracy = self.table.accuracy[dataset]
@@ -519,12 +584,11 @@ class Benchmark:
             rows, p = np.arange(CELLS), np.full(CELLS, 1.0 / CELLS)
         else:
             rows, p = self.reachable_rows(space)
-        values, group = np.unique(rewards[rows], return_inverse=True)
-        mass = np.bincount(group, weights=p, minlength=len(values))
-        judged = np.bincount(group, weights=p * accuracy[rows], minlength=len(values)) / mass
-        cumulative = np.minimum(np.cumsum(mass), 1.0)
-        below = np.concatenate([[0.0], cumulative[:-1]])
-        return float(np.sum(judged * (cumulative**n - below**n)))
+        rewards, judged = rewards[rows], accuracy[rows]
+        if feasible is not None:
+            ok = np.asarray(feasible, dtype=bool)[rows]
+            rewards, judged = np.where(ok, rewards, -np.inf), np.where(ok, judged, 0.0)
+        return stats.expected_pick(rewards, judged, p, n)
 
     def summary(self, architecture, space=None):
         """The best.json entries of a pick: its string, NATS-Bench index, accuracy,

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 import budget as budget_lib
+import objectives
 
 _duration = budget_lib.format_duration
 
@@ -49,14 +50,22 @@ def trial_line(config, run, space, result, started, started_trial):
     status = "cached" if result.cached else f"{result.seconds:.1f}s"
     if result.failed:
         status = f"FAILED ({result.reason}; failures/trial-{run.trial:05d}.txt has its traceback)"
+    elif result.infeasible:
+        status = f"INFEASIBLE ({result.infeasible}; not evaluated)"
     elif result.stopped_epoch:
         status += (
             f" | stopped after epoch {result.stopped_epoch}/{config.epochs} "
             f"(fitness {result.fitness:.4f})"
         )
+    if result.costs and not result.infeasible:
+        status += " | " + ", ".join(objectives.describe_cost(n, v) for n, v in result.costs.items())
+        if result.factor != 1.0:
+            status += f" (fitness {result.fitness:.4f})"
     if space.poisoned:
         status += f" | poisoned {run.poisoned[-1]}/{space.num_layers}"
-    if result.accuracy is None:
+    if result.infeasible:
+        value = "not evaluated"
+    elif result.accuracy is None:
         value = f"{config.score_name} {result.score:.2f}"
     else:
         value = f"acc {result.accuracy:.4f}"
@@ -82,12 +91,18 @@ def benchmark_line(config, run, space, benchmark, started, started_trial):
     here = max(run.trial - started_trial, 1)
     rate = here / max(time.perf_counter() - started, 1e-9)
     recent = run.accuracies[-report_every(config) :]
+    if run.best is None:
+        best = "no feasible child yet"
+    else:
+        accuracy = run.best.accuracy  # Not the soft objective's fitness.
+        best = (f"best {accuracy:.4f} (rank {benchmark.rank(accuracy)}) "
+                f"{space.format(run.best.architecture)}")
     line = (
-        f"trial {run.trial}{of(config)} step {run.step} | best {run.best.fitness:.4f} "
-        f"(rank {benchmark.rank(run.best.fitness)}) "
-        f"{space.format(run.best.architecture)} | mean of the last {len(recent)} "
+        f"trial {run.trial}{of(config)} step {run.step} | {best} | mean of the last {len(recent)} "
         f"{float(np.mean(recent)):.4f}"
     )
+    if config.max_cost or config.cost_target:
+        line += f" | infeasible {float(np.mean(run.infeasible[-len(recent):])):.3f}"
     if space.poisoned:
         recent_poison = np.asarray(run.poisoned[-len(recent) :], dtype=float) / space.num_layers
         line += f" | poison rate {float(np.mean(recent_poison)):.3f}"
@@ -104,6 +119,9 @@ def step_line(config, run, results, scalars, step_started, started, started_tria
     )
     if "poison/rate" in scalars:
         line += f" | poison rate {scalars['poison/rate']:.3f}"
+    infeasible = sum(bool(r.infeasible) for r in results)
+    if infeasible:
+        line += f" | {infeasible} infeasible"
     failed = sum(r.failed for r in results)
     if failed:
         line += f" | {failed} FAILED ({next(r.reason for r in results if r.failed)})"

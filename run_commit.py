@@ -59,6 +59,8 @@ class Run:
         self.best = None
         self.accuracies = []
         self.poisoned = []  # Poisoned layers of each trial's architecture.
+        self.infeasible = []  # Whether each trial's architecture was over a budget.
+        self.queried = []  # Each trial's architecture.
         self.pending = None  # The step in progress: its architectures and done children.
         self.phase = "search"  # search -> final -> finished
         self.checkpoint = None
@@ -75,12 +77,15 @@ class Run:
 
     def count(self, result, poisoned):
         """Adds a trial's result to the run's record: its fitness, its poisoned layers,
-        and the best so far (a complete child fitter than it; one stopped early never is)."""
+        and the best so far (a complete child fitter than it; one stopped early or over a
+        budget never is)."""
         self.accuracies.append(result.fitness)  # The score with a training-free evaluation.
         self.poisoned.append(poisoned)
+        self.infeasible.append(bool(result.infeasible))
+        self.queried.append(result.architecture)
         if self.manager.benchmark is not None:  # A table's simulated training time.
             self.budget.charge(result.train_seconds)
-        complete = not result.failed and not result.stopped_epoch
+        complete = not (result.failed or result.infeasible or result.stopped_epoch)
         if complete and (self.best is None or result.fitness > self.best.fitness):
             self.best = result
 

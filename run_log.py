@@ -160,6 +160,9 @@ class RunLog:
         each child's score: `naswot_score`, `synflow_score`, ...
       accuracy: the name of the column of each child's accuracy (`accuracy_column`
         finds it): `val_accuracy`, or the metric a table rewards (`valid12_accuracy`).
+      costs: the costs of the run's objective (objectives.py): a `cost_NAME` column
+        each, then `feasible` (0: over a budget, not evaluated) and `objective` (the
+        fitness the search maximized).
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class RunLog:
         events=None,
         score="naswot",
         accuracy="val_accuracy",
+        costs=(),
     ):
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
@@ -185,6 +189,10 @@ class RunLog:
         # Early stopping (early_stopping.py): the epoch a child stopped after, 0 if none.
         self.stop_column = stop_column
         self.columns += ["stopped_epoch"] if stop_column else []
+        # An objective (objectives.py): each cost it names, whether the child is within
+        # every budget, and the fitness the search maximized (accuracy x the trade-off).
+        self.costs = tuple(costs)
+        self.columns += [f"cost_{n}" for n in self.costs] + (["feasible", "objective"] if self.costs else [])
         path = self.path("history.csv")
         if keep_rows is not None and os.path.exists(path):
             _truncate_csv(path, keep_rows)
@@ -231,6 +239,10 @@ class RunLog:
             int(result.failed),
             result.reason,
         ] + ([result.stopped_epoch] if self.stop_column else [])
+        if self.costs:
+            values = result.costs or {}
+            row += [f"{values[n]:.6g}" if n in values else "" for n in self.costs]
+            row += [int(not result.infeasible), f"{result.fitness:.6f}"]
         self._csv.writerow(row)
         record = {"trial": trial, "step": step, "poisoned": poisoned}
         record["result"] = dataclasses.asdict(result)

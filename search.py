@@ -34,12 +34,14 @@ except ImportError:  # Windows: run folders are not locked there.
 
 import benchmarks
 import budget as budget_lib
+import costs as costs_lib
 import crash_guard
 import data
 import early_stopping
 import extensions
 import config as config_lib
 import final_evaluation
+import hardware
 from config import ConfigError, SearchConfig, read_config  # noqa: F401  (search.SearchConfig: the API)
 import manager as manager_lib
 from poisoning import make_space
@@ -100,8 +102,11 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
     `template` is the network builder (a built-in template's name, or a function;
     None where nothing is built), `shared` is `make_shared`'s evaluator with
     `--evaluation=shared`, `benchmark` `benchmarks.make_benchmark`'s table with
-    `--evaluation=benchmark` (no dataset then)."""
-    return manager_lib.NetworkManager(
+    `--evaluation=benchmark` (no dataset then). With --max_cost or --cost_target each
+    child's costs are measured (`make_meter`) before it is evaluated."""
+    objective = config_lib.objective_of(config)
+    meter = make_meter(config, objective, dataset, benchmark) if objective else None
+    manager = manager_lib.NetworkManager(
         dataset,
         space,
         template=template,
@@ -120,6 +125,27 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
         shared=shared,
         early_stop=config.early_stop != "none",
         benchmark=benchmark,
+        objective=objective,
+        meter=meter,
+    )
+    if meter is not None and template is not None:
+        meter.build = manager.build_model
+    return manager
+
+
+def make_meter(config, objective, dataset, benchmark=None):
+    """The `costs.CostMeter` of `objective`'s costs: a table's where it has them (the run's
+    benchmark, or NAS-Bench-201's for HW-NAS-Bench's device costs of a trained cell), the
+    rest measured on the built network (its builder is the manager's)."""
+    table = benchmark
+    if table is None and any(n in hardware.COSTS for n in objective.names):
+        # The table of the space's cells that holds their device costs (config.py checked).
+        name = next(n for n, b in specs.BENCHMARKS.items() if b.space == config.space and b.costs)
+        table = benchmarks.make_benchmark(dataclasses.replace(config, benchmark=name))
+    return costs_lib.CostMeter(
+        objective.names,
+        input_shape=None if dataset is None else dataset.input_shape,
+        table=table,
     )
 
 
@@ -401,6 +427,8 @@ def _run_locked(
             f"strategy {config.strategy}: {progress.budget_words(config)}, "
             f"{config.children_per_step} per step; run folder {run_dir}"
         )
+    if manager.objective is not None:
+        out(manager.objective.describe())
     if stop_rule is not None:
         out(
             f"early stopping: a child below the median of the complete children after an "
@@ -424,6 +452,7 @@ def _run_locked(
         score=config.score_name,
         # A table names the metric its rewards are (NAS-Bench-201: `valid12_accuracy`, ...).
         accuracy=getattr(manager.benchmark, "column", "val_accuracy"),
+        costs=manager.objective.names if manager.objective else (),
     )
     run.log = log
     with deferred_signals():
@@ -438,6 +467,11 @@ def _run_locked(
         run.log = None  # The final phase writes no events: its commits keep the sizes.
     search_seconds = run.elapsed()  # All processes of the run (resumed ones too).
     if run.best is None:
+        if any(run.infeasible):
+            raise manager_lib.SearchError(
+                f"no child met the objective ({sum(run.infeasible):,} of {run.trial:,} over a "
+                f"budget, the rest failed); loosen --max_cost or search longer"
+            )
         raise manager_lib.SearchError("every child failed; no architecture to evaluate")
     return final_evaluation.evaluate(config, run, dataset, space, manager, out, search_seconds)
 

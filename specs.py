@@ -30,12 +30,14 @@ class Space:
       layers_fixed: why --num_layers cannot change its depth ("" where it can).
       ops: whether it has an op decision to poison or remove ops from.
       supernet: whether weight sharing has a supernet of it (--evaluation=shared).
+      device_costs: whether HW-NAS-Bench holds its cells' device costs (hardware.py).
     """
 
     layers: int = None
     layers_fixed: str = ""
     ops: bool = True
     supernet: bool = False
+    device_costs: bool = False
 
 
 SPACES = {
@@ -45,6 +47,7 @@ SPACES = {
         layers=6,
         layers_fixed="an NB201 cell has 6 edges (--nb201_cells sets the cells per stage)",
         supernet=True,
+        device_costs=True,
     ),
 }
 USER_SPACE = Space(layers_fixed="a space of your own sets its own layers")
@@ -181,12 +184,15 @@ class Benchmark:
       space: the space whose architectures it holds (None: any the user pairs it with).
       ops: the ops its table knows (None: no op decision to check).
       settings: {SearchConfig field: what the setting is} of the settings only it reads.
+      costs: whether it gives its architectures' costs (params, flops; device costs where
+        the space has them): what --max_cost and --cost_target read without a network.
     """
 
     title: str = "your table"
     space: str = None
     ops: tuple = None
     settings: dict = dataclasses.field(default_factory=dict)
+    costs: bool = False
 
 
 BENCHMARKS = {
@@ -202,6 +208,7 @@ BENCHMARKS = {
             "benchmark_metric": "picks the reward",
             "benchmark_seconds": "is a budget of the simulated training times",
         },
+        costs=True,
     ),
 }
 USER_BENCHMARK = Benchmark()
@@ -245,6 +252,7 @@ class Strategy:
         (the scores' minibatch is its).
       proxy: it ranks by --proxy.
       spaces: the spaces it works with (None: every one).
+      derived: why a budget on costs cannot steer its pick ("" where it can).
     """
 
     evaluations: tuple = None
@@ -254,6 +262,7 @@ class Strategy:
     candidates: bool = False
     proxy: bool = False
     spaces: tuple = None
+    derived: str = ""
 
 
 # --strategy=memory_controller is the controller with a memory buffer of this many
@@ -284,6 +293,9 @@ STRATEGIES = {
             evaluations=("shared",),
             refused=f"{title} learns architecture parameters with the supernet's weights",
             spaces=("nb201",),
+            derived=f"{title}'s pick is the argmax of its architecture parameters, which a "
+            f"budget does not steer (a cost in its loss, as FBNet's, is not built); use "
+            f"--strategy=random or controller with --evaluation=shared",
         )
         for name, title in (("darts", "DARTS"), ("gdas", "GDAS"))
     },

@@ -62,3 +62,28 @@ def bootstrap_difference(a, b, level=LEVEL, resamples=BOOTSTRAP_RESAMPLES, seed=
     )
     low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
+
+
+def expected_pick(rewards, judged, probability, n):
+    """E[the `judged` value of the best-rewarded of n independent draws], exactly, for
+    draws that take item i with `probability[i]` (summing to 1), from the order
+    statistics of the rewards.
+
+    The draws of equal reward form one group g. With F the cumulative probability of
+    the groups sorted by reward, the best reward lies in g with probability
+    F_g^n - F_(g-1)^n; the pick is then the first of the n draws in g (a search keeps
+    the first of equal rewards), an item of g in proportion to its probability, so g
+    contributes its probability-weighted mean judged value. A reward of -inf (an item
+    that may never be picked, an infeasible one) is the lowest group: give such items
+    the judged value a search without a valid pick reports.
+    """
+    rewards, judged = np.asarray(rewards, dtype=float), np.asarray(judged, dtype=float)
+    p = np.asarray(probability, dtype=float)
+    values, group = np.unique(rewards, return_inverse=True)
+    mass = np.bincount(group, weights=p, minlength=len(values))
+    weighted = np.bincount(group, weights=p * judged, minlength=len(values))
+    mean = np.divide(weighted, mass, out=np.zeros_like(mass), where=mass > 0)
+    cumulative = np.cumsum(mass)
+    cumulative /= cumulative[-1]  # Exactly 1 at the top: a sum's rounding would weigh on F^n.
+    below = np.concatenate([[0.0], cumulative[:-1]])
+    return float(np.sum(mean * (cumulative**n - below**n)))

@@ -10,7 +10,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Bottom first. A module may import from its own layer (without a circle) and below.
 LAYERS = [
     ("spaces, data, settings and files", [
-        "state_space", "extensions", "nb201", "benchmarks", "data", "specs", "budget", "config",
+        "state_space", "extensions", "nb201", "hardware", "pareto", "objectives", "fronts",
+        "benchmarks", "data", "specs", "budget", "config",
         "poisoning",
         "run_state",
         "run_log",
@@ -19,7 +20,7 @@ LAYERS = [
     ("ops and networks", [
         "operations", "templates", "supernet", "nb201_supernet", "keras_tuner_hypermodels",
     ]),
-    ("how networks are scored", ["naswot", "zero_cost", "manager", "workers", "weight_sharing"]),
+    ("how networks are scored", ["naswot", "zero_cost", "costs", "manager", "workers", "weight_sharing"]),
     ("how architectures are proposed", [
         "controller", "embedding", "tpe", "differentiable", "strategies",
     ]),

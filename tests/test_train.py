@@ -134,6 +134,17 @@ BAD = [
     ),
     ("remove-unknown-op", ["--space=macro", "--remove_ops=conv7x7"], "not a choice", True),
     ("evaluation", ["--evaluation=loss"], "evaluation", True),
+    ("max-cost-unknown", ["--max_cost=pixel3:6"], "--max_cost takes cost:value", True),
+    ("max-cost-negative", ["--max_cost=params:-5"], "--max_cost takes cost:value", True),
+    ("device-cost-toy", ["--max_cost=pixel3_latency:6.4"], "--space=nb201", True),
+    (
+        "latency-on-table",
+        ["--space=nb201", "--evaluation=benchmark", "--max_cost=latency:3"],
+        "builds none",
+        True,
+    ),
+    ("cost-target-score", ["--evaluation=naswot", "--cost_target=params:1e5"], "is a score", True),
+    ("cost-weight-positive", ["--cost_target=params:1e5", "--cost_weight=0.5"], "--cost_weight", True),
     ("naswot-twice", ["--strategy=naswot", "--evaluation=naswot"], "--evaluation=naswot", True),
     ("shared-toy", ["--evaluation=shared"], "has no supernet", True),
     (
