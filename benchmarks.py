@@ -30,17 +30,20 @@ class Table:
       metric: what the fitness is, in words ("validation accuracy after 1 epoch").
       name: the table's name in reports.
       params: optional {architecture tuple: parameters} (history.csv's params column).
+      costs: optional {cost name: {architecture tuple: value}}: what --max_cost and
+        --cost_target read (objectives.COSTS names them: `params`, `latency`, ...).
 
     Raises:
       ValueError: an empty table, a key that is not an architecture of the space,
         or a fitness that is not a finite number.
     """
 
-    def __init__(self, space, fitness, metric, name="table", params=None):
+    def __init__(self, space, fitness, metric, name="table", params=None, costs=None):
         if not fitness:
             raise ValueError(f"the table {name!r} holds no architectures")
         self.space, self.metric, self.name = space, metric, name
         self._params = {tuple(a): int(p) for a, p in (params or {}).items()}
+        self._costs = {n: {tuple(a): float(v) for a, v in by.items()} for n, by in (costs or {}).items()}
         self.values = {}
         for architecture, value in fitness.items():
             space.validate(tuple(architecture))
@@ -92,6 +95,11 @@ class Table:
     def params(self, architecture):
         """The architecture's parameters, where the table has them (else 0)."""
         return self._params.get(tuple(architecture), 0)
+
+    def costs(self, architecture):
+        """{cost: value} of `architecture` where the table has it."""
+        a = tuple(architecture)
+        return {n: by[a] for n, by in self._costs.items() if a in by}
 
     def reward(self, architecture, query=0):
         """The reward of a query: the table's fitness (no errors added)."""

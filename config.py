@@ -778,10 +778,11 @@ def _check_objective(c):
                 f"edgegpu_latency, ...)",
             )
         else:
+            builtin = REGISTRIES["benchmark"].is_builtin(c.benchmark)
             _check(
-                evaluation.builds or specs.benchmark(c.benchmark).costs,
-                f"{name} of --benchmark={c.benchmark}: a table of your own gives no costs; "
-                f"costs of a built network need --evaluation=train (or a score)",
+                evaluation.builds or specs.benchmark(c.benchmark).costs or not builtin,
+                f"{name} of --benchmark={c.benchmark}: the table gives no costs; costs of a "
+                f"built network need --evaluation=train (or a score)",
             )
     _check(
         not objective.targets or not evaluation.score,

@@ -112,7 +112,8 @@ class Benchmark(typing.Protocol):
     reads each pick's `fitness` (the table's own value, without the reward's errors).
     Optional: `params(architecture)` (history.csv's params column), `report(
     architecture, space)` (more best.json entries), `best_in_space(space)` (the best
-    fitness a poisoned or reduced space can reach).
+    fitness a poisoned or reduced space can reach), `costs(architecture)` ({cost: value}
+    for --max_cost and --cost_target: objectives.COSTS names them).
     """
 
     metric: str

@@ -142,6 +142,11 @@ def make_meter(config, objective, dataset, benchmark=None):
         # The table of the space's cells that holds their device costs (config.py checked).
         name = next(n for n, b in specs.BENCHMARKS.items() if b.space == config.space and b.costs)
         table = benchmarks.make_benchmark(dataclasses.replace(config, benchmark=name))
+    if benchmark is not None and not hasattr(benchmark, "costs"):
+        raise ConfigError(
+            f"--max_cost/--cost_target: the benchmark {config.benchmark} gives no costs (its "
+            f"optional costs(architecture) method, docs/EXTENDING.md)"
+        )
     return costs_lib.CostMeter(
         objective.names,
         input_shape=None if dataset is None else dataset.input_shape,

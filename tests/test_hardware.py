@@ -266,21 +266,33 @@ def test_random_search_under_a_budget_on_the_table():
 
 def _table_search(tmp_path, **changes):
     settings = dict(
-        space="nb201", evaluation="benchmark", trials=160, children_per_step=8, tensorboard=False,
+        space="nb201", evaluation="benchmark", trials=64, children_per_step=8, tensorboard=False,
         logdir=str(tmp_path), run_name="run", max_cost="pixel3_latency:6.4",
     )
     return search.run_search(config_lib.SearchConfig(**{**settings, **changes}), out=lambda line: None)
 
 
-@pytest.mark.parametrize("strategy", ["controller", "random", "evolution", "tpe", "reinforce_table"])
+STRATEGIES = {  # Every strategy that searches the table, with settings for 64 queries.
+    "controller": {},
+    "random": {},
+    "evolution": {"population_size": 10, "sample_size": 3},
+    "tpe": {},
+    "budget_controller": {},
+    "memory_controller": {},
+    "embedding": {"embedding_pretrain": 100, "embedding_epochs": 2},
+    "reinforce_table": {},
+}
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
 def test_every_strategy_searches_the_table_within_a_budget(tmp_path, strategy):
-    best = _table_search(tmp_path, strategy=strategy)
+    best = _table_search(tmp_path, strategy=strategy, **STRATEGIES[strategy])
     budget = hardware.costs_by_row()["pixel3_latency"]
     space = nb201_space()
     bench = nb201.Benchmark()
     with open(tmp_path / "run" / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 160
+    assert len(rows) == 64
     for row in rows:
         cost = budget[bench.row(space.from_string(row["architecture"]))]
         assert float(row["cost_pixel3_latency"]) == pytest.approx(cost, rel=1e-5)
@@ -322,6 +334,26 @@ def test_a_trained_search_under_a_parameter_budget_trains_no_child_over_it(tmp_p
             assert int(row["params"]) == int(float(row["cost_params"]))
     assert best["costs"]["params"] == best["params"] <= 6000
     assert json.loads((tmp_path / "run" / "best.json").read_text())["costs"] == best["costs"]
+
+
+def test_weight_sharing_derives_its_pick_within_the_budget(tmp_path):
+    """The macro supernet with a parameter budget: no infeasible child is scored, and the
+    derivation ranks only candidates within the budget."""
+    config = config_lib.SearchConfig(
+        space="macro", evaluation="shared", num_layers=3, filters=4, trials=8, children_per_step=4,
+        train_size=64, val_size=32, batch_size=32, eval_batch=16, shared_steps_per_epoch=2,
+        derive_candidates=8, final_epochs=1, tensorboard=False, logdir=str(tmp_path),
+        run_name="run", max_cost="params:700", seed=2,
+    )
+    best = search.run_search(config, out=lambda line: None)
+    with open(tmp_path / "run" / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["feasible"] for r in rows} == {"0", "1"}, [r["cost_params"] for r in rows]
+    for row in rows:
+        assert row["feasible"] == str(int(float(row["cost_params"]) <= 700))
+    with open(tmp_path / "run" / "derive.csv") as f:
+        derived = list(csv.DictReader(f))
+    assert derived and best["costs"]["params"] == best["params"] <= 700
 
 
 def test_the_objective_needs_costs_the_run_can_know():
