@@ -253,8 +253,9 @@ def write_markdown(path, summary, verdict, children_per_step, benchmark, note=""
     if constrained:
         lines += [
             "With budgets on costs: the regret is to the constrained optimum (the best cell within "
-            "the budgets), a run without a feasible query so far has a pick of accuracy 0, and "
-            "`infeasible` is the share of queries over a budget in each quarter of the run.",
+            "the budgets), a run without a feasible query so far has a pick of accuracy 0, "
+            "`infeasible` is the share of queries over a budget in each quarter of the run, and "
+            "the top 1% is the table's, within the budgets or not.",
             "",
         ]
     if note:
