@@ -228,3 +228,18 @@ def test_an_unreachable_ray_address_is_one_line_exit_2_and_no_run_folder(tmp_pat
     assert len(lines) == 1, done.stderr
     assert "cannot reach a Ray cluster at 127.0.0.1:1" in lines[0]
     assert not any(tmp_path.iterdir())
+
+
+def test_a_budget_keeps_children_over_it_out_of_the_workers(ray_cluster, tmp_path):
+    """--max_cost with workers: the costs are measured in the search process, and only the
+    children within the budget go to a worker to be trained (the pool's own path)."""
+    summary, lines = search_in_process(tmp_path, "budget", workers=1, max_cost="params:6000",
+                                       strategy="random", seed=1)
+    assert any("children in 1 worker process" in line for line in lines)
+    history = rows(tmp_path / "budget")
+    assert {r["feasible"] for r in history} == {"0", "1"}, [r["cost_params"] for r in history]
+    for r in history:
+        over = float(r["cost_params"]) > 6000
+        assert r["feasible"] == str(int(not over))
+        assert (float(r["train_seconds"]) == 0.0) == over  # Trained in the worker, or not at all.
+    assert summary["costs"]["params"] <= 6000
