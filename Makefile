@@ -39,7 +39,7 @@ test: $(TEST_STAMP)
 # controller's memory, strategies' pieces, short in-process searches (BENCHMARKS.md, Tests).
 FAST_TESTS := layering config specs docs run_state run_log state_space data poisoning zero_cost naswot \
 	manager tensorboard early_stopping budget controller_memory reinforce_table tpe embedding \
-	probe bench_helpers
+	probe bench_helpers hardware
 
 check: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q $(XDIST) $(FAST_TESTS:%=tests/test_%.py)
