@@ -489,7 +489,7 @@ class NetworkManager:
         All children of a step are scored against the same baseline: the moving
         average before the step or, in the very first step, the first accuracy. So a
         child's reward does not depend on its position in the step. The children are
-        independent, which lets a later version train them in parallel.
+        independent: with a pool (`--workers`, workers.py) they train at once.
 
         Args:
           architectures: the step's architectures.
