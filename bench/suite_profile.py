@@ -8,6 +8,9 @@ sitecustomize logs each Python process's CPU at exit. Then it reports the wall t
 of the whole run, the CPU by kind of process (the pytest workers' own work, train.py,
 assess.py, ...), the costliest processes, each test module's time in its worker (junit) and
 how many processes ran at once over the run. `--log` re-reports an earlier log instead.
+The CPU it counts is the logged processes' only: a process killed with SIGKILL writes no line,
+and Ray's own programs (raylet, the GCS) are not Python; `/usr/bin/time make test` gives the
+whole.
 """
 
 import argparse
