@@ -593,7 +593,7 @@ def write_benchmark_reports(out, rows, runs, priors):
             for n in budgets:
                 if (setting.name, n) not in exact and n <= (config.trials or 0):
                     exact[(setting.name, n)] = benchmark.expected_best_of_random(
-                        n, space, reward=_reward_metric(config), feasible=feasible)
+                        n, space, reward=benchmark.reward_metric, feasible=feasible)
     if not records:
         return
     columns = ("setting", "strategy", "seed", *benchmark_report.METRIC_COLUMNS)
@@ -613,11 +613,6 @@ def write_benchmark_reports(out, rows, runs, priors):
         exact=exact,
     )
     benchmark_report.plot(curves, out, priors)
-
-
-def _reward_metric(config):
-    """The metric NAS-Bench-201's rewards are (None: the test accuracy itself)."""
-    return None if config.benchmark_metric == "test200" else config.benchmark_metric
 
 
 def _constrained(benchmark, config, space):

@@ -152,9 +152,9 @@ def run_metrics(run, benchmark, space, budgets=BUDGETS, end=False, optimum=None)
                 },
                 "queries_to_top": int(reached[0]) + 1 if reached.size else None,
                 **{
-                    f"infeasible_q{q + 1}": None if run.feasible is None else float(1 - part.mean())
-                    for q, part in enumerate(np.array_split(
-                        run.feasible[:n] if run.feasible is not None else run.true[:n], 4))
+                    f"infeasible_q{q + 1}": None if part is None else float(1 - part.mean())
+                    for q, part in enumerate(
+                        [None] * 4 if run.feasible is None else np.array_split(run.feasible[:n], 4))
                 },
             }
         )

@@ -65,14 +65,10 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
             f"{poison['last_quarter_poison_rate']:.3f}; uniform prior {poison['poison_prior']:.3f}"
         )
     if manager.objective is not None:
-        infeasible = np.asarray(run.infeasible, dtype=float)
-        poison["infeasible_share_by_quarter"] = [
-            float(np.mean(part)) for part in np.array_split(infeasible, 4) if part.size
-        ]
-        out(
-            "share of the trials over a budget, by quarter of the run: "
-            + ", ".join(f"{x:.3f}" for x in poison["infeasible_share_by_quarter"])
-        )
+        shares = [float(np.mean(part)) for part in np.array_split(run.infeasible, 4) if part.size]
+        poison["infeasible_share_by_quarter"] = shares  # Beside the poison rates, per quarter.
+        out("share of the trials over a budget, by quarter of the run: "
+            + ", ".join(f"{x:.3f}" for x in shares))
     if manager.benchmark is not None:
         return _report_benchmark(config, run, space, manager, out, search_seconds, {
             "trials": run.trial,

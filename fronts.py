@@ -67,14 +67,13 @@ def report(benchmark, objective, queried, pick, space=None):
     rows = np.unique([benchmark.row(a) for a in queried])
     accuracy = benchmark.table.accuracy[benchmark.dataset]
     row = benchmark.row(pick)
+    reachable, reachable_accuracy = rows_and_accuracy(benchmark, space)
+    known = benchmark.costs(pick)  # The costs the table has (not the machine's latency).
     entries = {"costs": {}}
-    for name in objective.names:
-        if name not in benchmark.costs(pick):
-            continue  # A cost the table has not got (the machine's latency).
+    for name in (n for n in objective.names if n in known):
         costs = benchmark.cost_by_row(name)
         f = front(benchmark, name, space)
-        all_rows, all_accuracy = rows_and_accuracy(benchmark, space)
-        reference = (float(np.nanmax(costs[all_rows])), float(np.median(all_accuracy)))
+        reference = (float(np.nanmax(costs[reachable])), float(np.median(reachable_accuracy)))
         full = pareto.hypervolume(f.cost, f.accuracy, reference)
         found = pareto.hypervolume(costs[rows], accuracy[rows], reference)
         entries["costs"][name] = {
@@ -89,7 +88,6 @@ def report(benchmark, objective, queried, pick, space=None):
         entries["constrained_optimum"] = best
         entries["constrained_optimum_cell"] = None if best_row is None else benchmark.table.strings[best_row]
         entries["constrained_regret"] = None if best is None else best - float(accuracy[row])
-        reachable, _ = rows_and_accuracy(benchmark, space)
         entries["feasible_cells"] = int(feasible_rows(benchmark, objective.limits)[reachable].sum())
     return entries
 

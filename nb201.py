@@ -393,8 +393,7 @@ class Benchmark:
         self.table = table if table is not None else load_table()
         self.errors = errors or RewardErrors()
         self._op_index = {}  # choice (`none#2`, ...) -> benchmark op index
-        self._params = {}  # dataset -> params by row, computed on first use
-        self._flops = {}  # dataset -> FLOPs by row, computed on first use
+        self._counts = {}  # (count, dataset) -> params or FLOPs by row, on first use
         self.hardware = dict(hardware or {})
         # What a pick is judged by; a search that rewards it too searches against an oracle.
         self.metric = f"{DATASET_NAMES[dataset]} " + (
@@ -471,14 +470,8 @@ class Benchmark:
 
     def flops_by_row(self, dataset=None):
         """Multiply-accumulates of one image through every row's network (`network_flops`,
-        vectorized: linear in the ops of the six edges)."""
-        dataset = dataset or self.dataset
-        if dataset not in self._flops:
-            fixed = network_flops(["none"] * len(NB201_EDGES), num_classes=NUM_CLASSES[dataset])
-            per_edge = np.array([network_flops([op] * len(NB201_EDGES)) for op in NB201_OPS], dtype=float)
-            per_edge = (per_edge - per_edge[0]) / len(NB201_EDGES)
-            self._flops[dataset] = fixed + per_edge[self.table.ops].sum(axis=1)
-        return self._flops[dataset]
+        vectorized), as floats."""
+        return self._by_row(network_flops, dataset, lambda a: a.astype(float))
 
     def best_in_space(self, space):
         """The best accuracy among the cells `space` can build."""
@@ -540,13 +533,21 @@ class Benchmark:
 
     def params_by_row(self, dataset=None):
         """Trainable parameters of every row's network (`network_params`, vectorized)."""
+        return self._by_row(network_params, dataset, lambda a: a.tolist())
+
+    def _by_row(self, count, dataset, form):
+        """Every row's `count` (`network_params` or `network_flops`) in the `form` a function
+        of the integer array gives it: both counts are a fixed part plus a part per edge and
+        op, the same in every cell, so six cells of one op each give every row's by
+        addition. Computed once per count and dataset (the lookups ask per query)."""
         dataset = dataset or self.dataset
-        if dataset not in self._params:
-            fixed = network_params(["none"] * len(NB201_EDGES), num_classes=NUM_CLASSES[dataset])
-            sample = [network_params([op] * len(NB201_EDGES)) for op in NB201_OPS]
-            per_edge = (np.array(sample) - sample[0]) // len(NB201_EDGES)  # Per op, all stages.
-            self._params[dataset] = (fixed + per_edge[self.table.ops].sum(axis=1)).tolist()
-        return self._params[dataset]
+        key = (count.__name__, dataset)
+        if key not in self._counts:
+            fixed = count(["none"] * len(NB201_EDGES), num_classes=NUM_CLASSES[dataset])
+            sample = np.array([count([op] * len(NB201_EDGES)) for op in NB201_OPS])
+            per_edge = (sample - sample[0]) // len(NB201_EDGES)  # Per op, all stages.
+            self._counts[key] = form(fixed + per_edge[self.table.ops].sum(axis=1))
+        return self._counts[key]
 
     def reachable_rows(self, space):
         """The rows of the cells `space` can build, with the probability a uniform

@@ -89,6 +89,19 @@ TINY_SEARCH = dict(
     tensorboard=False,
 )
 
+# Every built-in strategy that searches a table, with the settings a run of a few dozen
+# queries needs (tests/test_nb201.py, tests/test_hardware.py).
+TABLE_STRATEGIES = {
+    "controller": {},
+    "random": {},
+    "evolution": {"population_size": 10, "sample_size": 3},
+    "tpe": {},
+    "budget_controller": {},
+    "memory_controller": {},
+    "embedding": {"embedding_pretrain": 200, "embedding_epochs": 5},
+    "reinforce_table": {},
+}
+
 
 def tiny_config(logdir, run_name=None, **changes):
     """The tiny search in `logdir` as a SearchConfig, with `changes` (any settings) on

@@ -17,6 +17,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from conftest import TABLE_STRATEGIES
 
 import config as config_lib
 import costs
@@ -272,21 +273,9 @@ def _table_search(tmp_path, **changes):
     return search.run_search(config_lib.SearchConfig(**{**settings, **changes}), out=lambda line: None)
 
 
-STRATEGIES = {  # Every strategy that searches the table, with settings for 64 queries.
-    "controller": {},
-    "random": {},
-    "evolution": {"population_size": 10, "sample_size": 3},
-    "tpe": {},
-    "budget_controller": {},
-    "memory_controller": {},
-    "embedding": {"embedding_pretrain": 100, "embedding_epochs": 2},
-    "reinforce_table": {},
-}
-
-
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("strategy", list(TABLE_STRATEGIES))
 def test_every_strategy_searches_the_table_within_a_budget(tmp_path, strategy):
-    best = _table_search(tmp_path, strategy=strategy, **STRATEGIES[strategy])
+    best = _table_search(tmp_path, strategy=strategy, **TABLE_STRATEGIES[strategy])
     budget = hardware.costs_by_row()["pixel3_latency"]
     space = nb201_space()
     bench = nb201.Benchmark()

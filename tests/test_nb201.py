@@ -21,7 +21,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import start_background, tiny_flags
+from conftest import TABLE_STRATEGIES, start_background, tiny_flags
 
 import config as config_lib
 import manager
@@ -455,24 +455,12 @@ def test_random_search_on_the_loop_finds_the_expected_best(tmp_path, bench):
 # ---------------------------------------------------------------------- searches
 
 
-STRATEGY_SETTINGS = {
-    "controller": {},
-    "random": {},
-    "evolution": {"population_size": 10, "sample_size": 3},
-    "tpe": {},
-    "budget_controller": {},
-    "memory_controller": {},
-    "embedding": {"embedding_pretrain": 200, "embedding_epochs": 5},
-    "reinforce_table": {},
-}
-
-
-@pytest.mark.parametrize("strategy", list(STRATEGY_SETTINGS))
+@pytest.mark.parametrize("strategy", list(TABLE_STRATEGIES))
 def test_every_strategy_searches_the_table(tmp_path, rows, strategy):
     trials = 48
     best, lines, run_dir = _run_in_process(
         tmp_path, strategy, strategy=strategy, trials=trials, poison="none", poison_instances=3,
-        **STRATEGY_SETTINGS[strategy],
+        **TABLE_STRATEGIES[strategy],
     )
     by_string = {r[0]: r for r in rows}
     with open(run_dir / "history.csv", newline="") as f:
