@@ -12,6 +12,11 @@ import dataclasses
 import json
 import os
 
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked there.
+    fcntl = None
+
 from config import EXECUTION_FIELDS, ConfigError, SearchConfig, read_config
 from run_log import read_trials
 
@@ -143,6 +148,11 @@ def holds_a_run(run_dir):
     return any(n != LOCK_FILE and not n.endswith(".tmp") for n in os.listdir(run_dir))
 
 
+def finished_line(run_dir):
+    """What resuming a finished run says (it does nothing else)."""
+    return f"run {run_dir} is already finished; nothing to do"
+
+
 def phase(run_dir):
     """Where a run folder's run stands: "finished", "search" or "final" (resumable: a
     damaged or missing state too, which the resume reports in one line), or None when
@@ -201,12 +211,50 @@ def check_start(config, resume):
                 f"or another --run_name"
             )
         return None
+    _check_not_in_use(run_dir)
     if never_committed(run_dir):
         check_resumed_config(config, run_dir)
         return None
     state = read_state(run_dir)
     check_resumed_config(config, run_dir)
     return state
+
+
+def lock(run_dir):
+    """Holds the run folder for this process: a second search writing into the same
+    folder (a resume started while the run is still going) would interleave both
+    histories. The lock goes away with the process, however it ends."""
+    path = os.path.join(run_dir, LOCK_FILE)
+    try:
+        handle = open(path, "a+")
+    except OSError as e:
+        raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
+    if fcntl is None:
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ConfigError(_in_use(run_dir)) from None
+    return handle
+
+
+def _in_use(run_dir):
+    return (f"run folder {run_dir} is in use by another search process; wait for it to "
+            f"stop (or stop it) before resuming")
+
+
+def _check_not_in_use(run_dir):
+    """A resume of a run that another process holds (`lock`) is refused before anything
+    else is read; the lock is let go at once (the search takes it when it starts)."""
+    path = os.path.join(run_dir, LOCK_FILE)
+    if fcntl is None or not os.path.exists(path):
+        return
+    with open(path) as handle:  # Not "a+": a check writes nothing.
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(_in_use(run_dir)) from None
 
 
 COMPONENTS_FILE = "components.json"

@@ -27,11 +27,6 @@ import time
 
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # Windows: run folders are not locked there.
-    fcntl = None
-
 import benchmarks
 import budget as budget_lib
 import costs as costs_lib
@@ -220,7 +215,7 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
         # exists yet, so it starts again from the beginning with the settings it has.
         out(f"run {run_dir} stopped before its first commit; starting it from the beginning")
     elif state is not None and state.phase == "finished":
-        out(f"run {run_dir} is already finished; nothing to do")
+        out(run_state.finished_line(run_dir))
         with open(os.path.join(run_dir, "best.json")) as f:
             return json.load(f)
     table = dataset = None
@@ -262,7 +257,7 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
             os.makedirs(run_dir, exist_ok=True)
         except OSError as e:
             raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
-        lock = _lock(run_dir)
+        lock = run_state.lock(run_dir)
         try:
             return _run_locked(
                 config, run_dir, state, dataset, space, strategy, manager, budget, out, should_stop,
@@ -365,28 +360,6 @@ def make_pool(config, dataset, manager, out=print):
         f"{config.worker_growth_mb} MB of growth"
     )
     return pool
-
-
-def _lock(run_dir):
-    """Holds the run folder for this process: a second search writing into the same
-    folder (a resume started while the run is still going) would interleave both
-    histories. The lock goes away with the process, however it ends."""
-    path = os.path.join(run_dir, LOCK_FILE)
-    try:
-        handle = open(path, "a+")
-    except OSError as e:
-        raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
-    if fcntl is None:
-        return handle
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ConfigError(
-            f"run folder {run_dir} is in use by another search process; wait for it to "
-            f"stop (or stop it) before resuming"
-        ) from None
-    return handle
 
 
 def _run_locked(

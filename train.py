@@ -170,9 +170,12 @@ def main(argv):
             config = resume_config(config)
         poisoning.make_space(config)  # Its op names: poisoning needs no Keras.
         check_strategy_reference(config.strategy)
-        run_state.check_start(config, FLAGS.resume)  # The run folder, before TensorFlow too.
+        state = run_state.check_start(config, FLAGS.resume)  # The run folder, before TensorFlow too.
     except config_lib.ConfigError as e:
         fail(str(e))
+    if state is not None and state.phase == "finished":  # Nothing to do: no TensorFlow either.
+        print(run_state.finished_line(os.path.join(config.logdir, config.run_name)))
+        return
     _check_backend()
     guarded = specs.EVALUATIONS[config.evaluation].guarded
     if config.workers == 0 and guarded and not crash_guard.guarded():

@@ -26,6 +26,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The subprocesses the tests start (and Ray's workers) see no JAX: tests/without_jax/jax.
+# pytest-xdist's workers inherit that too; they take it off their own path here.
+_WITHOUT_JAX = str(ROOT / "tests" / "without_jax")
+if _WITHOUT_JAX not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_WITHOUT_JAX, os.environ.get("PYTHONPATH")) if p
+    )
+sys.path[:] = [p for p in sys.path if p != _WITHOUT_JAX]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

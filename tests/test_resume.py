@@ -236,7 +236,7 @@ def test_signal_saves_state_and_prints_the_resume_command(runs, name, signum):
     assert [r["trial"] for r in history] == [str(i + 1) for i in range(len(history))]
 
 
-def test_resume_after_sigint_finishes_and_then_does_nothing(runs):
+def test_resume_after_sigint_finishes_and_then_does_nothing(runs, tmp_path):
     logdir = runs["logdir"]
     done = train("--resume", f"--logdir={logdir}", "--run_name=sigint")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -251,9 +251,11 @@ def test_resume_after_sigint_finishes_and_then_does_nothing(runs):
     best = json.loads((logdir / "sigint" / "best.json").read_text())
     assert elapsed[-1] <= best["search_seconds"]
     before = (logdir / "sigint" / "history.csv").read_bytes()
-    again = train("--resume", f"--logdir={logdir}", "--run_name=sigint")
-    assert again.returncode == 0
-    assert "already finished; nothing to do" in again.stdout
+    # Said before any framework is imported (a second, not TensorFlow's start-up).
+    again = train("--resume", f"--logdir={logdir}", "--run_name=sigint",
+                  env=frameworks_blocked(tmp_path / "no-frameworks"))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout == f"run {logdir / 'sigint'} is already finished; nothing to do\n"
     assert (logdir / "sigint" / "history.csv").read_bytes() == before
 
 
@@ -378,14 +380,15 @@ def test_a_signal_from_another_thread_waits_for_the_end_of_a_deferred_block(sign
 def test_a_second_process_cannot_write_into_a_run_in_progress(runs, tmp_path):
     import shutil
 
-    import search
+    import run_state
 
     run_dir = tmp_path / "sigterm"
     shutil.copytree(runs["logdir"] / "sigterm", run_dir)
     before = (run_dir / "history.csv").read_text()
-    lock = search._lock(str(run_dir))  # pylint: disable=protected-access
-    try:
-        proc = train("--resume", f"--logdir={tmp_path}", "--run_name=sigterm")
+    lock = run_state.lock(str(run_dir))
+    try:  # Refused before any framework is imported.
+        proc = train("--resume", f"--logdir={tmp_path}", "--run_name=sigterm",
+                     env=frameworks_blocked(tmp_path / "no-frameworks"))
     finally:
         lock.close()
     assert proc.returncode == 2, proc.stderr[-2000:]
