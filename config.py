@@ -46,7 +46,7 @@ EXECUTION_FIELDS = (
     "worker_growth_mb",
 )
 # A search that trains more children than this runs them in a worker process by
-# default: in one process TensorFlow's memory grows with every child (REFERENCES §10).
+# default: in one process TensorFlow's memory grows with every child (measured: docs/WORKERS.md).
 AUTO_WORKER_TRIALS = 100
 
 
@@ -56,7 +56,7 @@ class ConfigError(ValueError):
 
 # The controller's settings (controller.py) and their defaults, with their source.
 # ENAS = the released code of Pham et al. (2018), NAS = Zoph & Le (2016); see
-# ../shared/REFERENCES.md.
+# docs/REFERENCES.md.
 CONTROLLER_DEFAULTS = dict(
     lstm_units=64,  # ENAS: 64 units (NAS: 35).
     lstm_layers=1,  # ENAS: 1 layer (NAS: 2).
@@ -71,7 +71,7 @@ CONTROLLER_DEFAULTS = dict(
     skip_target=0.4,  # ENAS: 0.4, the skip rate the penalty pulls towards.
     reward_entropy=0.0,  # ENAS: 1e-4. The sample's entropy times this is added to its reward.
     init_range=0.1,  # Weights ~ U(-0.1, 0.1) (ENAS; NAS: 0.08).
-    # Memory buffer (Adam & Lorraine 2019; REFERENCES §12): every update adds a
+    # Memory buffer (Adam & Lorraine 2019): every update adds a
     # teacher-forced reconstruction loss on a batch of earlier architectures.
     memory_size=0,  # Architectures kept (the paper: 10,000); 0 turns the buffer off.
     memory_batch=100,  # Architectures drawn from the buffer per update (the paper: 100).

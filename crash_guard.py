@@ -2,7 +2,7 @@
 
 A search that trains its children in its own process (no `--workers`: below 100 trials
 by default) dies with any child that crashes the process: native code corrupting the
-heap (TensorFlow's oneDNN kernels were seen doing so on a toy child, issue 20), a
+heap (oneDNN's kernels were seen doing so on a toy child: BENCHMARKS.md, PyTorch's oneDNN), a
 segmentation fault, an abort. `train.py` therefore runs such a search in a process of
 its own and stays beside it (`guard`): before each child trains in process, the search
 names it in the run folder (`MARKER`, written by the manager); if the search process

@@ -4,8 +4,8 @@ A child trained for `epochs` epochs is measured on the validation split after
 every epoch. After epoch e < epochs it stops if its accuracy is below the median
 accuracy at epoch e of the run's complete children (those trained every epoch),
 once `after` children are complete (Golovin et al. 2017, Google Vizier's median
-stopping rule; Hyperband's successive halving is the other rule REFERENCES §11
-names: it needs brackets of children trained side by side, which the loop's
+stopping rule; Hyperband's successive halving (Li et al. 2018) is the other
+common rule: it needs brackets of children trained side by side, which the loop's
 one-step-at-a-time strategies do not have).
 
 The stopped child's fitness stays on the scale of final accuracies, so that the

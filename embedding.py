@@ -1,5 +1,5 @@
 """Search in a learned embedding space (`--strategy=embedding`): this project's design
-after NASES (REFERENCES §12; NASES's own design is not available here).
+after the idea of searching a learned architecture embedding (docs/REFERENCES.md#embedding).
 
 1. An architecture autoencoder (Keras): the encoder maps an architecture's decisions,
    one-hot and concatenated, through a hidden layer to a `latent`-dimensional point;

@@ -149,7 +149,7 @@ class NetworkManager:
       epochs: training epochs per child.
       batch_size: child minibatch size.
       learning_rate: Adam learning rate of the children.
-      acc_beta: decay of the accuracy moving average (0.8, REFERENCES §2).
+      acc_beta: decay of the accuracy moving average (0.8, as in the small Keras implementation).
       clip_rewards: if > 0, rewards are clipped to [-clip_rewards, clip_rewards].
       cache: answer a repeated architecture from the cache instead of retraining.
       seed: seeds each child's initialization and data order (per architecture).

@@ -1,9 +1,9 @@
 """NASWOT: ranking untrained networks by how differently they see one minibatch.
 
-Mellor et al., "Neural Architecture Search without Training" (ICML 2021; REFERENCES
-§5). Every ReLU unit of an untrained network splits the inputs into those that
-switch it on and those that do not. For a minibatch of B inputs, input i gets the
-binary code c_i (one bit per ReLU unit, N_A bits in all), and
+Mellor et al., "Neural Architecture Search without Training" (ICML 2021). Every ReLU unit
+of an untrained network splits the inputs into those that switch it on and those that
+do not. For a minibatch of B inputs, input i gets the binary code c_i (one bit per
+ReLU unit, N_A bits in all), and
 
     K[i, j] = N_A - Hamming(c_i, c_j) = sum over ReLU layers of c·cᵀ + (1-c)(1-c)ᵀ
     score   = log |det K|

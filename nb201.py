@@ -5,7 +5,7 @@ holds, for each of the benchmark's 15,625 cells, the test accuracy after 200 epo
 of training (mean over the benchmark's seeds) on CIFAR-10, CIFAR-100 and
 ImageNet16-120. A search that rewards these numbers searches against an oracle:
 the published protocols reward the 12-epoch validation accuracy of one seed and
-report the pick's 200-epoch test accuracy (REFERENCES §13). Say so beside any result.
+report the pick's 200-epoch test accuracy (Dong & Yang 2020). Say so beside any result.
 
 The other fidelities (`embedded/nb201_fidelities.csv.gz`) make the reward another
 metric (`Benchmark(metric=...)`, `--benchmark_metric`): `valid12`, the 12-epoch

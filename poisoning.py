@@ -1,7 +1,7 @@
 """Search-space poisoning: spaces that contain degraded operations, or lack some ops.
 
 Does a controller learn, or does a strong search space do the work? Two attacks
-answer it (REFERENCES §4):
+answer it (after Wu, Saxena & Jain 2021):
 
 - injection: `poison(space, ops, instances=k)` widens a space's `op` decision with
   degraded ops, each in k copies ("multiple-instance poisoning": with 6 clean ops a
@@ -184,7 +184,7 @@ def poison_rate(space, architecture):
 
 def prior(space):
     """The poison rate of a uniform sampler: k / (n + k) for n clean and k poisoned
-    choices of one op decision (REFERENCES §4)."""
+    choices of one op decision (Wu, Saxena & Jain 2021)."""
     return space.poison_prior()
 
 

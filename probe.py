@@ -3,7 +3,7 @@
   python probe.py --run=logs/toy-controller-seed0            # 100 samples, 999 permutations
   python probe.py --run=logs/macro-memory_controller-seed0 --samples=200
 
-After Adam & Lorraine (2019; REFERENCES §12): sample architectures from the run's
+After Adam & Lorraine (2019): sample architectures from the run's
 trained controller (its last checkpoint), take the LSTM's hidden state after the last
 decision (teacher-forced), and rank-correlate (Spearman) the pairwise hidden-state
 distances with

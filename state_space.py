@@ -430,7 +430,7 @@ MACRO_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5", "maxpool3x3", "av
 
 
 def toy_space(num_layers=4):
-    """The classic space of the small Keras implementation (REFERENCES §2).
+    """The classic space of the small Keras implementation (titu1994/neural-architecture-search).
 
     Four layers, each a convolution with kernel {1, 3} and filters {16, 32, 64}:
     (2 * 3) ** 4 = 1,296 architectures.
@@ -442,7 +442,7 @@ def toy_space(num_layers=4):
 
 
 def macro_space(num_layers=6):
-    """The ENAS macro space (REFERENCES §3): one of six ops per layer plus skip bits.
+    """The ENAS macro space (Pham et al. 2018): one of six ops per layer plus skip bits.
 
     For 12 layers (the paper) that is 6**12 * 2**66, about 1.6e29 architectures.
     """
@@ -455,7 +455,7 @@ def macro_space(num_layers=6):
 # ------------------------------------------------------------------ NAS-Bench-201
 
 # The benchmark's ops in its own index order, and its edges (source, target) in the
-# order of its cell strings (REFERENCES §13). Other tools order both differently:
+# order of its cell strings (Dong & Yang 2020). Other tools order both differently:
 # convert by name, never by index.
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
@@ -558,7 +558,7 @@ class NB201Space(StateSpace):
 
 
 def nb201_space(num_layers=6):
-    """The NAS-Bench-201 topology space (NATS-Bench `tss`; REFERENCES §13): 5 ops on
+    """The NAS-Bench-201 topology space (NATS-Bench `tss`; Dong & Yang 2020): 5 ops on
     each of the cell's 6 edges, 5**6 = 15,625 cells. `num_layers` is there for the
     registry's sake (`SPACES`): a cell has 6 edges, no other number."""
     if num_layers != 6:

@@ -55,7 +55,7 @@ class RandomStrategy:
 
 
 class EvolutionStrategy:
-    """Regularized evolution (Real et al., 2019; REFERENCES §6).
+    """Regularized evolution (Real et al., 2019).
 
     The first `population_size` children are uniform samples. After that, each child
     is a mutation of a parent: the fittest of `sample_size` members drawn at random
@@ -128,7 +128,7 @@ class EvolutionStrategy:
 
 
 class NaswotStrategy:
-    """NASWOT search (Mellor et al., 2021; REFERENCES §5): score `candidates`
+    """NASWOT search (Mellor et al., 2021): score `candidates`
     distinct random architectures untrained, then propose them best score first, so
     that the search's `trials` trains the top of the ranking. The score is the
     manager's `proxy` (--proxy): NASWOT's, or a zero-cost proxy's.
@@ -255,7 +255,7 @@ class ControllerStrategy:
 
 
 class BudgetControllerStrategy(ControllerStrategy):
-    """The budget-aware controller: this project's design after NASIB (REFERENCES §11).
+    """The budget-aware controller: this project's design after NASIB (arXiv:1910.08665).
 
     The controller and its REINFORCE update are the plain controller's; what changes
     is how it samples as the budget is spent. At the spent fraction f of the budget
@@ -311,7 +311,7 @@ class BudgetControllerStrategy(ControllerStrategy):
 
 class TableStrategy:
     """REINFORCE on a table of independent logits, one row per decision: the NB201
-    paper's REINFORCE (REFERENCES §13), the ablation of the controller's LSTM.
+    paper's REINFORCE (Dong & Yang 2020), the ablation of the controller's LSTM.
 
     Each decision's value is drawn from the softmax of its own row, independently of
     the others (no autoregression, no shared state). Logits start at

@@ -1,6 +1,6 @@
 """The supernet of the macro space: one set of weights shared by every architecture.
 
-ENAS weight sharing (Pham et al. 2018; REFERENCES §3, §9). `Supernet` holds, for
+ENAS weight sharing (Pham et al. 2018, and its released code melodyguan/enas). `Supernet` holds, for
 every layer, the weights of every distinct op of the space's `op` decision once
 (the copies `op#1 ... op#k` of a poisoned op are one op to the builder, so they
 share one set, as in the poisoning papers), a skip mask per earlier layer, and the
@@ -44,7 +44,7 @@ from state_space import op_of
 
 BN_MODES = config.SHARED_BN  # train.py's --shared_bn
 # ENAS trains the shared weights for hundreds of epochs with a new architecture per
-# minibatch: its BN decay is 0.9 (REFERENCES §9). The children use 0.5 (operations.py).
+# minibatch: its BN decay is 0.9 (ENAS's released code). The children use 0.5 (operations.py).
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's, so that extracted children match.
 

@@ -6,7 +6,7 @@ registry `BUILDERS`, where `--template=PATH.py:NAME` finds a user's builder the 
 way (the `NetworkManager` takes a name or any such function):
 
 - `toy`: a plain stack of one op per layer (the small Keras implementation's);
-- `macro`: the ENAS macro network with skip connections (REFERENCES §3);
+- `macro`: the ENAS macro network with skip connections (Pham et al. 2018);
 - `nb201`: the NAS-Bench-201 network, one cell on every cell position (§13).
 
 Each layer's op comes from operations.py (`apply_op`), so a degraded op of
@@ -21,7 +21,7 @@ import extensions
 from operations import BN_MOMENTUM, NB201_BN, EdgeSpec, LayerSpec, apply_op, relu_conv_bn
 
 def _match(x, like, name):
-    """Resizes `x` to the height, width and channels of `like` (REFERENCES §1 fixes)."""
+    """Resizes `x` to the height, width and channels of `like` (Zoph & Le 2016's compilation rules)."""
     _, h, w, c = x.shape
     _, th, tw, tc = like.shape
     if (h, w) != (th, tw):
@@ -37,7 +37,7 @@ def _match(x, like, name):
 
 def build_toy(space, architecture, input_shape, num_classes, filters=32):
     """A plain stack: one op per layer (default `conv`), strides 2, 1, 2, 1, ...,
-    then global average pooling and a softmax classifier (REFERENCES §2).
+    then global average pooling and a softmax classifier (the small Keras implementation).
 
     Per layer it reads the decisions `op`, `kernel`, `filters` and `stride` when the
     space has them; `filters` is the default width otherwise.
@@ -58,7 +58,7 @@ def build_toy(space, architecture, input_shape, num_classes, filters=32):
 
 
 def build_macro(space, architecture, input_shape, num_classes, filters=24, dropout=0.1):
-    """The ENAS macro network (REFERENCES §3).
+    """The ENAS macro network (Pham et al. 2018).
 
     A 3x3 conv-BN stem, then one op per layer whose output, plus the outputs of the
     earlier layers chosen by its skip decisions, is batch-normalized; after layers
@@ -121,7 +121,7 @@ def _nb201_reduction(x, filters, name):
 
 
 def build_nb201(space, architecture, input_shape, num_classes, channels=16, cells=5):
-    """The NAS-Bench-201 network (REFERENCES §13) with one cell on every cell position.
+    """The NAS-Bench-201 network (Dong & Yang 2020) with one cell on every cell position.
 
     Stem: 3x3 convolution (no bias) and BN. Three stages of `cells` cells with
     `channels`, 2x and 4x channels, a residual reduction block between stages. Head:

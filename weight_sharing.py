@@ -1,7 +1,7 @@
 """Weight-sharing evaluation: architectures scored with the weights of one supernet.
 
 `--evaluation=shared` (ENAS, Pham et al. 2018; random search with weight sharing,
-Li & Talwalkar 2019; REFERENCES §3, §9). `SharedEvaluator` owns a `Supernet` and:
+Li & Talwalkar 2019). `SharedEvaluator` owns a `Supernet` and:
 
 - `train_epoch(propose)`: one pass of the training split, one architecture per
   minibatch, drawn by the search's strategy (the controller's policy, or uniform);
@@ -50,7 +50,7 @@ EPOCH_FIELDS += ("table_accuracy", "table_rank")
 WEIGHTS_FILE = "supernet.npz"
 OPTIMIZER_FILE = "supernet_optimizer.npz"
 
-# ENAS's settings for the shared weights (REFERENCES §9), under the names of ENAS's code:
+# ENAS's settings for the shared weights (its released code, melodyguan/enas), under the names of ENAS's code:
 # lr (at each restart), lr_min, lr_t0 (T0 of the cosine restarts, in epochs), l2,
 # grad_clip and bn (see supernet.Supernet) are train.py's --shared_<name> settings,
 # declared once in config.py (config.SHARED_SETTINGS).

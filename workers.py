@@ -1,4 +1,4 @@
-"""Children evaluated in worker processes, on Ray (REFERENCES §10).
+"""Children evaluated in worker processes, on Ray.
 
 TensorFlow keeps state for every child a process builds (40-60 MB of resident memory
 per macro child, and slower children after a hundred), and only the end of the
@@ -196,7 +196,7 @@ class ChildWorker:
 
         import manager  # pylint: disable=import-outside-toplevel
 
-        manager.make_deterministic()  # Per process (REFERENCES §10).
+        manager.make_deterministic()  # TensorFlow's op determinism is set per process.
         self.manager = manager.NetworkManager(dataset, **settings)
         gc.collect()
         gc.freeze()  # As the search does: cheaper collections after every child.

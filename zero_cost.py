@@ -1,6 +1,6 @@
 """Zero-cost proxies: scores of an untrained network from one batch and one backward pass.
 
-Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS" (ICLR 2021; REFERENCES §13),
+Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS" (ICLR 2021),
 defined as in their released code (SamsungLabs/zero-cost-nas), over the weights of the
 convolution and dense layers (their kernels; biases and BN are not counted):
 

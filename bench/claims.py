@@ -1,5 +1,5 @@
 """Reruns the README's headline commands and compares what they give with the numbers the
-README's results table quotes (issue 23: quoted numbers that stay true).
+README's results table quotes (quoted numbers that stay true).
 
   python bench/claims.py          # the default search and random search, its budget (~7 min)
   python bench/claims.py --slow   # also the NAS-Bench-201 assessment (30 seeds) and ENAS

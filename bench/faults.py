@@ -1,4 +1,4 @@
-"""Fault injection: interrupt searches at random moments, resume them, compare (issue 20).
+"""Fault injection: interrupt searches at random moments, resume them, compare.
 
   python bench/faults.py [--modes all] [--runs 1] [--cuts 3] [--seed 0]
                          [--faults signal,worker,disk,readonly] [--markdown FILE]

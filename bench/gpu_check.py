@@ -1,5 +1,5 @@
 """The GPU check: children of the toy, macro and NB201 spaces trained on a GPU with
-Keras's JAX and PyTorch backends, against the same machine's CPU (issue 21).
+Keras's JAX and PyTorch backends, against the same machine's CPU.
 
   python bench/gpu_check.py                       # every backend here, GPU and CPU
   python bench/gpu_check.py --backends=torch --children=3 --epochs=1

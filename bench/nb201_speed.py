@@ -8,7 +8,7 @@ strategy, and reports the loop's seconds, trials per second, and the time per
 trial over the first and the last 1,000 trials (from history.csv's
 `elapsed_seconds`: the loop must stay flat as the run grows), with the commits'
 count and cost. TensorFlow's start-up is not in the figures (about 5 s per
-process here). Targets (issue 18): random search 10,000 trials in at most 10 s,
+process here). Targets: random search 10,000 trials in at most 10 s,
 the controller in at most 60 s, the last 1,000 no slower than the first 1,000
 beyond noise (the first 1,000 include the controller's first traces: the second
 1,000 are the steady state to compare with). Writes bench/results/nb201_speed.md.

@@ -1,10 +1,10 @@
-"""What oneDNN buys these children: its kernels on against off, per backend (issue 20).
+"""What oneDNN buys these children: its kernels on against off, per backend.
 
   python bench/onednn_isa.py [--backend tensorflow|torch] [--space toy|macro] [--threads 1]
                              [--repeats 3]
 
-TensorFlow: `TF_ENABLE_ONEDNN_OPTS=1` (TensorFlow's default on x86) against `=0` (issue 20's
-toy child that corrupts the heap trains with it off). PyTorch: oneDNN's AVX2 kernels
+TensorFlow: `TF_ENABLE_ONEDNN_OPTS=1` (TensorFlow's default on x86) against `=0` (a
+child that crashes the process is retried with it off: crash_guard.py). PyTorch: oneDNN's AVX2 kernels
 (`ONEDNN_MAX_CPU_ISA=ALL`, the default) against its AVX ones (manager._cap_torch_onednn).
 Trains the same children (mnist5k; toy: 300 images, 1 epoch, batch 32; macro: 6 layers, 8
 filters, 1,500 images, 1 epoch) with `manager.NetworkManager.evaluate`, each setting in a

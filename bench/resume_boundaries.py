@@ -1,4 +1,4 @@
-"""Interrupts a tiny search at every boundary of its loop, resumes it, compares (issue 20).
+"""Interrupts a tiny search at every boundary of its loop, resumes it, compares.
 
   python bench/resume_boundaries.py [--signals SIGINT,SIGKILL] [--trials 4] [--children_per_step 2]
                              [--every 1] [--markdown FILE]

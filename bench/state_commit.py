@@ -1,4 +1,4 @@
-"""What one commit of a run's state costs as the run grows (issue 20: O(1) per trial).
+"""What one commit of a run's state costs as the run grows (it must be O(1) per trial).
 
   python bench/state_commit.py [--trials 3000] [--strategy random] [--at 10,100,1000,3000]
 

@@ -8,9 +8,9 @@ sitecustomize logs each Python process's CPU at exit. Then it reports the wall t
 of the whole run, the CPU by kind of process (the pytest workers' own work, train.py,
 assess.py, ...), the costliest processes, each test module's time in its worker (junit) and
 how many processes ran at once over the run. `--log` re-reports an earlier log instead.
-The CPU it counts is the logged processes' only: a process killed with SIGKILL writes no line,
-and Ray's own programs (raylet, the GCS) are not Python; `/usr/bin/time make test` gives the
-whole.
+The CPU it counts per process is the logged processes' only: a process killed with SIGKILL
+writes no line, and Ray's own programs (raylet, the GCS) are not Python; the machine's busy CPU,
+sampled every second from /proc/stat, gives the whole and the idle cores per tenth of the run.
 """
 
 import argparse
@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -36,6 +37,57 @@ def read_log(path):
             rows.append(dict(start=start, end=end, own=user + system, children=cuser + csystem,
                              pid=int(parts[6]), ppid=int(parts[7]), argv=parts[8]))
     return rows
+
+
+def machine_cpu():
+    """(busy, all) CPU seconds of the whole machine since boot (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+class Sampler(threading.Thread):
+    """The machine's busy CPU every second while the suite runs: unlike the process log,
+    it sees every process (Ray's own programs, those killed with SIGKILL) and the idle
+    cores."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.stop = path, threading.Event()
+
+    def run(self):
+        with open(self.path, "w") as f:
+            while not self.stop.is_set():
+                sample = machine_cpu()
+                if sample:
+                    f.write(f"{time.time()}\t{sample[0]}\t{sample[1]}\n")
+                    f.flush()
+                self.stop.wait(1.0)
+
+
+def machine_report(path):
+    """Busy core-seconds of the machine in all and per tenth of the run, from `Sampler`."""
+    with open(path) as f:
+        samples = [tuple(map(float, line.split("\t"))) for line in f if line.count("\t") == 2]
+    if len(samples) < 10:
+        return
+    t0, b0, a0 = samples[0]
+    t1, b1, a1 = samples[-1]
+    cores = os.cpu_count() or 1
+    print(f"\nThe whole machine (/proc/stat, every process): {b1 - b0:.0f} s of CPU busy in "
+          f"{t1 - t0:.0f} s on {cores} cores, {100 * (b1 - b0) / (a1 - a0):.0f}% of what they could do. "
+          f"Busy, per tenth of the run:\n")
+    tenths = []
+    for i in range(10):
+        part = [s for s in samples if t0 + (t1 - t0) * i / 10 <= s[0] <= t0 + (t1 - t0) * (i + 1) / 10]
+        if len(part) >= 2:
+            tenths.append(f"{100 * (part[-1][1] - part[0][1]) / max(part[-1][2] - part[0][2], 1e-9):.0f}%")
+    print(" / ".join(tenths))
 
 
 def kind(argv):
@@ -99,13 +151,18 @@ def main():
     log, junit = os.path.join(folder, "processes.tsv"), os.path.join(folder, "junit.xml")
     env = dict(os.environ, SUITE_PROFILE_LOG=log, PYTEST_ADDOPTS=f"--junitxml={junit}")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(HERE, "suite_profile"), env.get("PYTHONPATH")) if p)
+    sampler = Sampler(os.path.join(folder, "cpu.tsv"))
+    sampler.start()
     started = time.time()
     done = subprocess.run(["make", "test"], cwd=args.clone, env=env, capture_output=True, text=True)
     wall = time.time() - started
+    sampler.stop.set()
+    sampler.join()
     print(f"# The suite's time: `make test` in {args.clone}, exit status {done.returncode}\n")
     print(f"Command: `python bench/suite_profile.py --clone={args.clone}`; log in {log}.\n")
     print("```\n" + "\n".join(done.stdout.strip().splitlines()[-2:]) + "\n```\n")
     report(read_log(log), junit, wall)
+    machine_report(os.path.join(folder, "cpu.tsv"))
     sys.exit(done.returncode)
 
 

@@ -1,4 +1,4 @@
-"""Does the ENAS supernet favour some ops? Its per-op bias on the macro space (issue 19, 3c).
+"""Does the ENAS supernet favour some ops? Its per-op bias on the macro space.
 
 For the 100 macro architectures of `bench/results/proxy_macro.csv` (each trained from
 scratch: the stand-alone validation accuracy) and their shared-weight scores

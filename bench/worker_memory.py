@@ -7,7 +7,7 @@ against children in worker processes (workers.py), and throughput with 1 and 2 w
 Each search is a real `train.py` process (random strategy, so that every child is a
 new architecture and the controller costs nothing; macro space, 1 epoch, 8 channels,
 1,500 training images, batch 32: children dominated by their fixed cost, as in
-REFERENCES §10). Every second the script sums the resident memory of the search
+docs/WORKERS.md). Every second the script sums the resident memory of the search
 process and all its descendants (Ray's processes and the workers included) and
 notes how many children history.csv holds. Reported per run:
   - memory after the 20th child, the most after it, and the growth (target < 300 MB

@@ -12,7 +12,7 @@ otherwise, 32x32x3 inputs, 10 classes), initialized from the cell's table row as
 scores it untrained with each proxy (zero_cost.py; `naswot`: naswot.score_model on 128
 images), and reports Spearman rho and Kendall tau of each proxy against the table's
 CIFAR-10 test accuracy (200 epochs), with 95% bootstrap intervals, beside Abdelfattah et
-al.'s values over all 15,625 cells and NASWOT's published tau (REFERENCES §13). synflow,
+al.'s values over all 15,625 cells and NASWOT's published tau (Mellor et al. 2021). synflow,
 params and flops need no data, so they compare with the paper exactly (up to the
 initialization's random draw). naswot, snip and grad_norm need images and CIFAR-10 is not
 on this machine: with --images=mnist they get images of the embedded MNIST subset (--batch
@@ -58,10 +58,10 @@ import templates  # noqa: E402
 import zero_cost  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-# Spearman rho over all 15,625 cells on CIFAR-10 (Abdelfattah et al. 2021; REFERENCES §13).
+# Spearman rho over all 15,625 cells on CIFAR-10 (Abdelfattah et al. 2021).
 PUBLISHED = {"synflow": 0.737, "snip": 0.596, "grad_norm": 0.594}
 # Kendall tau of NASWOT on CIFAR-10 (Mellor et al. 2021), and its search with N = 100:
-# the pick's CIFAR-10 test accuracy, mean ± sd over their runs (REFERENCES §5, §13).
+# the pick's CIFAR-10 test accuracy, mean ± sd over their runs (Mellor et al. 2021; Dong & Yang 2020).
 PUBLISHED_TAU = {"naswot": 0.574}
 PUBLISHED_SEARCH = {("naswot", 100): "92.81 ± 0.99"}
 SEARCH_SIZES = (10, 100, 1000)

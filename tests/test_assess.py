@@ -265,7 +265,10 @@ def test_a_grid_in_shared_mode_scores_with_shared_weights(tmp_path):
     proc = assess(f"--out={tmp_path}", "--clean=false", "--jobs=2", *shared)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = results(tmp_path)
-    assert [(r["setting"], r["strategy"]) for r in rows] == [(POISONED, "controller")]
+    assert [(r["setting"], r["strategy"]) for r in rows] == [
+        (POISONED, "controller"),
+        (POISONED, "random"),
+    ]
     for r in rows:
         run_dir = tmp_path / r["run_dir"]
         config = json.loads((run_dir / "config.json").read_text())

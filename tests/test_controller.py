@@ -1,6 +1,6 @@
 """Tests for controller.py: sampling, REINFORCE updates, learning, capping, save/load.
 
-They check the defects of the earlier implementation (REFERENCES.md §2) are absent:
+They check the defects of the earlier implementation (docs/REFERENCES.md: the small Keras implementation) are absent:
 sampling is never greedy, the loss uses the log-probability of the sampled choices
 (not a cross-entropy against shifted labels), there is no reward-scaled L2 term, an
 update takes a batch of architectures, and runs are seeded.

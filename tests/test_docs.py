@@ -103,7 +103,7 @@ _MEASURED = re.compile(
 # The same figure, not a copy: papers' figures quoted beside ours where a page compares
 # with them, and two measurements that came out equal.
 _NOT_COPIES = {
-    "93.84 ± 0.23",  # NAS-Bench-201's published best of 100 random cells (REFERENCES §13).
+    "93.84 ± 0.23",  # NAS-Bench-201's published best of 100 random cells (Dong & Yang 2020).
 }
 
 
@@ -119,7 +119,7 @@ def test_every_measured_number_lives_in_one_page():
     pages = [ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
     seen, copies = {}, []
     for page in pages:
-        if page.name == "FLAGS.md":  # Generated: defaults, not measurements.
+        if page.name in ("FLAGS.md", "REFERENCES.md"):  # Defaults; the papers' own figures.
             continue
         text = page.read_text()
         if page.name == "BENCHMARKS.md":
@@ -138,3 +138,42 @@ def test_the_measured_number_pattern_finds_what_it_is_for():
     text = ("0.641 ± 0.004 in 11 min 05 s, 208x, +24.6%, 94.37 ± 0.01; `--lr=0.001`, 0.05, "
             "2026-12-03, 94.37, 0.737, 93.84 ± 0.23")  # The last: a published figure.
     assert measured_numbers(text) == {"0.641 ± 0.004", "11 min 05 s", "208x", "24.6%", "94.37 ± 0.01"}
+
+
+# What a reader of the repository cannot open: the team's own reference notes and issue
+# tracker. Papers, repositories and data are cited by name (docs/REFERENCES.md).
+_UNREACHABLE = re.compile(r"REFERENCES(?:\.md)? §|\.\./shared/|\b[Ii]ssues? #?\d+\b")
+
+
+def test_no_reference_points_at_something_a_reader_cannot_open():
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.split()
+    suffixes = {".py", ".md", ".flags", ".sh", ".txt", ".toml", ".cfg"}
+    found = []
+    for name in listed:
+        path = ROOT / name
+        if path.suffix not in suffixes and path.name != "Makefile":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if _UNREACHABLE.search(line) and "_UNREACHABLE" not in line:
+                found.append(f"{name}:{number}: {line.strip()[:100]}")
+    assert not found, "\n".join(found)
+
+
+def test_every_reference_in_the_references_page_is_cited_somewhere():
+    page = (ROOT / "docs" / "REFERENCES.md").read_text()
+    anchors = re.findall(r'<a id="([\w-]+)"></a>\*\*([^*]+)\*\*', page)
+    assert len(anchors) >= 20
+    elsewhere = "\n".join(
+        p.read_text() for p in [*ROOT.glob("*.py"), *ROOT.glob("*.md"), *(ROOT / "docs").glob("*.md"),
+                                *(ROOT / "bench").glob("*.py"), *(ROOT / "configs").glob("*")]
+        if p.name != "REFERENCES.md"
+    )
+    # A work is cited by its name as the page bolds it, up to the first comma or period
+    # ("ENAS", "Zoph & Le 2016", "Keras Tuner"), or by its anchor.
+    uncited = []
+    for anchor, title in anchors:
+        name = re.split(r"[,.](?:\s|$)", title)[0]
+        if name not in elsewhere and f"REFERENCES.md#{anchor}" not in elsewhere:
+            uncited.append(f"{anchor}: {name}")
+    assert not uncited

@@ -1,4 +1,4 @@
-"""Faults that must lose nothing (issue 20): commits that cost the same at every trial,
+"""Faults that must lose nothing: commits that cost the same at every trial,
 a full or read-only run folder, event files and checkpoints after a cut, failed
 children's tracebacks, a signal during start-up, and the fault-injection harness's short
 run (bench/faults.py; its long run is in BENCHMARKS.md).

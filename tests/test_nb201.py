@@ -1,7 +1,7 @@
 """NAS-Bench-201: the cell's strings, the table's lookups, the network, and searches on it.
 
 The oracles: the vendored CSV read here on its own (every row), the benchmark's
-published figures (REFERENCES §13: best cells 94.37 / 73.51 / 47.31, the all-skip cell
+published figures (Dong & Yang 2020: best cells 94.37 / 73.51 / 47.31, the all-skip cell
 54.30, 1,531,546 and 73,306 parameters), a reachability check written here, Keras's
 own parameter count, and the order statistics of random search computed by brute
 force on small spaces.
@@ -280,7 +280,7 @@ def test_the_expected_best_of_random_search_is_its_order_statistic(bench, n):
 
 
 def test_the_expected_best_of_random_search_matches_the_published_best_of_100(bench):
-    # REFERENCES §13: "best of N = 100 random cells by test accuracy": 93.84 ± 0.23.
+    # Dong & Yang 2020: "best of N = 100 random cells by test accuracy": 93.84 ± 0.23.
     assert 100 * bench.expected_best_of_random(100) == pytest.approx(93.84, abs=0.05)
 
 
