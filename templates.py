@@ -7,7 +7,7 @@ way (the `NetworkManager` takes a name or any such function):
 
 - `toy`: a plain stack of one op per layer (the small Keras implementation's);
 - `macro`: the ENAS macro network with skip connections (Pham et al. 2018);
-- `nb201`: the NAS-Bench-201 network, one cell on every cell position (§13).
+- `nb201`: the NAS-Bench-201 network, one cell on every cell position (Dong & Yang 2020).
 
 Each layer's op comes from operations.py (`apply_op`), so a degraded op of
 poisoning builds wherever a clean one does. This module uses `keras` only.

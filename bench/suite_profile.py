@@ -67,7 +67,58 @@ class Sampler(threading.Thread):
                 if sample:
                     f.write(f"{time.time()}\t{sample[0]}\t{sample[1]}\n")
                     f.flush()
+                self.snapshot()
                 self.stop.wait(1.0)
+
+    processes = {}  # pid -> [CPU seconds used since the first snapshot, command line]
+    before = None  # pid -> CPU seconds at the first snapshot (what ran before the suite)
+
+    def snapshot(self):
+        """Every process's CPU since the suite started (/proc/PID/stat), kept at its last
+        value: a process that ends between two snapshots loses at most its last second."""
+        first = self.before is None
+        if first:
+            self.before = {}
+        hz = os.sysconf("SC_CLK_TCK")
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                cpu = (int(fields[11]) + int(fields[12])) / hz
+                if first:
+                    self.before[name] = cpu
+                cpu -= self.before.get(name, 0.0)
+                if name not in self.processes:
+                    with open(f"/proc/{name}/cmdline", "rb") as f:
+                        argv = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                    self.processes[name] = [cpu, argv]
+                self.processes[name][0] = cpu
+            except (OSError, IndexError, ValueError):
+                continue
+
+
+def sampled_report(processes, logged_pids):
+    """CPU by kind of every process seen by the sampler, and those the log missed."""
+    by, missed = collections.defaultdict(lambda: [0, 0.0]), collections.defaultdict(lambda: [0, 0.0])
+    for pid, (cpu, argv) in processes.items():
+        words = argv.split()
+        if words and os.path.basename(words[0]).startswith("python"):
+            words = words[1:]
+        k = kind(" ".join(words)) if words else "(kernel threads)"
+        by[k][0] += 1
+        by[k][1] += cpu
+        if int(pid) not in logged_pids:
+            missed[k][0] += 1
+            missed[k][1] += cpu
+    total = sum(cpu for cpu, _ in processes.values())
+    print(f"\nEvery process the sampler saw (/proc, once a second): {total:.0f} s of CPU; by kind, "
+          f"and the part the log above missed (SIGKILL, os._exit, not Python):\n")
+    print("| process | count | CPU, s | not logged: count | CPU, s |\n| --- | --- | --- | --- | --- |")
+    for k, (n, cpu) in sorted(by.items(), key=lambda i: -i[1][1])[:20]:
+        m = missed.get(k, [0, 0.0])
+        print(f"| {k[:60]} | {n} | {cpu:.0f} | {m[0]} | {m[1]:.0f} |")
 
 
 def machine_report(path):
@@ -161,8 +212,10 @@ def main():
     print(f"# The suite's time: `make test` in {args.clone}, exit status {done.returncode}\n")
     print(f"Command: `python bench/suite_profile.py --clone={args.clone}`; log in {log}.\n")
     print("```\n" + "\n".join(done.stdout.strip().splitlines()[-2:]) + "\n```\n")
-    report(read_log(log), junit, wall)
+    rows = read_log(log)
+    report(rows, junit, wall)
     machine_report(os.path.join(folder, "cpu.tsv"))
+    sampled_report(sampler.processes, {r["pid"] for r in rows})
     sys.exit(done.returncode)
 
 
