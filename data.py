@@ -24,6 +24,7 @@ import numpy as np
 from run_log import error_line
 
 DATASETS = ("mnist5k", "cifar10_5k", "mnist", "fashion_mnist", "cifar10")
+TFDS_DATASETS = ("mnist", "fashion_mnist", "cifar10")  # The others are embedded.
 # Training examples of each dataset, the pool the validation split is drawn from (mnist5k:
 # its 5,000 less the fixed test split; the others: tfds's `train` split), so that sizes
 # can be checked before anything is loaded (`check_sizes`).
@@ -301,15 +302,8 @@ def _load_cifar10_5k():
     return (a["x_train"], a["y_train"]), (a["x_test"], a["y_test"]), 10
 
 
-def _load_tfds(name, data_dir, download):
-    """Returns ``((x_train, y_train), (x_test, y_test), num_classes)`` from tensorflow-datasets.
-
-    Raises:
-      DataError: if the dataset is not prepared and cannot be downloaded.
-    """
-    import tensorflow_datasets as tfds  # Lazy: TensorFlow is slow to import and rarely needed.
-    from absl import logging as absl_logging
-
+def _tfds_folder(name, data_dir, download):
+    """(data_dir expanded, the folder tfds reads, how to prepare the dataset there)."""
     if data_dir is not None:
         data_dir = os.fspath(pathlib.Path(data_dir).expanduser())
     where = data_dir or os.environ.get("TFDS_DATA_DIR") or _TFDS_DEFAULT_DIR
@@ -321,6 +315,36 @@ def _load_tfds(name, data_dir, download):
             f"rerun with download=True (train.py --download) on a machine with network "
             f"access, or run {build}"
         )
+    return data_dir, where, how_to_prepare
+
+
+def check_prepared(name, data_dir=None, download=False):
+    """A tfds dataset that may not be downloaded and has no folder of its own in the data
+    directory is not prepared: train.py says so at once, before TensorFlow is imported
+    (tfds keeps a dataset in DATA_DIR/NAME/VERSION; `load_dataset` leaves the question to
+    tfds, whose test doubles serve data from no folder). The embedded datasets are always
+    there.
+
+    Raises:
+      DataError: the dataset is not prepared and cannot be downloaded.
+    """
+    if name not in TFDS_DATASETS or download:
+        return
+    _, where, how_to_prepare = _tfds_folder(name, data_dir, download)
+    if not os.path.isdir(os.path.join(os.path.expanduser(where), name)):
+        raise DataError(f"dataset {name!r} is not prepared in {where}: {how_to_prepare}")
+
+
+def _load_tfds(name, data_dir, download):
+    """Returns ``((x_train, y_train), (x_test, y_test), num_classes)`` from tensorflow-datasets.
+
+    Raises:
+      DataError: if the dataset is not prepared and cannot be downloaded.
+    """
+    import tensorflow_datasets as tfds  # Lazy: TensorFlow is slow to import and rarely needed.
+    from absl import logging as absl_logging
+
+    data_dir, where, how_to_prepare = _tfds_folder(name, data_dir, download)
     # tfds reports progress through absl logging; keep it off stderr while it looks.
     verbosity = absl_logging.get_verbosity()
     absl_logging.set_verbosity(absl_logging.ERROR)

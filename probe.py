@@ -148,14 +148,14 @@ def correlate(hidden, architectures, space, fitness=None, permutations=999, seed
 
 def load_controller(run_dir):
     """(config, space, controller) of a run folder's last controller checkpoint."""
-    import controller as controller_lib  # pylint: disable=import-outside-toplevel
-
     config = config_lib.read_config(run_dir)
     if not specs.strategy(config.strategy).controller:
         raise ProbeError(
             f"{run_dir} is a --strategy={config.strategy} run; the probe reads a controller "
             f"(--strategy={', '.join(CONTROLLER_STRATEGIES)})"
         )
+    import controller as controller_lib  # pylint: disable=import-outside-toplevel
+
     checkpoint = run_state.read_state(run_dir).strategy["checkpoint"]
     if not checkpoint:
         raise ProbeError(f"{run_dir} has no controller checkpoint yet (no step finished)")

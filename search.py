@@ -197,13 +197,9 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
         config, space=space, template=builder, strategy=strategy, benchmark=benchmark
     ).resolved()
     space, _ = make_space(config, given=space)
-    if specs.strategy(config.strategy).candidates and (
-        config.naswot_candidates > space.num_architectures
-    ):
-        raise ConfigError(
-            f"--naswot_candidates={config.naswot_candidates} is more than the "
-            f"{space.num_architectures:,} architectures of the space"
-        )
+    too_many = specs.check_space_size(config, space)
+    if too_many:
+        raise ConfigError(too_many)
     run_dir = os.path.join(config.logdir, config.run_name)
     state = run_state.check_start(config, resume)
     components = _components(config, space)

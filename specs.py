@@ -334,6 +334,17 @@ def check_strategy(c):
     return None
 
 
+def check_space_size(c, space):
+    """A strategy that scores candidates cannot score more than the space holds (`space`:
+    the search's, poisoning applied)."""
+    if strategy(c.strategy).candidates and c.naswot_candidates > space.num_architectures:
+        return (
+            f"--naswot_candidates={c.naswot_candidates} is more than the "
+            f"{space.num_architectures:,} architectures of the space"
+        )
+    return None
+
+
 def uses_scores(c):
     """Whether the run scores untrained children: a score is its evaluation, or its
     strategy scores candidates."""

@@ -63,6 +63,7 @@ if __name__ == "__main__":
 from absl import app, flags  # noqa: E402
 
 import config as config_lib  # noqa: E402  (pure Python: no TensorFlow yet)
+import data  # noqa: E402  (TensorFlow only when a tfds dataset is loaded)
 import extensions  # noqa: E402
 import poisoning  # noqa: E402
 import run_state  # noqa: E402
@@ -168,10 +169,15 @@ def main(argv):
         config = config.resolved()
         if FLAGS.resume:
             config = resume_config(config)
-        poisoning.make_space(config)  # Its op names: poisoning needs no Keras.
+        space, _ = poisoning.make_space(config)  # Its op names: poisoning needs no Keras.
+        too_many = specs.check_space_size(config, space)
+        if too_many:
+            fail(too_many)
         check_strategy_reference(config.strategy)
         state = run_state.check_start(config, FLAGS.resume)  # The run folder, before TensorFlow too.
-    except config_lib.ConfigError as e:
+        if specs.EVALUATIONS[config.evaluation].images:
+            data.check_prepared(config.dataset, config.data_dir, config.download)
+    except (config_lib.ConfigError, data.DataError) as e:
         fail(str(e))
     if state is not None and state.phase == "finished":  # Nothing to do: no TensorFlow either.
         print(run_state.finished_line(os.path.join(config.logdir, config.run_name)))
@@ -192,7 +198,6 @@ def main(argv):
         import keras  # pylint: disable=import-outside-toplevel
 
         import controller
-        import data
         import manager
         import search
         import strategies

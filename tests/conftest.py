@@ -20,8 +20,10 @@ import pathlib
 import pickle
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -139,6 +141,78 @@ def frameworks_blocked(folder):
         )
     path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path}
+
+
+class _Zygote:
+    """The client of tests/zygote.py, the fork server: one per test process, started at
+    its first command. `run` sends a command and waits for its child."""
+
+    def __init__(self):
+        self.env = dict(os.environ)
+        # TensorFlow's C++ log at train.py's own default: an absl app started after
+        # TensorFlow's import (in a child) brings up its CUDA platform, whose failed cuInit
+        # it logs as an error; a fresh process logs it inside train.py's quiet start-up.
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "zygote.py")], cwd=ROOT,
+            env={**self.env, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        if json.loads(self.process.stdout.readline() or "{}").get("ready") is not True:
+            raise RuntimeError("tests/zygote.py did not start")
+        self.lock, self.next_id, self.waiting = threading.Lock(), 0, {}
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            message = json.loads(line)
+            with self.lock:
+                slot = self.waiting.setdefault(message["id"], {"event": threading.Event()})
+            slot.update(message)
+            if "status" in message:
+                slot["event"].set()
+
+    def run(self, argv, cwd, timeout):
+        folder = tempfile.mkdtemp(prefix="zygote-")
+        out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
+        with self.lock:
+            self.next_id += 1
+            request_id = self.next_id
+            slot = self.waiting.setdefault(request_id, {"event": threading.Event()})
+            self.process.stdin.write(json.dumps(
+                {"id": request_id, "argv": argv, "cwd": str(cwd), "stdout": out, "stderr": err}
+            ) + "\n")
+            self.process.stdin.flush()
+        finished = slot["event"].wait(timeout)
+        if not finished:
+            os.kill(slot["pid"], 9)
+            slot["event"].wait(30)
+        with open(out) as f_out, open(err) as f_err:
+            stdout, stderr = f_out.read(), f_err.read()
+        shutil.rmtree(folder, ignore_errors=True)
+        with self.lock:
+            self.waiting.pop(request_id, None)
+        if not finished:
+            raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr)
+        return subprocess.CompletedProcess([sys.executable, *argv], slot["status"], stdout, stderr)
+
+
+_zygote = {"client": None, "lock": threading.Lock()}
+
+
+def run_script(argv, cwd=ROOT, timeout=600, env=None):
+    """`subprocess.run([python, *argv], cwd=cwd, capture_output=True, text=True, ...)`,
+    done by a child of the fork server (tests/zygote.py) when the command's environment
+    is the one the server started with, so that it starts with TensorFlow imported; as
+    a plain subprocess otherwise (another backend, frameworks blocked, a changed
+    environment)."""
+    with _zygote["lock"]:
+        if _zygote["client"] is None:
+            _zygote["client"] = _Zygote()
+        client = _zygote["client"]
+    if argv[0] != "-c" and (env is None or env == client.env) and dict(os.environ) == client.env:
+        return client.run(list(argv), cwd, timeout)
+    return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 BACKGROUND_PROCESSES = 3

@@ -278,3 +278,12 @@ def test_check_sizes_refuses_what_load_dataset_refuses_with_the_same_line(kwargs
     with pytest.raises(DataError) as checking:
         data.check_sizes("mnist5k", kwargs.get("train_size"), kwargs.get("val_size", 500))
     assert str(checking.value) == str(loading.value)
+
+
+def test_a_tfds_dataset_without_its_folder_is_not_prepared_unless_it_may_be_downloaded(tmp_path):
+    with pytest.raises(DataError, match=f"dataset 'cifar10' is not prepared in {tmp_path}: rerun"):
+        data.check_prepared("cifar10", tmp_path, download=False)
+    data.check_prepared("cifar10", tmp_path, download=True)  # tfds may fetch it.
+    data.check_prepared("mnist5k", tmp_path, download=False)  # Embedded.
+    (tmp_path / "cifar10" / "3.0.2").mkdir(parents=True)
+    data.check_prepared("cifar10", tmp_path, download=False)  # tfds reads it from there.

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import TINY_SEARCH, frameworks_blocked, start_background, tiny_flags
+from conftest import TINY_SEARCH, frameworks_blocked, run_script, start_background, tiny_flags
 
 import config as config_lib
 import extensions
@@ -418,8 +418,8 @@ MLP_FLAGS = tiny_flags(trials=8, tensorboard=True)
 
 
 def _run(args, cwd=ROOT, env=None, script="train.py", timeout=600):
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    """The finished command, as a child of the tests' fork server (conftest.run_script)."""
+    return run_script([str(ROOT / script), *args], cwd=cwd, timeout=timeout, env=env)
 
 
 def _kill_and_resume(folder, refs):

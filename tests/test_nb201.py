@@ -21,7 +21,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import TABLE_STRATEGIES, start_background, tiny_flags
+from conftest import TABLE_STRATEGIES, run_script, start_background, tiny_flags
 
 import config as config_lib
 import manager
@@ -556,9 +556,8 @@ KILLED = ["--space=nb201", "--evaluation=benchmark", "--trials=1200", "--seed=3"
 
 
 def _train(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
+    """The finished command, as a child of the tests' fork server (conftest.run_script)."""
+    return run_script(["train.py", *args], timeout=timeout)
 
 
 def _history(run_dir):

@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from conftest import frameworks_blocked, tiny_config, tiny_flags
+from conftest import frameworks_blocked, run_script, tiny_config, tiny_flags
 
 import run_log
 
@@ -28,14 +28,8 @@ COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline
 
 
 def train(*args, timeout=300, env=None):
-    return subprocess.run(
-        [sys.executable, "train.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    """The finished command, as a child of the tests' fork server (conftest.run_script)."""
+    return run_script(["train.py", *args], timeout=timeout, env=env)
 
 
 def start(*args):

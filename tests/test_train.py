@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import frameworks_blocked, start_background, tiny_flags
+from conftest import frameworks_blocked, run_script, start_background, tiny_flags
 
 import config as config_lib
 
@@ -54,15 +54,13 @@ POISONED_RUN = "macro-poisoned-controller-seed0"  # The default run name says it
 DECISION_COLUMNS = [f"layer{i}_{s}" for i in range(4) for s in ("kernel", "filters")]
 
 
-def _run(args, script="train.py", env=None):
-    return subprocess.run(
-        [sys.executable, script, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+def _run(args, script="train.py", env=None, fresh=False):
+    """The command's finished process: a child of the tests' fork server (conftest.py,
+    `run_script`), or with `fresh` a new Python process, as a user's command is."""
+    if fresh:
+        return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, env=env)
+    return run_script([script, *args], timeout=300, env=env)
 
 
 def _then_probe(args, run_dir, probes):
@@ -168,7 +166,7 @@ BAD = [
         "candidates-many",
         ["--strategy=naswot", "--num_layers=1", "--naswot_candidates=7"],
         "6 architectures of the space",
-        False,
+        True,
     ),
     ("naswot-batch-big", ["--evaluation=naswot", "--naswot_batch=301"], "--naswot_batch", True),
     ("workers-negative", ["--workers=-1"], "--workers must be an integer >= 0", True),
@@ -210,7 +208,7 @@ BAD = [
         "data-not-prepared",
         ["--dataset=cifar10", "--data_dir=/nonexistent/nas-tfds"],
         "is not prepared in /nonexistent/nas-tfds",
-        False,
+        True,
     ),
 ]
 
@@ -241,7 +239,9 @@ def background_jobs(folder):
     }
     for name in ("evolution", "naswot", "naswot-reward"):
         jobs[name][0].extend(["--logdir", str(searches)])
-    functions = {name: lambda a=args, d=where: (_run(a), d) for name, (args, where) in jobs.items()}
+    # The end-to-end search runs as a user's command does: a new process, train.py's guard.
+    functions = {name: lambda a=args, d=where, f=name == "a": (_run(a, fresh=f), d)
+                 for name, (args, where) in jobs.items()}
     blocked = frameworks_blocked(folder / "no-frameworks")
     for name, args, _, early in BAD:
         args = TINY + [f"--logdir={bad_logdir}"] + args
