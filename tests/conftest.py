@@ -1,6 +1,8 @@
 """Shared test setup: the repository root on sys.path, quiet TensorFlow, seeds, tiny data,
-the tiny search (TINY_SEARCH, tiny_config, tiny_flags), and the background pool that runs
-the suite's slow subprocesses beside the other tests.
+the tiny search (TINY_SEARCH, tiny_config, tiny_flags), the background pool that runs
+the suite's slow subprocesses beside the other tests, and `run_script`, which runs a
+command (`python train.py ...`) as a child of a fork server that has imported TensorFlow
+already (tests/zygote.py).
 
 Background subprocesses: a test module that defines `background_jobs(folder)` (a dict
 name -> function of no arguments) gets those functions started on one shared pool of
@@ -157,10 +159,24 @@ class _Zygote:
             env={**self.env, "TF_CPP_MIN_LOG_LEVEL": "3"},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
-        if json.loads(self.process.stdout.readline() or "{}").get("ready") is not True:
+        ready = json.loads(self.process.stdout.readline() or "{}")
+        if ready.get("ready") is not True:
             raise RuntimeError("tests/zygote.py did not start")
+        # What importing TensorFlow sets in a process's environment (TF2_BEHAVIOR, ...): a
+        # fresh process would set the same itself.
+        self.added = {k: v for k, v in ready["env"].items() if k not in self.env}
         self.lock, self.next_id, self.waiting = threading.Lock(), 0, {}
         threading.Thread(target=self._read, daemon=True).start()
+
+    def serves(self, env):
+        """Whether a command in `env` would start as the server's children do."""
+        for key in (set(env) | set(self.env)) - {"TF_CPP_MIN_LOG_LEVEL"}:
+            if key in self.added:
+                if env.get(key) not in (None, self.added[key]):
+                    return False
+            elif env.get(key) != self.env.get(key):
+                return False
+        return True
 
     def _read(self):
         for line in self.process.stdout:
@@ -209,7 +225,7 @@ def run_script(argv, cwd=ROOT, timeout=600, env=None):
         if _zygote["client"] is None:
             _zygote["client"] = _Zygote()
         client = _zygote["client"]
-    if argv[0] != "-c" and (env is None or env == client.env) and dict(os.environ) == client.env:
+    if argv[0] != "-c" and client.serves(dict(os.environ) if env is None else env):
         return client.run(list(argv), cwd, timeout)
     return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)

@@ -46,7 +46,10 @@ def answer(message):
 
 
 def child(request):
-    """In the forked process: the command, as `python SCRIPT ARGS` would run it."""
+    """In the forked process: the command, as `python SCRIPT ARGS` would run it. Ends the
+    process as Python ends one (SystemExit out of the server's code: the exit handlers and
+    finalizers run, as in a fresh process), never returns."""
+    code = 1
     try:
         os.chdir(request["cwd"])
         for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
@@ -64,23 +67,15 @@ def child(request):
         sys.argv = [request["argv"][0], *request["argv"][1:]]
         here = os.path.dirname(os.path.abspath(__file__))
         sys.path[:] = [os.path.dirname(script)] + [p for p in sys.path[1:] if p != here]
+        runpy.run_path(script, run_name="__main__")
         code = 0
-        try:
-            runpy.run_path(script, run_name="__main__")
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            if not isinstance(e.code, int) and e.code is not None:
-                print(e.code, file=sys.stderr)
-        except BaseException:  # pylint: disable=broad-except
-            import traceback  # pylint: disable=import-outside-toplevel
+    except SystemExit as e:
+        raise SystemExit(e.code) from None
+    except BaseException:  # pylint: disable=broad-except
+        import traceback  # pylint: disable=import-outside-toplevel
 
-            traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)  # pylint: disable=protected-access
-    finally:
-        os._exit(1)  # pylint: disable=protected-access
+        traceback.print_exc()
+    raise SystemExit(code)
 
 
 def main():
@@ -105,14 +100,16 @@ def main():
     done = threading.Event()
     reaper = threading.Thread(target=reap, daemon=True)
     reaper.start()
-    answer({"ready": True})
+    answer({"ready": True, "env": dict(os.environ)})  # With what the imports set in it.
     for line in sys.stdin:
         request = json.loads(line)
-        with lock:
-            pid = os.fork()
-            if pid == 0:
-                child(request)
-            children[pid] = request["id"]
+        lock.acquire()  # Held across the fork: the reaper must not miss a child's id.
+        pid = os.fork()
+        if pid == 0:
+            lock.release()
+            child(request)  # Ends the child (SystemExit), here in the server's main thread.
+        children[pid] = request["id"]
+        lock.release()
         answer({"id": request["id"], "pid": pid})
     done.set()
     while True:
