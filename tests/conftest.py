@@ -186,6 +186,13 @@ class _Zygote:
             slot.update(message)
             if "status" in message:
                 slot["event"].set()
+        with self.lock:  # The server is gone: no command waits for it any longer.
+            self.dead = True
+            for slot in self.waiting.values():
+                slot.setdefault("status", None)
+                slot["event"].set()
+
+    dead = False
 
     def run(self, argv, cwd, timeout):
         folder = tempfile.mkdtemp(prefix="zygote-")
@@ -199,9 +206,11 @@ class _Zygote:
             ) + "\n")
             self.process.stdin.flush()
         finished = slot["event"].wait(timeout)
-        if not finished:
+        if not finished and "pid" in slot:
             os.kill(slot["pid"], 9)
             slot["event"].wait(30)
+        if finished and slot["status"] is None:
+            raise RuntimeError(f"the tests' fork server (tests/zygote.py) ended while {argv} ran")
         with open(out) as f_out, open(err) as f_err:
             stdout, stderr = f_out.read(), f_err.read()
         shutil.rmtree(folder, ignore_errors=True)
@@ -223,9 +232,14 @@ def run_script(argv, cwd=ROOT, timeout=600, env=None):
     environment)."""
     with _zygote["lock"]:
         if _zygote["client"] is None:
-            _zygote["client"] = _Zygote()
+            try:
+                _zygote["client"] = _Zygote()
+            except (OSError, RuntimeError, ValueError):
+                _zygote["client"] = False  # Every command a plain subprocess, then.
         client = _zygote["client"]
-    if argv[0] != "-c" and client.serves(dict(os.environ) if env is None else env):
+    if client and not client.dead and argv[0] != "-c" and client.serves(
+        dict(os.environ) if env is None else env
+    ):
         return client.run(list(argv), cwd, timeout)
     return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
