@@ -229,32 +229,38 @@ def lock(run_dir):
         handle = open(path, "a+")
     except OSError as e:
         raise ConfigError(f"cannot write the run folder {run_dir}: {e.strerror}") from None
-    if fcntl is None:
-        return handle
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        _hold(handle, run_dir)
+    except ConfigError:
         handle.close()
-        raise ConfigError(_in_use(run_dir)) from None
+        raise
     return handle
 
 
-def _in_use(run_dir):
-    return (f"run folder {run_dir} is in use by another search process; wait for it to "
-            f"stop (or stop it) before resuming")
+def _hold(handle, run_dir):
+    """Takes the run folder's lock on the open `handle` (nothing without fcntl).
+
+    Raises:
+      ConfigError: another process holds it.
+    """
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise ConfigError(
+            f"run folder {run_dir} is in use by another search process; wait for it to "
+            f"stop (or stop it) before resuming"
+        ) from None
 
 
 def _check_not_in_use(run_dir):
     """A resume of a run that another process holds (`lock`) is refused before anything
     else is read; the lock is let go at once (the search takes it when it starts)."""
     path = os.path.join(run_dir, LOCK_FILE)
-    if fcntl is None or not os.path.exists(path):
-        return
-    with open(path) as handle:  # Not "a+": a check writes nothing.
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ConfigError(_in_use(run_dir)) from None
+    if os.path.exists(path):
+        with open(path) as handle:  # Not "a+": a check writes nothing.
+            _hold(handle, run_dir)
 
 
 COMPONENTS_FILE = "components.json"

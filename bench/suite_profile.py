@@ -59,6 +59,8 @@ class Sampler(threading.Thread):
     def __init__(self, path):
         super().__init__(daemon=True)
         self.path, self.stop = path, threading.Event()
+        self.processes = {}  # (pid, start time) -> [CPU seconds since the first snapshot, argv]
+        self.before = None  # (pid, start time) -> CPU seconds at the first snapshot
 
     def run(self):
         with open(self.path, "w") as f:
@@ -69,9 +71,6 @@ class Sampler(threading.Thread):
                     f.flush()
                 self.snapshot()
                 self.stop.wait(1.0)
-
-    processes = {}  # pid -> [CPU seconds used since the first snapshot, command line]
-    before = None  # pid -> CPU seconds at the first snapshot (what ran before the suite)
 
     def snapshot(self):
         """Every process's CPU since the suite started (/proc/PID/stat), kept at its last
@@ -87,14 +86,15 @@ class Sampler(threading.Thread):
                 with open(f"/proc/{name}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
                 cpu = (int(fields[11]) + int(fields[12])) / hz
+                key = (int(name), fields[19])  # A reused pid starts at another time.
                 if first:
-                    self.before[name] = cpu
-                cpu -= self.before.get(name, 0.0)
-                if name not in self.processes:
+                    self.before[key] = cpu
+                cpu -= self.before.get(key, 0.0)
+                if key not in self.processes:
                     with open(f"/proc/{name}/cmdline", "rb") as f:
                         argv = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-                    self.processes[name] = [cpu, argv]
-                self.processes[name][0] = cpu
+                    self.processes[key] = [cpu, argv]
+                self.processes[key][0] = cpu
             except (OSError, IndexError, ValueError):
                 continue
 
@@ -102,14 +102,14 @@ class Sampler(threading.Thread):
 def sampled_report(processes, logged_pids):
     """CPU by kind of every process seen by the sampler, and those the log missed."""
     by, missed = collections.defaultdict(lambda: [0, 0.0]), collections.defaultdict(lambda: [0, 0.0])
-    for pid, (cpu, argv) in processes.items():
+    for (pid, _), (cpu, argv) in processes.items():
         words = argv.split()
         if words and os.path.basename(words[0]).startswith("python"):
             words = words[1:]
         k = kind(" ".join(words)) if words else "(kernel threads)"
         by[k][0] += 1
         by[k][1] += cpu
-        if int(pid) not in logged_pids:
+        if pid not in logged_pids:
             missed[k][0] += 1
             missed[k][1] += cpu
     total = sum(cpu for cpu, _ in processes.values())

@@ -1,7 +1,7 @@
 """The tests' fork server: a Python process that imports TensorFlow, Keras and the search
 once, then forks a child for every command a test runs (`python train.py ...`), so that
-each child starts with the imports done (about 4.5 s of CPU each, a third of the suite's
-CPU when every command paid them: bench/results/suite_profile.md).
+each child starts with the imports done (about 4.5 s of CPU in a fresh process; a child
+saves 2-4 s of it: BENCHMARKS.md, Tests).
 
 A child is what the command would be in a fresh process, but for what happens at import
 time: it runs the script as `__main__` in its own process (its own pid, working folder,
@@ -24,6 +24,7 @@ import os
 import runpy
 import sys
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -69,8 +70,8 @@ def child(request):
         sys.path[:] = [os.path.dirname(script)] + [p for p in sys.path[1:] if p != here]
         runpy.run_path(script, run_name="__main__")
         code = 0
-    except SystemExit as e:
-        raise SystemExit(e.code) from None
+    except SystemExit:
+        raise
     except BaseException:  # pylint: disable=broad-except
         import traceback  # pylint: disable=import-outside-toplevel
 
@@ -116,7 +117,7 @@ def main():
         with lock:
             if not children:
                 break
-        done.wait(0.1)
+        time.sleep(0.1)
 
 
 if __name__ == "__main__":
