@@ -444,7 +444,10 @@ CLAIMS = [
           "python assess.py --flagfile=configs/assess-nb201.flags "
           "--strategies=controller,random,evolution,tpe --trials=300 --budgets=100,300 --jobs=1 "
           "--out=logs/assess-nb201-table300",
-          read_table300),
+          read_table300, date="2026-12-07", commit="82eeb19d0cf91b5f68b7dbcc1fe02c5afb1ca2f2",
+          commit_note="HEAD when the run started, the tree without changes to tracked files; one "
+          "command for every strategy the row names (the earlier strategies.md and tpe300.md, two "
+          "runs, gave the same 480 picks); benchmark.csv and benchmark.md copied from its folder"),
     Claim("poison_trained", "the assessment on trained children",
           r"poison rate (\S+) ± (\S+) against random's (\S+) ± (\S+):.* at (\d+) children$",
           ["bench/results/assess-poison/results.csv"],

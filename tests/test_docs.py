@@ -2,6 +2,9 @@
 definitions and must be current; every relative link points at a file that exists;
 the README stays a front door (at most 15 KB)."""
 
+import importlib.util
+import json
+import math
 import pathlib
 import re
 import subprocess
@@ -73,23 +76,91 @@ def section(page, anchor):
     raise AssertionError(f"no heading with the anchor #{anchor}")
 
 
-def test_every_number_in_the_readme_s_results_is_in_the_page_it_links_to():
-    """The README's result table is the one allowed summary: each of its numbers must
-    be found in the page its row links to, so a measurement changed there cannot be
-    left stale here."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("## Results", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in table.splitlines() if line.startswith("| ") and "](" in line]
-    assert len(rows) >= 5
-    stale = []
-    for row in rows:
-        what, result, source = [cell.strip() for cell in row.strip("|").split(" | ")]
-        target, _, anchor = re.search(r"\]\(([^)]+)\)", source).group(1).partition("#")
-        page = section((ROOT / target).read_text(), anchor)
-        for number in re.findall(r"\d+(?:[.,]\d+)*", what + " " + result):
-            if number not in page:
-                stale.append(f"{number} ({what})")
-    assert not stale
+def _claims():
+    """bench/claims.py: the README results rows' claims and their records."""
+    spec = importlib.util.spec_from_file_location("bench_claims", ROOT / "bench" / "claims.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up.
+    spec.loader.exec_module(module)
+    return module
+
+
+claims = _claims()
+
+
+def record(claim):
+    return json.loads(claims.record_path(claim).read_text())
+
+
+def test_every_readme_results_row_names_its_one_run_and_links_its_record():
+    """Each row of the README's results table has one claim in bench/claims.py and links
+    that claim's record; the row says the record's date and commit (or that the commit was
+    not recorded, which the record must say too)."""
+    rows = claims.readme_rows()
+    assert len(rows) >= 10
+    named = []
+    for first, (_, _, source) in rows.items():
+        [claim] = [c for c in claims.CLAIMS if first.startswith(c.row)]
+        named.append(claim.name)
+        link = re.findall(r"\]\((bench/results/claims/[^)]+)\)", source)
+        assert link == [f"bench/results/claims/{claim.name}.json"], first
+        data = record(claim)
+        assert (data["name"], data["row"]) == (claim.name, claim.row)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", data["date"]) and data["date"] in source, first
+        assert data["command"].startswith("python ") and data["results"], first
+        assert all((ROOT / name).exists() for name in data["results"]), first
+        if data["commit"] is None:
+            assert "commit not recorded" in source, first
+            assert data["commit_note"].startswith("commit not recorded"), first
+        else:
+            assert re.fullmatch(r"[0-9a-f]{40}", data["commit"]), first
+            short = re.findall(r"`([0-9a-f]{7,40})`", source)
+            assert len(short) == 1 and data["commit"].startswith(short[0]), first
+    assert sorted(named) == sorted(c.name for c in claims.CLAIMS)
+
+
+def test_every_number_a_readme_results_row_quotes_is_its_record_s():
+    """The numbers a row quotes are its record's, in order, at the digits quoted (a bound,
+    `p < 1e-7`, holds for the record's value); a number in the result cell that the claim's
+    pattern does not read fails too, so none is quoted unchecked."""
+    for claim in claims.CLAIMS:
+        result, quoted = claims.quoted_numbers(claim)
+        numbers = record(claim)["numbers"]
+        assert len(quoted) == len(numbers), claim.name
+        for (text, _), number in zip(quoted, numbers):
+            assert claims.agrees(text, number["value"], number.get("bound")), (
+                f"{claim.name}: the README quotes {text}, the record has {number}")
+        spans = [span for _, span in quoted]
+        for found in re.finditer(claims.NUMBER, result):
+            assert any(a <= found.start() and found.end() <= b for a, b in spans), (
+                f"{claim.name}: {found.group()} is quoted but not read by the claim's pattern")
+
+
+def test_every_record_is_what_its_results_files_give():
+    """Each record's numbers, recomputed from its results files (read, not rerun). A record
+    without a commit (written by hand, saying so) has no files of its run to read."""
+    for claim in claims.CLAIMS:
+        data = record(claim)
+        if data["commit"] is None:
+            continue
+        assert data["results"] == claim.results, claim.name
+        got = claims.numbers_of(claim)
+        assert [n["what"] for n in got] == [n["what"] for n in data["numbers"]], claim.name
+        for new, old in zip(got, data["numbers"]):
+            assert new.get("bound") == old.get("bound"), claim.name
+            assert math.isclose(new["value"], old["value"], rel_tol=1e-9, abs_tol=1e-15), (
+                f"{claim.name}: {old['what']}: the record has {old['value']}, its files give {new['value']}")
+
+
+def test_a_quoted_number_agrees_with_a_value_at_its_own_digits():
+    assert claims.agrees("0.810", 0.81) and claims.agrees("94.37", 94.3693)
+    assert not claims.agrees("0.38", 0.38567) and claims.agrees("0.39", 0.38567)
+    assert claims.agrees("10,000", 10000) and claims.agrees("10 min 18 s", 617.9)
+    assert claims.agrees("8.3e-10", 8.32e-10) and not claims.agrees("8.3e-10", 8.36e-10)
+    assert claims.agrees("1e-7", 1.53e-8, "<") and not claims.agrees("1e-8", 1.53e-8, "<")
+    assert claims.agrees("8.3e-10", 8.32e-10, "≤") and not claims.agrees("8.3e-10", 8.4e-10, "≤")
+    assert [m.group() for m in re.finditer(claims.NUMBER, "at 100, 300 and 1,000 (p ≤ 1.4e-07)")] == [
+        "100", "300", "1,000", "1.4e-07"]
 
 
 # A measured number as the pages write one, in the forms that two measurements rarely
@@ -114,8 +185,8 @@ def measured_numbers(text):
 
 def test_every_measured_number_lives_in_one_page():
     """BENCHMARKS.md and the guides: a measurement is written in the page that owns it,
-    and the others link to it (the README's result table is tied to its sources by the
-    test below instead). A number in two pages is a copy that would drift."""
+    and the others link to it (the README's result table is tied to its runs' records by
+    the tests above instead). A number in two pages is a copy that would drift."""
     pages = [ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
     seen, copies = {}, []
     for page in pages:
