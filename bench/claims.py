@@ -28,7 +28,7 @@ each number the README quotes as
 
 Table lookups (NAS-Bench-201) must repeat exactly on every machine; a trained child's
 accuracy exactly on the same machine, within 0.01 elsewhere (measured: 0.844 / 0.810 and
-0.846 / 0.814 for the default search on two processors, BENCHMARKS §0). Wall-clock times
+0.846 / 0.814 for the default search on two processors, docs/LOG.md §0). Wall-clock times
 are printed, never compared. Writes bench/results/claims.md; exit status 1 when a number
 differs.
 """
