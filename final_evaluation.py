@@ -6,6 +6,7 @@ best.json written and the run marked finished.
 import os
 import time
 
+import keras
 import numpy as np
 
 import budget as budget_lib
@@ -111,6 +112,7 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
         "params": None if model is None else int(model.count_params()),
         "final_epochs": config.final_epochs,
         "final_failed": crashed,
+        "keras_backend": keras.backend.backend(),  # What trained the final model.
         "trials": run.trial,
         f"first_quarter_mean_{metric}": first,
         f"last_quarter_mean_{metric}": last,
