@@ -163,7 +163,8 @@ def grid_from_flags():
     base.run_name = "grid"  # Checked like any run name; each run gets its own.
     base = base.resolved()
     base.poison, base.remove_ops, base.poison_instances = poison, removed, instances
-    strategies = list(dict.fromkeys(FLAGS.strategies))
+    # An old name (config.RENAMED_VALUES: naswot) is its new one's, in the tables too.
+    strategies = list(dict.fromkeys(config_lib.renamed_value("strategy", s) for s in FLAGS.strategies))
     for s in strategies:
         try:
             config_lib.REGISTRIES["strategy"].check_name(s)
@@ -207,10 +208,24 @@ def grid_from_flags():
                     strategy=strategy,
                     seed=seed,
                     logdir=os.path.join(FLAGS.out, "runs"),
-                    run_name=f"{setting.name}-{extensions.label(strategy)}-seed{seed}",
+                    run_name=run_name(setting.name, strategy, seed),
                 )
                 runs.append((setting, config.resolved()))
     return base, runs
+
+
+def run_name(setting, strategy, seed):
+    """The run folder of one run: <setting>-<strategy>-seed<seed>, or where an assessment
+    made before a rename holds it, its folder under the strategy's old name
+    (config.RENAMED_VALUES), so the same command run again resumes it."""
+    name = f"{setting}-{extensions.label(strategy)}-seed{seed}"
+    runs = os.path.join(FLAGS.out, "runs")
+    if not run_state.holds_a_run(os.path.join(runs, name)):
+        for old, new in config_lib.RENAMED_VALUES["strategy"].items():
+            earlier = f"{setting}-{old}-seed{seed}"
+            if new == strategy and run_state.holds_a_run(os.path.join(runs, earlier)):
+                return earlier
+    return name
 
 
 def _budget(config):
@@ -229,8 +244,10 @@ def check_folder(out, base):
                 saved = json.load(f)["budget"]
         except (ValueError, KeyError, TypeError) as e:
             raise config_lib.ConfigError(f"cannot read {path}: it is damaged ({e})") from None
-        # A setting added since the folder was made was at its default there.
+        # A setting added since the folder was made was at its default there; one
+        # renamed since (config.RENAMED_FLAGS) is read under its new name.
         defaults = _budget(config_lib.SearchConfig())
+        saved = config_lib.renamed_fields(saved)
         saved = {k: saved.get(k, defaults.get(k)) for k in budget}
         differ = sorted(k for k in budget if budget[k] != saved[k])
         if differ:

@@ -5,6 +5,7 @@ a bad value then gets its one line at once, with nothing else on stderr.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
@@ -82,9 +83,49 @@ CONTROLLER_DEFAULTS = dict(
 # every learning rate's flag (--child_lr, --table_lr, --embedding_lr, --shared_lr), it
 # says whose it is.
 CONTROLLER_FLAGS = {"learning_rate": "controller_lr"}
-# Flags renamed since runs were made with them: old name -> new (train.py keeps each old
-# name as an alias of the new one).
-RENAMED_FLAGS = {"controller_memory": "memory_size"}
+# Flags renamed since runs were made with them: old name -> new. train.py keeps each old
+# name as an alias of the new one (absl's: silent, the flag's value is the new one's);
+# where the flag is a SearchConfig field, SearchConfig(...) takes the old name as a
+# keyword too, and a run folder's config.json written with it reads back (`read_config`).
+RENAMED_FLAGS = {
+    "controller_memory": "memory_size",
+    "naswot_batch": "proxy_batch",  # It feeds every training-free score, not NASWOT's alone.
+    "naswot_candidates": "proxy_candidates",
+}
+# Values renamed since runs were made with them: {setting: {old value: new}}. The old
+# value is taken as the new one wherever the setting is read (train.py's flags,
+# SearchConfig.resolved, assess.py's --strategies, a run folder's config.json), as
+# silently as a renamed flag; a default run folder named after the old value still
+# resumes (`earlier_run_names`).
+RENAMED_VALUES = {
+    # "Rank untrained candidates by a training-free score, train the best": NASWOT
+    # (Mellor et al.) is its default score, not the strategy (--evaluation=naswot is the score).
+    "strategy": {"naswot": "proxy_ranking"},
+}
+
+
+def renamed_value(setting, value):
+    """`value` of `setting` under its current name (RENAMED_VALUES): an old one renamed,
+    any other as it is."""
+    return RENAMED_VALUES.get(setting, {}).get(value, value) if isinstance(value, str) else value
+
+
+def renamed_fields(values):
+    """{SearchConfig field: value} with the old names of renamed fields (RENAMED_FLAGS)
+    replaced by the new ones.
+
+    Raises:
+      TypeError: a setting given under both its names.
+    """
+    values = dict(values)
+    for old, new in RENAMED_FLAGS.items():
+        if old in values and new in _FIELD_NAMES:
+            if new in values:
+                raise TypeError(f"{old} is the old name of {new}: give one of them")
+            values[new] = values.pop(old)
+    return values
+
+
 # The help of each controller setting's flag, in the order of the flags (init_range
 # has none: it is not a flag).
 CONTROLLER_HELP = dict(
@@ -242,9 +283,10 @@ class SearchConfig:
     strategy: str = _setting(
         "controller",
         "How children are chosen: the RL controller; uniform random sampling; regularized "
-        "evolution; naswot (score --naswot_candidates untrained random architectures, train the "
-        "top --trials); tpe (Bayesian optimization, Optuna's TPE sampler); budget_controller (the "
-        "controller, exploring early in the budget and exploiting late); memory_controller (the "
+        "evolution; proxy_ranking (score --proxy_candidates untrained random architectures with "
+        "the training-free score --proxy, NASWOT's by default, and train the top --trials; its "
+        "old name naswot still works); tpe (Bayesian optimization, Optuna's TPE sampler); "
+        "budget_controller (the controller, exploring early in the budget and exploiting late); memory_controller (the "
         "controller with a memory buffer, --memory_size); embedding (a Gaussian policy in "
         "the latent space of an architecture autoencoder); or reinforce_table (REINFORCE on "
         "independent logits per decision, Adam at --table_lr: the NB201 paper's REINFORCE, the "
@@ -332,20 +374,21 @@ class SearchConfig:
         5,
         "Evolution: a parent is the fittest of this many random members (S).",
     )
-    naswot_candidates: int = _setting(
+    proxy_candidates: int = _setting(
         None,
-        "NASWOT strategy: untrained random architectures to score (default 10 x --trials).",
+        "proxy_ranking: untrained random architectures (candidates) to score (default 10 x "
+        "--trials).",
     )
     proxy: str = _setting(
         "naswot",
-        "NASWOT strategy: the training-free score it ranks the candidates by (NASWOT's, or a "
+        "proxy_ranking: the training-free score it ranks the candidates by (NASWOT's, or a "
         "zero-cost proxy: see --evaluation).",
         allowed=SCORES,
     )
-    naswot_batch: int = _setting(
+    proxy_batch: int = _setting(
         128,
-        "Training-free scores: images of the minibatch (from the training split) that naswot, snip "
-        "and grad_norm read.",
+        "Training-free scores (a score's --evaluation, or proxy_ranking's --proxy): images of the "
+        "minibatch (from the training split) that naswot, snip and grad_norm read.",
     )
     trials: int = _setting(
         64,
@@ -463,8 +506,8 @@ class SearchConfig:
     )
     workers: int = _setting(
         None,
-        "Children trained (or NASWOT-scored) at once, each in its own worker process on Ray; 0 = "
-        "in the search process. Default: 1 for searches of more than 100 trials (flat memory), 0 "
+        "Children trained (or scored untrained) at once, each in its own worker process on Ray; "
+        "0 = in the search process. Default: 1 for searches of more than 100 trials (flat memory), 0 "
         "otherwise and with --evaluation=shared.",
         group="Where children run (workers.py). A resumed run may change these.",
     )
@@ -498,13 +541,15 @@ class SearchConfig:
 
     @property
     def score_name(self):
-        """The training-free score of the run: the evaluation's, or --strategy=naswot's
-        ranking's (`proxy`)."""
+        """The training-free score of the run: the evaluation's, or --strategy=proxy_ranking's
+        (`proxy`)."""
         return self.evaluation if specs.EVALUATIONS[self.evaluation].score else self.proxy
 
     def resolved(self):
         """A copy with the None defaults filled in, after checking every value."""
         c = dataclasses.replace(self, controller=dict(self.controller))
+        for f in dataclasses.fields(c):  # Old values (RENAMED_VALUES) under their new names.
+            setattr(c, f.name, renamed_value(f.name, getattr(c, f.name)))
         _check_choices(c)
         _resolve_template(c)
         _check_evaluation(c)
@@ -518,6 +563,19 @@ class SearchConfig:
         _resolve_execution(c)
         _resolve_run_name(c)
         return c
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(SearchConfig))
+_init = SearchConfig.__init__
+
+
+@functools.wraps(_init)
+def _init_renamed(self, *args, **kwargs):
+    """SearchConfig(...) takes a renamed field's old name (RENAMED_FLAGS) as a keyword."""
+    _init(self, *args, **renamed_fields(kwargs))
+
+
+SearchConfig.__init__ = _init_renamed
 
 
 def _check_choices(c):
@@ -662,7 +720,7 @@ def _check_counts(c):
         "max_failures",
         "population_size",
         "sample_size",
-        "naswot_batch",
+        "proxy_batch",
         "shared_steps_per_epoch",
         "eval_batch",
         "shared_lr_t0",
@@ -697,7 +755,8 @@ def _resolve_poisoning(c):
 
 
 def _check_strategies(c):
-    """The strategies' own settings (evolution, embedding, table, NASWOT), defaults filled in."""
+    """The strategies' own settings (evolution, embedding, table, proxy ranking), defaults
+    filled in."""
     _check(
         c.sample_size <= c.population_size,
         f"--sample_size={c.sample_size} must be <= --population_size={c.population_size} "
@@ -709,13 +768,13 @@ def _check_strategies(c):
     )
     _check(c.embedding_lr > 0, f"--embedding_lr must be > 0, got {c.embedding_lr}")
     _check(c.table_lr > 0, f"--table_lr must be > 0, got {c.table_lr}")
-    _check(c.naswot_batch >= 2, f"--naswot_batch must be >= 2, got {c.naswot_batch}")
-    if c.naswot_candidates is None:
-        c.naswot_candidates = 10 * c.trials if c.trials else 1000
+    _check(c.proxy_batch >= 2, f"--proxy_batch must be >= 2, got {c.proxy_batch}")
+    if c.proxy_candidates is None:
+        c.proxy_candidates = 10 * c.trials if c.trials else 1000
     _check(
-        isinstance(c.naswot_candidates, int) and c.naswot_candidates >= (c.trials or 1),
-        f"--naswot_candidates must be an integer >= --trials={c.trials} (the top --trials "
-        f"candidates are trained), got {c.naswot_candidates!r}",
+        isinstance(c.proxy_candidates, int) and c.proxy_candidates >= (c.trials or 1),
+        f"--proxy_candidates must be an integer >= --trials={c.trials} (the top --trials "
+        f"candidates are trained), got {c.proxy_candidates!r}",
     )
 
 
@@ -824,18 +883,34 @@ def _resolve_execution(c):
         )
 
 
+def _default_run_name(c, strategy=None):
+    """The run folder's default name (`strategy`: the strategy's name in it, if not its
+    current one)."""
+    attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
+    default = _defaults()
+    evaluation = "".join(  # Each setting that is not its default, by its value.
+        f"-{getattr(c, name)}"
+        for name in ("evaluation", "proxy", "benchmark_dataset", "benchmark_metric")
+        if getattr(c, name) != default[name]
+    )
+    space, strategy = extensions.label(c.space), extensions.label(strategy or c.strategy)
+    return f"{space}{attack}-{strategy}{evaluation}-seed{c.seed}"
+
+
+def earlier_run_names(c):
+    """The default run folder names `c` (resolved, its run name the default) had under
+    the strategy's old names (RENAMED_VALUES): a run started before the rename is in one."""
+    return [
+        _default_run_name(c, old)
+        for old, new in RENAMED_VALUES["strategy"].items()
+        if new == c.strategy
+    ]
+
+
 def _resolve_run_name(c):
     """The run's folder name: the default says what the run is."""
     if c.run_name is None:
-        attack = "-poisoned" if c.poison else ("-removed" if c.remove_ops else "")
-        default = _defaults()
-        evaluation = "".join(  # Each setting that is not its default, by its value.
-            f"-{getattr(c, name)}"
-            for name in ("evaluation", "proxy", "benchmark_dataset", "benchmark_metric")
-            if getattr(c, name) != default[name]
-        )
-        space, strategy = extensions.label(c.space), extensions.label(c.strategy)
-        c.run_name = f"{space}{attack}-{strategy}{evaluation}-seed{c.seed}"
+        c.run_name = _default_run_name(c)
     _check(
         bool(c.run_name) and os.sep not in c.run_name and c.run_name not in (".", ".."),
         f"--run_name must be a plain folder name, got {c.run_name!r}",
@@ -904,7 +979,7 @@ def _resolve_workers(c):
     )
     _check(
         not evaluation.in_process or c.workers == 0,
-        f"--workers={c.workers} is for trained or NASWOT-scored children; with "
+        f"--workers={c.workers} is for trained or scored children; with "
         f"--evaluation={c.evaluation} {evaluation.in_process}: use --workers=0",
     )
     return c.workers
@@ -968,9 +1043,10 @@ def read_config(run_dir):
     try:
         with open(path) as f:
             saved = json.load(f)
-        fields = {f.name for f in dataclasses.fields(SearchConfig)}
         if "reward" in saved and "evaluation" not in saved:  # Runs made before --evaluation.
             saved["evaluation"] = "naswot" if saved["reward"] == "naswot" else "train"
-        return SearchConfig(**{k: v for k, v in saved.items() if k in fields})
+        saved = renamed_fields(saved)  # Runs made before a rename (RENAMED_FLAGS, _VALUES).
+        saved = {k: renamed_value(k, v) for k, v in saved.items() if k in _FIELD_NAMES}
+        return SearchConfig(**saved)
     except (ValueError, TypeError, AttributeError) as e:
         raise ConfigError(f"cannot read {path}: it is damaged ({e})") from None

@@ -356,6 +356,11 @@ def _config(name, seed, max_trials, children_per_step, acc_beta, settings):
     """The SearchConfig a strategy is made from: its settings checked as train.py checks
     them (the space's are the hypermodel's: no space settings here)."""
     fields = {f.name for f in dataclasses.fields(config_lib.SearchConfig)}
+    name = config_lib.renamed_value("strategy", name)  # An old name (naswot) is the new one's.
+    try:
+        settings = config_lib.renamed_fields(settings)  # So are old settings' names.
+    except TypeError as e:
+        raise OracleError(str(e)) from None
     controller = {k: settings.pop(k) for k in list(settings) if k in config_lib.CONTROLLER_DEFAULTS}
     flags = {v: k for k, v in config_lib.CONTROLLER_FLAGS.items()}
     controller.update({flags[k]: settings.pop(k) for k in list(settings) if k in flags})

@@ -161,8 +161,8 @@ class NetworkManager:
         NASWOT or a zero-cost proxy, reward the score: zero_cost.Scorer). With
         `shared` and a score nothing is trained until `train` is called for the
         final pick.
-      naswot_batch: images in the scores' minibatch (drawn from the training split).
-      proxy: the score of `scorer` when `evaluation` is not one (--strategy=naswot's
+      proxy_batch: images in the scores' minibatch (drawn from the training split).
+      proxy: the score of `scorer` when `evaluation` is not one (--strategy=proxy_ranking's
         ranking): one of config.SCORES.
       shared: the `weight_sharing.SharedEvaluator` of `evaluation="shared"`.
       benchmark: the `nb201.Benchmark` of `evaluation="benchmark"`: each child's
@@ -191,7 +191,7 @@ class NetworkManager:
         max_failures=5,
         template_args=None,
         evaluation="train",
-        naswot_batch=naswot.BATCH_SIZE,
+        proxy_batch=naswot.BATCH_SIZE,
         shared=None,
         early_stop=False,
         benchmark=None,
@@ -233,7 +233,7 @@ class NetworkManager:
         self.cache = {}
         self.consecutive_failures = 0
         self.evaluation = evaluation
-        self.naswot_batch = naswot_batch
+        self.proxy_batch = proxy_batch
         self.proxy = evaluation if spec.score else proxy
         if self.proxy not in config.SCORES:
             raise ValueError(f"proxy must be one of {list(config.SCORES)}, got {proxy!r}")
@@ -243,7 +243,7 @@ class NetworkManager:
         # `early_stopping.MedianRule.thresholds()` of the step in flight, or None.
         self.stop_thresholds = None
         self._scorer = None
-        # A `workers.WorkerPool`: when set, children are trained (or NASWOT-scored)
+        # A `workers.WorkerPool`: when set, children are trained (or scored untrained)
         # in its worker processes, a step's children at once; None: in this process.
         self.pool = None
         # Children trained in this process name themselves in this file while they train
@@ -270,7 +270,7 @@ class NetworkManager:
             learning_rate=self.learning_rate,
             seed=self.seed,
             evaluation=self.evaluation,
-            naswot_batch=self.naswot_batch,
+            proxy_batch=self.proxy_batch,
             proxy=self.proxy,
             cache=False,
             early_stop=self.early_stop,
@@ -366,7 +366,7 @@ class NetworkManager:
                 self.dataset.x_train,
                 self.dataset.y_train,
                 proxy=self.proxy,
-                batch_size=self.naswot_batch,
+                batch_size=self.proxy_batch,
                 seed=self.seed,
                 seed_of=self.child_seed,
             )

@@ -115,7 +115,7 @@ def make_manager(config, dataset, space, template, shared=None, benchmark=None):
         max_failures=config.max_failures,
         template_args=templates.template_args(config),
         evaluation=config.evaluation,
-        naswot_batch=config.naswot_batch,
+        proxy_batch=config.proxy_batch,
         proxy=config.proxy,
         shared=shared,
         early_stop=config.early_stop != "none",
@@ -237,7 +237,7 @@ def run_search(config, out=print, resume=False, should_stop=None, *, space=None,
         try:
             manager.scorer  # pylint: disable=pointless-statement
         except ValueError as e:
-            raise ConfigError(f"--naswot_batch: {e}; lower --naswot_batch") from None
+            raise ConfigError(f"--proxy_batch: {e}; lower --proxy_batch") from None
     budget = budget_lib.Budget(config.trials, config.time_budget, config.benchmark_seconds)
     started_ray = False
     try:
@@ -521,7 +521,7 @@ class _Loop:
         n = int(min(config.children_per_step, run.budget.children_left()))
         failures = run.manager.consecutive_failures
         architectures = run.strategy.propose(n)
-        if not architectures:  # NASWOT's ranking is used up.
+        if not architectures:  # The proxy ranking is used up.
             run.stopped_by = "strategy"
             return False
         affordable = self._affordable(architectures)
@@ -598,7 +598,7 @@ class _Loop:
         the pending step's done list and state.json."""
         run, space = self.run, self.space
         run.trial += 1
-        scores = getattr(run.strategy, "scores", None)  # NaswotStrategy's ranking.
+        scores = getattr(run.strategy, "scores", None)  # ProxyRankingStrategy's ranking.
         if result.score is None and scores:
             result.score = scores.get(tuple(result.architecture))
         run.count(result, space.poisoned_layers(result.architecture))

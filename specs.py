@@ -17,7 +17,7 @@ import state_space
 PROXIES = ("synflow", "snip", "grad_norm", "params", "flops")
 # Training-free scores of an untrained child: NASWOT (naswot.py) and the zero-cost
 # proxies (zero_cost.py). Each is an --evaluation (the score is the fitness every
-# strategy sees) and a --proxy (what --strategy=naswot ranks its candidates by).
+# strategy sees) and a --proxy (what --strategy=proxy_ranking ranks its candidates by).
 SCORES = ("naswot", *PROXIES)
 
 
@@ -167,11 +167,11 @@ def _check_table(c):
 def check_score_batch(c):
     """The scores' minibatch against the training images they are drawn from."""
     train_images = data.check_sizes(c.dataset, c.train_size, c.val_size)
-    if c.naswot_batch <= train_images:
+    if c.proxy_batch <= train_images:
         return None
     return (
-        f"--naswot_batch={c.naswot_batch} is larger than the {train_images} training images "
-        f"the scores draw their minibatch from; lower --naswot_batch"
+        f"--proxy_batch={c.proxy_batch} is larger than the {train_images} training images "
+        f"the scores draw their minibatch from; lower --proxy_batch"
     )
 
 
@@ -248,7 +248,7 @@ class Strategy:
       refused: why it does not work with the others.
       controller: it is the controller RNN (its settings, --memory_size among them).
       memory_size: its memory buffer's size where --memory_size is left out (0: none).
-      candidates: it scores --naswot_candidates untrained candidates and trains the best
+      candidates: it scores --proxy_candidates untrained candidates and trains the best
         (the scores' minibatch is its).
       proxy: it ranks by --proxy.
       spaces: the spaces it works with (None: every one).
@@ -273,9 +273,9 @@ STRATEGIES = {
     "controller": Strategy(controller=True),
     "random": Strategy(),
     "evolution": Strategy(),
-    "naswot": Strategy(
+    "proxy_ranking": Strategy(  # Its old name, naswot: config.RENAMED_VALUES.
         evaluations=("train",),
-        refused="--strategy=naswot ranks by a score (--proxy) and trains the top --trials",
+        refused="--strategy=proxy_ranking ranks by a score (--proxy) and trains the top --trials",
         candidates=True,
         proxy=True,
     ),
@@ -337,9 +337,9 @@ def check_strategy(c):
 def check_space_size(c, space):
     """A strategy that scores candidates cannot score more than the space holds (`space`:
     the search's, poisoning applied)."""
-    if strategy(c.strategy).candidates and c.naswot_candidates > space.num_architectures:
+    if strategy(c.strategy).candidates and c.proxy_candidates > space.num_architectures:
         return (
-            f"--naswot_candidates={c.naswot_candidates} is more than the "
+            f"--proxy_candidates={c.proxy_candidates} is more than the "
             f"{space.num_architectures:,} architectures of the space"
         )
     return None

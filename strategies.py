@@ -127,11 +127,12 @@ class EvolutionStrategy:
         """Nothing to load; see `save`."""
 
 
-class NaswotStrategy:
-    """NASWOT search (Mellor et al., 2021): score `candidates`
-    distinct random architectures untrained, then propose them best score first, so
-    that the search's `trials` trains the top of the ranking. The score is the
-    manager's `proxy` (--proxy): NASWOT's, or a zero-cost proxy's.
+class ProxyRankingStrategy:
+    """--strategy=proxy_ranking (its old name: naswot): score `candidates` distinct random
+    architectures untrained, then propose them best score first, so that the search's
+    `trials` trains the top of the ranking (NASWOT's search, Mellor et al., 2021, with
+    its score). The score is the manager's `proxy` (--proxy): NASWOT's, or a zero-cost
+    proxy's.
 
     Scoring happens on the first `propose`; the ranking is kept in the run state and
     written to `naswot.csv` in the run folder (a search interrupted while scoring
@@ -164,7 +165,7 @@ class NaswotStrategy:
             if a not in seen:
                 seen.add(a)
                 architectures.append(a)
-        self.out(f"scoring {self.candidates} untrained architectures (NASWOT) ...")
+        self.out(f"scoring {self.candidates} untrained candidates ({self.manager.proxy}) ...")
         started = time.perf_counter()
         scored = []
         for i, (a, score) in enumerate(zip(architectures, self.manager.score_all(architectures))):
@@ -452,14 +453,15 @@ def _budget_controller(space, seed, s):
 # The built-in strategies by their --strategy names (config.STRATEGIES): each a
 # function (space, seed, Setup) -> strategy. A user's strategy is a factory of
 # (space, seed) that a reference names (extensions.py); `make_strategy` makes either.
+# An old name (config.RENAMED_VALUES) is resolved with the settings, before this.
 STRATEGIES = {
     "controller": lambda space, seed, s: ControllerStrategy(space, seed, s.config.controller),
     "random": lambda space, seed, s: RandomStrategy(space, seed),
     "evolution": lambda space, seed, s: EvolutionStrategy(
         space, seed, s.config.population_size, s.config.sample_size
     ),
-    "naswot": lambda space, seed, s: NaswotStrategy(
-        space, seed, s.config.naswot_candidates, s.manager, s.run_dir, s.out
+    "proxy_ranking": lambda space, seed, s: ProxyRankingStrategy(
+        space, seed, s.config.proxy_candidates, s.manager, s.run_dir, s.out
     ),
     "tpe": _tpe,
     "budget_controller": _budget_controller,
@@ -598,3 +600,6 @@ class Guarded:
 
     def load(self, directory):
         return self._call("load", directory)
+
+
+NaswotStrategy = ProxyRankingStrategy  # Its name before --strategy=naswot became proxy_ranking.

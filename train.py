@@ -4,7 +4,7 @@
   python train.py --space=macro --trials=200 --epochs=2
   python train.py --strategy=random --seed=3
   python train.py --strategy=evolution --population_size=20 --sample_size=5
-  python train.py --strategy=naswot --trials=8 --naswot_candidates=500
+  python train.py --strategy=proxy_ranking --trials=8 --proxy_candidates=500  # rank by NASWOT
   python train.py --evaluation=naswot --trials=500      # controller learns from NASWOT
   python train.py --flagfile=configs/enas.flags         # ENAS: weight sharing
   python train.py --flagfile=configs/rsws.flags         # random search, weight sharing
@@ -168,6 +168,8 @@ def main(argv):
     try:
         config = config.resolved()
         if FLAGS.resume:
+            if not FLAGS["run_name"].present:  # A default folder named before a rename.
+                config.run_name = earlier_run_name(config)
             config = resume_config(config)
         space, _ = poisoning.make_space(config)  # Its op names: poisoning needs no Keras.
         too_many = specs.check_space_size(config, space)
@@ -268,6 +270,18 @@ def _stopped(config):
 # Flags whose SearchConfig field has another name; the rest match one to one.
 _CONTROLLER_FLAGS = {flag: key for key, flag in config_lib.CONTROLLER_FLAGS.items()}
 _RUN_FLAGS = {"resume", "logdir", "run_name"}
+
+
+def earlier_run_name(config):
+    """The run folder a resume with the default run name continues: the default, or
+    where no run is in it, its name under the strategy's old name (config.RENAMED_VALUES:
+    `--strategy=naswot --resume` continues toy-naswot-seed0, made before the rename)."""
+    if run_state.holds_a_run(os.path.join(config.logdir, config.run_name)):
+        return config.run_name
+    for name in config_lib.earlier_run_names(config):
+        if run_state.holds_a_run(os.path.join(config.logdir, name)):
+            return name
+    return config.run_name
 
 
 def resume_config(config):

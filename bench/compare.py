@@ -12,8 +12,9 @@ the same number of trained children (--trials), or, with --time_budget, the same
 wall time of search (each run stops proposing when its next step, or trial, is
 expected to end after the budget; no trial limit):
 
-  controller, random, evolution, naswot,  train.py --strategy=... (this project)
-  tpe, budget_controller
+  controller, random, evolution, naswot,  train.py --strategy=... (this project;
+  tpe, budget_controller                  naswot: --strategy=proxy_ranking, which
+                                          ranks by the NASWOT score by default)
   random_es                               random search with --early_stop=median
   kt_random, kt_bayesian, kt_hyperband    Keras Tuner 1.4 RandomSearch,
                                           BayesianOptimization and Hyperband on a
@@ -59,7 +60,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 OURS = ("controller", "random", "evolution", "naswot", "tpe", "budget_controller", "random_es")
-STRATEGY = {"random_es": "random"}  # Method -> --strategy, where they differ.
+# Method -> --strategy, where they differ ("naswot": NASWOT's search, the proxy ranking by
+# its default score; the method keeps its name, which its run folders and results carry).
+STRATEGY = {"random_es": "random", "naswot": "proxy_ranking"}
 EXTRA_FLAGS = {"random_es": ["--early_stop=median"]}
 KERAS_TUNER = ("kt_random", "kt_bayesian", "kt_hyperband")
 METHODS = OURS + KERAS_TUNER
@@ -96,7 +99,8 @@ def parse_args(argv=None):
     p.add_argument("--children_per_step", type=int, default=4, help="Controller updates.")
     p.add_argument("--population_size", type=int, default=8, help="Evolution population.")
     p.add_argument("--sample_size", type=int, default=3, help="Evolution sample.")
-    p.add_argument("--naswot_candidates", type=int, default=None, help="Default 10 x trials.")
+    p.add_argument("--proxy_candidates", "--naswot_candidates", type=int, default=None,
+                   help="Candidates the naswot method ranks (default 10 x trials).")
     p.add_argument("--logdir", default=None, help="Run folders (default logs/compare-<space>).")
     p.add_argument("--results", default=str(ROOT / "bench" / "results"))
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # One Keras Tuner run.
@@ -152,8 +156,8 @@ def run_ours(args, method, seed):
             f"--logdir={args.logdir}",
             f"--run_name={name}",
         ]
-        if args.naswot_candidates:
-            flags.append(f"--naswot_candidates={args.naswot_candidates}")
+        if args.proxy_candidates:
+            flags.append(f"--proxy_candidates={args.proxy_candidates}")
         if (run_dir / "state.json").exists():
             flags = ["--resume", f"--logdir={args.logdir}", f"--run_name={name}"]
         proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *flags], cwd=ROOT)

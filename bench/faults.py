@@ -66,8 +66,8 @@ MODES = {
                    "--early_stop_after=3", "--epochs=3", "--train_size=300", "--val_size=100",
                    "--batch_size=32", "--final_epochs=1"],
     "shared": SHARED,
-    "naswot": TRAINED + ["--evaluation=naswot", "--trials=12", "--naswot_batch=32"],
-    "naswot-strategy": TRAINED + ["--strategy=naswot", "--naswot_candidates=30", "--naswot_batch=32"],
+    "naswot": TRAINED + ["--evaluation=naswot", "--trials=12", "--proxy_batch=32"],
+    "naswot-strategy": TRAINED + ["--strategy=proxy_ranking", "--proxy_candidates=30", "--proxy_batch=32"],
     "benchmark": BENCHMARK,
     "benchmark-table": BENCHMARK + ["--strategy=reinforce_table"],
 }

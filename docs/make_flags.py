@@ -82,12 +82,26 @@ def render():
         "## Renamed flags",
         "",
         "Older names that still work, each an alias of its new name (a run started with one",
-        "resumes with either).",
+        "resumes with either; nothing is printed for them).",
         "",
         "| old flag | new flag |",
         "| --- | --- |",
     ]
     out += [f"| `--{old}` | `--{new}` |" for old, new in config.RENAMED_FLAGS.items()]
+    out += [
+        "",
+        "Older values that still work, each taken as its new value (in flag files, `assess.py`'s",
+        "`--strategies` and the `config.json` of a run folder; a run folder named after the old",
+        "value resumes).",
+        "",
+        "| old value | new value |",
+        "| --- | --- |",
+    ]
+    out += [
+        f"| `--{setting}={old}` | `--{setting}={new}` |"
+        for setting, renamed in config.RENAMED_VALUES.items()
+        for old, new in renamed.items()
+    ]
     out.append("")
     return "\n".join(out)
 

@@ -49,7 +49,7 @@ def background_jobs(folder):
 
     def naswot():
         proc = assess(f"--out={folder / 'naswot'}", "--clean=false", "--jobs=1",
-                      "--evaluation=naswot", "--naswot_batch=32", "--strategies=controller")
+                      "--evaluation=naswot", "--proxy_batch=32", "--strategies=controller")
         return folder / "naswot", proc
 
     return {"grid": grid, "naswot": naswot}
@@ -300,3 +300,36 @@ def test_a_grid_scored_by_naswot_reports_the_score_as_the_fitness():
         )
     assert "mean NASWOT score, last quarter" in (tmp_path / "summary.md").read_text()
     assert (tmp_path / "accuracy.png").exists() and (tmp_path / "poison_rate.png").exists()
+
+
+def test_old_strategy_and_flag_names_make_the_grid_of_the_new_ones(tmp_path):
+    """--strategies=naswot (config.RENAMED_VALUES) is proxy_ranking, --naswot_batch
+    (config.RENAMED_FLAGS) --proxy_batch; an assessment made before the renames (its
+    runs/<setting>-naswot-seed<k> folders, its assess.json budget's naswot_batch)
+    resumes in its own folders."""
+    out = tmp_path / "a"
+    found = in_subprocess(
+        "import json, os, assess\n"
+        f"out = {str(out)!r}\n"
+        "def grid(*flags):\n"
+        "    assess.FLAGS.unparse_flags()\n"
+        "    assess.FLAGS(['assess.py', '--clean', '--seeds=0,1', f'--out={out}', *flags])\n"
+        "    base, runs = assess.grid_from_flags()\n"
+        "    return base, [(c.strategy, c.run_name, c.proxy_batch) for _, c in runs]\n"
+        "_, old = grid('--strategies=naswot,proxy_ranking', '--naswot_batch=32')\n"
+        "_, new = grid('--strategies=proxy_ranking', '--proxy_batch=32')\n"
+        "os.makedirs(os.path.join(out, 'runs', 'clean-naswot-seed1'))\n"
+        "open(os.path.join(out, 'runs', 'clean-naswot-seed1', 'config.json'), 'w').close()\n"
+        "base, resumed = grid('--strategies=naswot', '--naswot_batch=32')\n"
+        "budget = assess._budget(base)\n"
+        "budget['naswot_batch'] = budget.pop('proxy_batch')\n"
+        "with open(os.path.join(out, assess.GRID_FILE), 'w') as f:\n"
+        "    json.dump({'budget': budget}, f)\n"
+        "assess.check_folder(out, base)  # The old budget's names read as the new.\n"
+        "print(json.dumps([old, new, resumed]))\n"
+    )
+    old, new, resumed = found
+    assert old == new == [["proxy_ranking", "clean-proxy_ranking-seed0", 32],
+                          ["proxy_ranking", "clean-proxy_ranking-seed1", 32]]
+    assert resumed == [["proxy_ranking", "clean-proxy_ranking-seed0", 32],
+                       ["proxy_ranking", "clean-naswot-seed1", 32]]

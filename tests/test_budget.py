@@ -35,8 +35,8 @@ def test_a_bad_time_budget_is_one_config_error():
         config_lib.SearchConfig(trials=None).resolved()
     c = config_lib.SearchConfig(trials=None, time_budget="1h30m").resolved()
     assert (c.trials, c.time_budget, c.workers) == (None, 5400.0, 1)  # Any length: a worker.
-    assert config_lib.SearchConfig(trials=None, time_budget="2m", strategy="naswot").resolved(
-    ).naswot_candidates == 1000
+    assert config_lib.SearchConfig(trials=None, time_budget="2m", strategy="proxy_ranking").resolved(
+    ).proxy_candidates == 1000
 
 
 def test_a_step_starts_only_while_it_is_expected_to_fit():

@@ -19,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
     "changes, message",
     [
         (dict(evaluation="shared"), "needs --space=macro"),
-        (dict(space="macro", strategy="naswot", evaluation="shared"), "--strategy=naswot is for --evaluation=train"),
+        (dict(space="macro", strategy="proxy_ranking", evaluation="shared"), "--strategy=proxy_ranking is for --evaluation=train"),
         (dict(evaluation="trained"), "--evaluation must be one of"),
         (dict(space="macro", evaluation="shared", reward_mode="eval"), "--reward_mode"),
         (dict(space="macro", evaluation="shared", shared_bn="none"), "--shared_bn"),
@@ -68,7 +68,7 @@ def test_a_run_made_with_the_old_reward_flag_reads_back_as_its_evaluation(
         (dict(), 0),  # The default search: 64 trials, in the search process.
         (dict(trials=100), 0),
         (dict(trials=101), 1),  # Long searches: one worker process, flat memory.
-        (dict(trials=101, strategy="naswot"), 1),
+        (dict(trials=101, strategy="proxy_ranking"), 1),
         (dict(space="macro", evaluation="shared", trials=10_000), 0),  # One supernet, no children.
         (dict(trials=5, workers=3), 3),
         (dict(trials=500, workers=0), 0),
@@ -118,10 +118,10 @@ def test_the_memory_controller_keeps_10000_architectures_unless_told_otherwise()
          "scoring minibatch of 101 must be between 1 and the 100 validation images"),
         (dict(space="macro", evaluation="shared", train_size=64, batch_size=65),
          "supernet minibatch of 65 must be between 1 and the 64 training images"),
-        (dict(evaluation="naswot", train_size=100, naswot_batch=101),
-         "--naswot_batch=101 is larger than the 100 training images"),
-        (dict(strategy="naswot", val_size=3900, naswot_batch=128),
-         "--naswot_batch=128 is larger than the 100 training images"),
+        (dict(evaluation="naswot", train_size=100, proxy_batch=101),
+         "--proxy_batch=101 is larger than the 100 training images"),
+        (dict(strategy="proxy_ranking", val_size=3900, proxy_batch=128),
+         "--proxy_batch=128 is larger than the 100 training images"),
     ],
 )
 def test_controller_settings_and_data_sizes_are_refused_by_the_config(changes, message):
@@ -145,17 +145,17 @@ def test_a_training_free_evaluation_is_any_score_and_names_the_run():
     for score in config.SCORES:
         c = config.SearchConfig(evaluation=score).resolved()
         assert c.score_name == score and c.run_name == f"toy-controller-{score}-seed0"
-    c = config.SearchConfig(strategy="naswot", proxy="synflow").resolved()
-    assert c.score_name == "synflow" and c.run_name == "toy-naswot-synflow-seed0"
-    assert config.SearchConfig(strategy="naswot").resolved().run_name == "toy-naswot-seed0"
+    c = config.SearchConfig(strategy="proxy_ranking", proxy="synflow").resolved()
+    assert c.score_name == "synflow" and c.run_name == "toy-proxy_ranking-synflow-seed0"
+    assert config.SearchConfig(strategy="proxy_ranking").resolved().run_name == "toy-proxy_ranking-seed0"
 
 
 @pytest.mark.parametrize(
     "changes, message",
     [
         (dict(proxy="fisher"), r"--proxy must be one of \['naswot', 'synflow'"),
-        (dict(proxy="synflow"), "--proxy=synflow is the score --strategy=naswot ranks by"),
-        (dict(strategy="naswot", evaluation="snip"), "--strategy=naswot ranks by a score"),
+        (dict(proxy="synflow"), "--proxy=synflow is the score --strategy=proxy_ranking ranks by"),
+        (dict(strategy="proxy_ranking", evaluation="snip"), "--strategy=proxy_ranking ranks by a score"),
         (dict(evaluation="fisher"), "--evaluation must be one of"),
     ],
 )
@@ -206,6 +206,23 @@ for old, new in config.RENAMED_FLAGS.items():
     via_old, via_new = parsed([f"--{old}={value}"]), parsed([f"--{new}={value}"])
     if via_old != via_new or via_new == parsed([]):
         problems.append(f"--{old}={value} is not --{new}={value}")
+def resolved(argv):
+    F.unparse_flags()
+    F(["train.py", *argv])
+    return dataclasses.asdict(train.config_from_flags().resolved())
+
+
+# An old value of a renamed one (config.RENAMED_VALUES) runs what its new value runs, and
+# a command line of old names (an old flag file) the same search as one of new names.
+for setting, renamed in config.RENAMED_VALUES.items():
+    for old, new in renamed.items():
+        if resolved([f"--{setting}={old}"]) != resolved([f"--{setting}={new}"]):
+            problems.append(f"--{setting}={old} is not --{setting}={new}")
+old = resolved(["--strategy=naswot", "--naswot_candidates=700", "--naswot_batch=32"])
+new = resolved(["--strategy=proxy_ranking", "--proxy_candidates=700", "--proxy_batch=32"])
+if old != new or (new["strategy"], new["proxy_candidates"], new["proxy_batch"]) != (
+        "proxy_ranking", 700, 32):
+    problems.append(f"old names {old} are not the new {new}")
 for s in settings:
     flag = F[s.name]
     if flag.default != s.default or not flag.help.endswith(s.help) or not s.help.strip():
@@ -241,7 +258,8 @@ def test_every_flag_is_its_setting_s_field_and_reaches_only_that_field():
     """train.py's flags are made from SearchConfig's fields (config.flag_settings):
     the same names, defaults, help and allowed values; and each flag, given alone with
     a value other than its default, changes its own setting and no other; a renamed
-    flag's old name (config.RENAMED_FLAGS) sets what its new name does."""
+    flag's old name (config.RENAMED_FLAGS) sets what its new name does, and a renamed
+    value's old name (config.RENAMED_VALUES: --strategy=naswot) runs what its new one does."""
     proc = subprocess.run(
         [sys.executable, "-c", _FLAGS_AGAINST_FIELDS], cwd=ROOT, capture_output=True, text=True,
         timeout=120,
@@ -258,3 +276,26 @@ def test_every_field_declares_its_help_and_each_group_starts_once():
     groups = [f.metadata["group"] for f in fields if f.metadata["group"]]
     assert len(groups) == len(set(groups)) and fields[0].metadata["group"]
     assert set(config.CONTROLLER_HELP) == set(config.CONTROLLER_DEFAULTS) - {"init_range"}
+
+
+def test_old_names_of_settings_and_values_give_the_new_ones():
+    """SearchConfig takes a renamed field's old name (config.RENAMED_FLAGS) as a keyword,
+    and resolves a renamed value (config.RENAMED_VALUES) to its new one."""
+    old = config.SearchConfig(strategy="naswot", naswot_candidates=90, naswot_batch=16, trials=9)
+    new = config.SearchConfig(strategy="proxy_ranking", proxy_candidates=90, proxy_batch=16, trials=9)
+    assert old.proxy_candidates == 90 and old.proxy_batch == 16
+    assert old.resolved() == new.resolved()
+    assert new.resolved().strategy == "proxy_ranking"
+    assert config.earlier_run_names(new.resolved()) == ["toy-naswot-seed0"]
+    with pytest.raises(TypeError, match="naswot_batch is the old name of proxy_batch"):
+        config.SearchConfig(naswot_batch=16, proxy_batch=32)
+
+
+def test_a_config_json_written_with_old_names_reads_back_under_the_new(tmp_path):
+    saved = dataclasses.asdict(config.SearchConfig(strategy="proxy_ranking", trials=9).resolved())
+    saved["strategy"] = "naswot"
+    saved["naswot_candidates"], saved["naswot_batch"] = saved.pop("proxy_candidates"), 16
+    del saved["proxy_batch"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    read = config.read_config(str(tmp_path))
+    assert (read.strategy, read.proxy_candidates, read.proxy_batch) == ("proxy_ranking", 90, 16)

@@ -76,7 +76,7 @@ def test_singular_kernel_and_no_relu_get_the_minimal_score():
 
 def child_manager(tiny_dataset, space, template="toy", seed=3, **kwargs):
     return manager.NetworkManager(
-        tiny_dataset, space, template=template, naswot_batch=16, seed=seed, **kwargs
+        tiny_dataset, space, template=template, proxy_batch=16, seed=seed, **kwargs
     )
 
 

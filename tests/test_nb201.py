@@ -507,7 +507,7 @@ def test_a_benchmark_search_commits_per_seconds_not_per_trial(tmp_path, monkeypa
         ({"space": "nb201", "evaluation": "benchmark", "benchmark_dataset": "svhn"}, "--benchmark_dataset"),
         ({"space": "nb201", "num_layers": 4}, "an NB201 cell has 6 edges"),
         ({"space": "nb201", "nb201_channels": 0}, "--nb201_channels must be an integer >= 1"),
-        ({"space": "nb201", "evaluation": "benchmark", "strategy": "naswot"}, "--strategy=naswot"),
+        ({"space": "nb201", "evaluation": "benchmark", "strategy": "naswot"}, "--strategy=proxy_ranking"),
         ({"space": "nb201", "evaluation": "benchmark", "benchmark_noise": -0.1}, "--benchmark_noise must be"),
         ({"space": "nb201", "evaluation": "benchmark", "benchmark_cell_noise": float("nan")}, "--benchmark_cell_noise must be"),
         ({"space": "nb201", "evaluation": "benchmark", "benchmark_bias": "none:x"}, "op:bonus pairs"),
@@ -543,7 +543,7 @@ def test_nb201_cells_are_scored_by_naswot(tiny_dataset):
     space = nb201_space()
     net = manager.NetworkManager(
         tiny_dataset, space, template="nb201", template_args={"channels": 4, "cells": 1},
-        evaluation="naswot", naswot_batch=16,
+        evaluation="naswot", proxy_batch=16,
     )
     connected = net.score(space.from_string(NB201_EXAMPLE))
     assert not connected.failed and np.isfinite(connected.score)

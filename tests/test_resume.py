@@ -477,3 +477,37 @@ def test_a_folder_holding_only_the_lock_of_a_stopped_start_counts_as_empty(tmp_p
     (tmp_path / "run" / search.LOCK_FILE).touch()
     best = search.run_search(_table_run(tmp_path, "run"), out=lambda line: None)
     assert best["trials"] == 40
+
+
+# ---------------------------------------------------------------- renamed settings
+
+
+def test_a_run_folder_made_before_the_renames_resumes_with_the_old_names(tmp_path):
+    """A run started as `--strategy=naswot --naswot_candidates=8 --naswot_batch=16`
+    (before config.RENAMED_VALUES and RENAMED_FLAGS): its config.json holds the old
+    names and its folder the old default name, toy-naswot-seed0. The same command with
+    --resume finds that folder and finishes the run: the top of its ranking trained."""
+    import search  # pylint: disable=import-outside-toplevel
+
+    settings = dict(strategy="proxy_ranking", proxy_candidates=8, proxy_batch=16)
+    config = tiny_config(tmp_path, **settings)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        search.run_search(config, out=lines.append,
+                          should_stop=lambda: sum(l.startswith("trial ") for l in lines) >= 2)
+    old = tmp_path / "toy-naswot-seed0"
+    (tmp_path / "toy-proxy_ranking-seed0").rename(old)
+    saved = json.loads((old / "config.json").read_text())
+    saved.update(strategy="naswot", run_name=old.name)
+    saved["naswot_candidates"] = saved.pop("proxy_candidates")
+    saved["naswot_batch"] = saved.pop("proxy_batch")
+    (old / "config.json").write_text(json.dumps(saved))
+    assert len(rows(old)) == 2
+    command = tiny_flags(strategy="naswot", naswot_candidates=8, naswot_batch=16)
+    proc = train(*command, "--resume", f"--logdir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (tmp_path / "toy-proxy_ranking-seed0").exists()
+    with open(old / "naswot.csv", newline="") as f:
+        ranking = [r["architecture"] for r in csv.DictReader(f)]
+    assert [r["architecture"] for r in rows(old)] == ranking[:4]
+    assert json.loads((old / "state.json").read_text())["phase"] == "finished"

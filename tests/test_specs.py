@@ -77,7 +77,7 @@ def test_every_combination_resolves_or_is_one_line(space):
 
 def test_a_users_objects_get_the_user_entries():
     user = dict(space="x.py:space", template="x.py:build")
-    with pytest.raises(ConfigError, match=r"--proxy=snip is the score --strategy=naswot ranks by"):
+    with pytest.raises(ConfigError, match=r"--proxy=snip is the score --strategy=proxy_ranking ranks by"):
         SearchConfig(**user, strategy="y.py:Local", proxy="snip").resolved()
     with pytest.raises(ConfigError, match=r"--evaluation=shared needs --space=macro"):
         SearchConfig(**user, evaluation="shared").resolved()
@@ -109,6 +109,6 @@ def test_the_run_name_names_each_setting_off_its_default():
     assert SearchConfig().resolved().run_name == "toy-controller-seed0"
     assert SearchConfig(space="nb201", evaluation="benchmark", benchmark_dataset="cifar100",
                         strategy="random").resolved().run_name == "nb201-random-benchmark-cifar100-seed0"
-    assert SearchConfig(strategy="naswot", proxy="synflow").resolved().run_name == (
-        "toy-naswot-synflow-seed0")
+    assert SearchConfig(strategy="proxy_ranking", proxy="synflow").resolved().run_name == (
+        "toy-proxy_ranking-synflow-seed0")
     assert config_lib.SearchConfig(evaluation="snip").resolved().run_name == "toy-controller-snip-seed0"

@@ -131,7 +131,7 @@ class FakeManager:
 def test_naswot_strategy_proposes_distinct_candidates_best_score_first(tmp_path):
     space = state_space.toy_space(2)  # 36 architectures.
     fake = FakeManager()
-    strategy = strategies.NaswotStrategy(space, 0, 30, fake, str(tmp_path), out=lambda line: None)
+    strategy = strategies.ProxyRankingStrategy(space, 0, 30, fake, str(tmp_path), out=lambda line: None)
     first = strategy.propose(4)
     assert len(fake.scorer.calls) == 30 and len(set(fake.scorer.calls)) == 30
     ranked = sorted(fake.scorer.calls, key=lambda a: -sum(a[1::2]))  # Stable, like the strategy.
@@ -144,7 +144,7 @@ def test_naswot_strategy_proposes_distinct_candidates_best_score_first(tmp_path)
     assert [r["architecture"] for r in rows] == [space.format(a) for a in ranked]
     assert [float(r["naswot_score"]) for r in rows] == [sum(a[1::2]) for a in ranked]
     # The state carries the ranking: a resumed strategy goes on without scoring again.
-    again = strategies.NaswotStrategy(space, 0, 30, FakeManager(), str(tmp_path), out=print)
+    again = strategies.ProxyRankingStrategy(space, 0, 30, FakeManager(), str(tmp_path), out=print)
     again.set_state(json.loads(json.dumps(strategy.get_state())))
     assert again.propose(5) == ranked[7:12]
     assert again.manager.scorer.calls == []
@@ -160,7 +160,7 @@ TABLE = {"space": "nb201", "evaluation": "benchmark"}
     "strategy, changes",
     [
         ("evolution", TABLE),
-        ("naswot", {}),
+        ("proxy_ranking", {}),
         ("tpe", {"tpe_startup": 2, **TABLE}),
         # The budget-aware controller with a memory buffer: both resume with it.
         ("budget_controller", {"controller": {"memory_size": 5, "memory_batch": 3}, **TABLE}),
@@ -183,8 +183,8 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
             batch_size=50,
             population_size=2,
             sample_size=2,
-            naswot_candidates=8,
-            naswot_batch=32,
+            proxy_candidates=8,
+            proxy_batch=32,
             **changes,
         )
 
@@ -255,7 +255,7 @@ def test_a_controller_without_a_schedule_samples_as_before():
 
 
 # Every strategy with a training-free evaluation, each score by at least one strategy;
-# --strategy=naswot ranks by a zero-cost proxy instead (--proxy).
+# --strategy=proxy_ranking ranks by a zero-cost proxy instead (--proxy).
 @pytest.mark.parametrize(
     "strategy, evaluation, changes",
     [
@@ -267,7 +267,7 @@ def test_a_controller_without_a_schedule_samples_as_before():
         ("memory_controller", "naswot", {"controller": {"memory_batch": 2}}),
         ("embedding", "synflow", {"embedding_pretrain": 50, "embedding_epochs": 2}),
         ("reinforce_table", "snip", {}),
-        ("naswot", "train", {"proxy": "grad_norm"}),
+        ("proxy_ranking", "train", {"proxy": "grad_norm"}),
     ],
 )
 def test_every_strategy_searches_with_a_training_free_score(tmp_path, strategy, evaluation, changes):
@@ -279,8 +279,8 @@ def test_every_strategy_searches_with_a_training_free_score(tmp_path, strategy, 
         val_size=32,
         population_size=2,
         sample_size=2,
-        naswot_candidates=6,
-        naswot_batch=16,
+        proxy_candidates=6,
+        proxy_batch=16,
         **changes,
     ).resolved()
     best = search.run_search(c, out=lambda line: None)

@@ -143,12 +143,12 @@ BAD = [
     ),
     ("cost-target-score", ["--evaluation=naswot", "--cost_target=params:1e5"], "is a score", True),
     ("cost-weight-positive", ["--cost_target=params:1e5", "--cost_weight=0.5"], "--cost_weight", True),
-    ("naswot-twice", ["--strategy=naswot", "--evaluation=naswot"], "--evaluation=naswot", True),
+    ("naswot-twice", ["--strategy=proxy_ranking", "--evaluation=naswot"], "--evaluation=naswot", True),
     ("shared-toy", ["--evaluation=shared"], "has no supernet", True),
     (
         "shared-naswot",
-        ["--space=macro", "--strategy=naswot", "--evaluation=shared"],
-        "--strategy=naswot is for --evaluation=train",
+        ["--space=macro", "--strategy=proxy_ranking", "--evaluation=shared"],
+        "--strategy=proxy_ranking is for --evaluation=train",
         True,
     ),
     ("reward-mode", ["--reward_mode=eval"], "reward_mode", True),
@@ -161,14 +161,14 @@ BAD = [
     ),
     ("sample-size", ["--population_size=3", "--sample_size=4"], "--sample_size=4", True),
     ("population-zero", ["--population_size=0"], "--population_size", True),
-    ("candidates-few", ["--strategy=naswot", "--naswot_candidates=3"], "--trials=4", True),
+    ("candidates-few", ["--strategy=proxy_ranking", "--proxy_candidates=3"], "--trials=4", True),
     (
         "candidates-many",
-        ["--strategy=naswot", "--num_layers=1", "--naswot_candidates=7"],
+        ["--strategy=proxy_ranking", "--num_layers=1", "--proxy_candidates=7"],
         "6 architectures of the space",
         True,
     ),
-    ("naswot-batch-big", ["--evaluation=naswot", "--naswot_batch=301"], "--naswot_batch", True),
+    ("naswot-batch-big", ["--evaluation=naswot", "--proxy_batch=301"], "--proxy_batch", True),
     ("workers-negative", ["--workers=-1"], "--workers must be an integer >= 0", True),
     ("benchmark-macro", ["--space=macro", "--evaluation=benchmark"], "needs --space=nb201", True),
     (
@@ -229,11 +229,11 @@ def background_jobs(folder):
             searches / "toy-evolution-seed0",
         ),
         "naswot": (
-            TINY + ["--strategy=naswot", "--naswot_candidates=12", "--naswot_batch=64"],
-            searches / "toy-naswot-seed0",
+            TINY + ["--strategy=proxy_ranking", "--proxy_candidates=12", "--proxy_batch=64"],
+            searches / "toy-proxy_ranking-seed0",
         ),
         "naswot-reward": (
-            TINY + ["--evaluation=naswot", "--naswot_batch=64"],
+            TINY + ["--evaluation=naswot", "--proxy_batch=64"],
             searches / "toy-controller-naswot-seed0",
         ),
     }
@@ -449,7 +449,7 @@ def test_flag_presets_parse_and_resolve():
     assert parsed["configs/random.flags"] == ["toy", "random", 64, 3, 4]
     assert parsed["configs/macro.flags"] == ["macro", "controller", 160, 2, 6]
     assert parsed["configs/evolution.flags"] == ["toy", "evolution", 64, 3, 4]
-    assert parsed["configs/naswot.flags"] == ["toy", "naswot", 64, 3, 4]
+    assert parsed["configs/naswot.flags"] == ["toy", "proxy_ranking", 64, 3, 4]
     assert parsed["configs/enas.flags"] == ["macro", "controller", 10000, 3, 6]
     assert parsed["configs/rsws.flags"] == ["macro", "random", 10000, 3, 6]
     assert parsed["configs/shared.flags"] == ["macro", "controller", 10000, 3, 6]
@@ -519,7 +519,7 @@ def test_evolution_search_mutates_the_fitter_parent(processes):
 def test_naswot_search_trains_the_top_candidates_in_score_order(processes):
     proc, run_dir = processes["naswot"].result()
     rows, config, best = check_search_ran(proc, run_dir)
-    assert config["naswot_candidates"] == 12 and config["naswot_batch"] == 64
+    assert config["proxy_candidates"] == 12 and config["proxy_batch"] == 64
     assert "scored 12/12" in proc.stdout
     with open(run_dir / "naswot.csv", newline="") as f:
         ranking = list(csv.DictReader(f))

@@ -92,7 +92,7 @@ def test_the_search_process_trains_children_as_a_worker_does(one_worker, tmp_pat
 
 
 def test_naswot_scoring_in_workers_ranks_as_in_process(ray_cluster, tmp_path):
-    flags = dict(strategy="naswot", naswot_candidates=8, naswot_batch=64, trials=2)
+    flags = dict(strategy="proxy_ranking", proxy_candidates=8, proxy_batch=64, trials=2)
     search_in_process(tmp_path, "w1", workers=1, **flags)
     with open(tmp_path / "w1" / "naswot.csv", newline="") as f:
         ranked = list(csv.DictReader(f))

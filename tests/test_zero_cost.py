@@ -200,7 +200,7 @@ def test_the_scorer_refuses_an_unknown_score_and_snip_without_labels():
 @pytest.mark.parametrize("proxy", ["synflow", "snip"])
 def test_a_proxy_evaluation_rewards_the_untrained_children_s_scores(tiny_dataset, monkeypatch, proxy):
     space = state_space.toy_space(2)
-    m = manager.NetworkManager(tiny_dataset, space, naswot_batch=16, seed=3, evaluation=proxy)
+    m = manager.NetworkManager(tiny_dataset, space, proxy_batch=16, seed=3, evaluation=proxy)
     monkeypatch.setattr(m, "train", lambda *a, **k: pytest.fail("a child was trained"))
     archs = [(1, 16, 3, 32), (3, 32, 1, 16), (1, 16, 3, 32)]
     results = m.get_rewards(archs)
