@@ -46,7 +46,7 @@ def of(config):
 
 
 def trial_line(config, run, space, result, started, started_trial):
-    """The progress line of one trained (or NASWOT-scored) child."""
+    """The progress line of one trained (or scored untrained) child."""
     status = "cached" if result.cached else f"{result.seconds:.1f}s"
     if result.failed:
         status = f"FAILED ({result.reason}; failures/trial-{run.trial:05d}.txt has its traceback)"
