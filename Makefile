@@ -36,7 +36,7 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q $(XDIST) tests
 
 # No subprocess grids, no workers, no resume tables: settings, spaces, ops, scores, the
-# controller's memory, strategies' pieces, short in-process searches (BENCHMARKS.md, Tests).
+# controller's memory, strategies' pieces, short in-process searches (its times: docs/LOG.md).
 FAST_TESTS := layering config specs docs run_state run_log state_space data poisoning zero_cost naswot \
 	manager tensorboard early_stopping budget controller_memory reinforce_table tpe embedding \
 	probe bench_helpers hardware
