@@ -560,7 +560,10 @@ def run(args, cwd=ROOT):
 
 
 def _git(*args):
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    # Trailing newlines only: `status --porcelain` lines begin with a space when the change
+    # is not staged (" M path"), and the path is read from the fourth character.
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.rstrip("\n")
 
 
 def record(claim, dirty_ok=False):
