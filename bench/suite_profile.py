@@ -187,6 +187,25 @@ def report(rows, junit, wall):
         print(" / ".join(tenths))
 
 
+# A fixed piece of pure-Python work: its CPU seconds say how fast this machine runs at the
+# moment. The same commands cost 30-40% more CPU on some days than on others (a shared
+# host), so two suite times compare only beside their calibrations.
+CALIBRATION = "sum(i * i for i in range(20_000_000))"
+
+
+def calibrate(runs=3):
+    """The median CPU seconds of CALIBRATION in a fresh Python (its start-up included)."""
+    import resource  # pylint: disable=import-outside-toplevel
+
+    seconds = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", CALIBRATION], check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return sorted(seconds)[len(seconds) // 2]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clone", default=".", help="the clone to run `make test` in")
@@ -202,6 +221,7 @@ def main():
     log, junit = os.path.join(folder, "processes.tsv"), os.path.join(folder, "junit.xml")
     env = dict(os.environ, SUITE_PROFILE_LOG=log, PYTEST_ADDOPTS=f"--junitxml={junit}")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(HERE, "suite_profile"), env.get("PYTHONPATH")) if p)
+    before = calibrate()
     sampler = Sampler(os.path.join(folder, "cpu.tsv"))
     sampler.start()
     started = time.time()
@@ -209,9 +229,12 @@ def main():
     wall = time.time() - started
     sampler.stop.set()
     sampler.join()
+    after = calibrate()
     print(f"# The suite's time: `make test` in {args.clone}, exit status {done.returncode}\n")
     print(f"Command: `python bench/suite_profile.py --clone={args.clone}`; log in {log}.\n")
     print("```\n" + "\n".join(done.stdout.strip().splitlines()[-2:]) + "\n```\n")
+    print(f"The machine's speed (`python -c \"{CALIBRATION}\"`, median CPU of 3): {before:.2f} s "
+          f"before the suite, {after:.2f} s after.\n")
     rows = read_log(log)
     report(rows, junit, wall)
     machine_report(os.path.join(folder, "cpu.tsv"))

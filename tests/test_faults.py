@@ -558,23 +558,8 @@ def test_a_sigterm_while_ray_starts_reaches_the_search_s_own_handler(monkeypatch
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_a_budget_aware_run_resumed_inside_a_step_logs_the_schedule_it_sampled_with(tmp_path):
-    """The step in flight's exploration mix lives in the strategy's state (bench/faults.py
-    found budget/exploration at step 1 differing after a resume inside that step)."""
-    def config(name):
-        return tiny_config(tmp_path, name, strategy="budget_controller", trials=6,
-                           children_per_step=3, train_size=64, val_size=32,
-                           tensorboard=True)  # The scalars are compared.
-
-    quiet(config("full"))
-    seen = []
-    with pytest.raises(KeyboardInterrupt):  # After the second child of step 1.
-        quiet(config("cut"), should_stop=lambda: len(seen.append(1) or seen) == 5)
-    quiet(config("cut"), resume=True)
-    assert history(tmp_path / "cut") == history(tmp_path / "full")
-    got, expected = faults.scalars(tmp_path / "cut"), faults.scalars(tmp_path / "full")
-    assert got[(1, "budget/exploration")] == expected[(1, "budget/exploration")]
-    assert got == expected
+# The budget-aware controller's step in flight resumed with the exploration mix it sampled
+# with (TensorBoard's budget/exploration): tests/test_strategies.py's resume test.
 
 
 def test_a_child_that_fails_while_a_stop_is_asked_is_trained_again_on_resume(tmp_path, monkeypatch):

@@ -407,9 +407,13 @@ def test_a_simulated_budget_stops_before_the_query_that_would_pass_it(tmp_path, 
 
 def test_a_search_stopped_anywhere_under_a_simulated_budget_resumes_to_the_same_end(tmp_path):
     """Stopped after any query, the last step's (cut by the budget) included, and resumed:
-    the same queries, the same pick and the same simulated seconds as without the stop."""
-    settings = dict(space="nb201", evaluation="benchmark", strategy="controller",
-                    children_per_step=4, benchmark_metric="valid12", benchmark_seconds=2800.0,
+    the same queries, the same pick and the same simulated seconds as without the stop.
+    Evolution: a strategy with a state of its own (the population), without the
+    controller's start-up in each of the seven searches (the controller's own state
+    resumes mid-step in tests/test_strategies.py and test_resume.py)."""
+    settings = dict(space="nb201", evaluation="benchmark", strategy="evolution",
+                    population_size=6, sample_size=2,
+                    children_per_step=4, benchmark_metric="valid12", benchmark_seconds=3000.0,
                     trials=None, tensorboard=False, logdir=str(tmp_path))
     whole = search.run_search(config_lib.SearchConfig(run_name="whole", **settings), out=lambda line: None)
     with open(tmp_path / "whole" / "history.csv", newline="") as f:
@@ -457,10 +461,11 @@ def test_random_search_on_the_loop_finds_the_expected_best(tmp_path, bench):
 
 @pytest.mark.parametrize("strategy", list(TABLE_STRATEGIES))
 def test_every_strategy_searches_the_table(tmp_path, rows, strategy):
-    trials = 48
+    trials = 48  # In steps of 8, as configs/nb201.flags searches (each step costs a learning
+    # strategy an update, whatever its size).
     best, lines, run_dir = _run_in_process(
-        tmp_path, strategy, strategy=strategy, trials=trials, poison="none", poison_instances=3,
-        **TABLE_STRATEGIES[strategy],
+        tmp_path, strategy, strategy=strategy, trials=trials, children_per_step=8, poison="none",
+        poison_instances=3, **TABLE_STRATEGIES[strategy],
     )
     by_string = {r[0]: r for r in rows}
     with open(run_dir / "history.csv", newline="") as f:

@@ -3,6 +3,8 @@
 import csv
 import itertools
 import json
+import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +16,9 @@ import search
 import strategies
 import state_space
 import zero_cost
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+import faults  # noqa: E402  (bench/faults.py: the fault harness's reader of a run's scalars)
 
 
 def results_for(architectures, fitness):
@@ -162,8 +167,12 @@ TABLE = {"space": "nb201", "evaluation": "benchmark"}
         ("evolution", TABLE),
         ("proxy_ranking", {}),
         ("tpe", {"tpe_startup": 2, **TABLE}),
-        # The budget-aware controller with a memory buffer: both resume with it.
-        ("budget_controller", {"controller": {"memory_size": 5, "memory_batch": 3}, **TABLE}),
+        # The budget-aware controller with a memory buffer: both resume with it; and the
+        # step in flight's exploration mix is the strategy's state (bench/faults.py once
+        # found budget/exploration at step 1 differing after a resume inside that step):
+        # the TensorBoard scalars are compared too.
+        ("budget_controller", {"controller": {"memory_size": 5, "memory_batch": 3},
+                               "tensorboard": True, **TABLE}),
         ("embedding", {"embedding_pretrain": 200, "embedding_epochs": 5, **TABLE}),
         ("random", {"early_stop": "median", "early_stop_after": 2, "epochs": 2}),
     ],
@@ -212,6 +221,9 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
 
     assert len(history("full")) == 6
     assert history("cut") == history("full")
+    if changes.get("tensorboard"):  # Stopped after the third child: inside step 1.
+        got, expected = faults.scalars(tmp_path / "cut"), faults.scalars(tmp_path / "full")
+        assert (1, "budget/exploration") in expected and got == expected
     best = [json.loads((tmp_path / n / "best.json").read_text()) for n in ("full", "cut")]
     assert best[0]["architecture"] == best[1]["architecture"]
     assert best[0]["test_accuracy"] == best[1]["test_accuracy"]
