@@ -188,9 +188,18 @@ def report(rows, junit, wall):
 
 
 # A fixed piece of pure-Python work: its CPU seconds say how fast this machine runs at the
-# moment. The same commands cost 30-40% more CPU on some days than on others (a shared
-# host), so two suite times compare only beside their calibrations.
+# moment. The same commands cost 30-40% more CPU in one session than in another (the
+# machine is lent from a pool: another session had an Intel Xeon, this one an AMD EPYC), so
+# two suite times compare only beside their processors and calibrations.
 CALIBRATION = "sum(i * i for i in range(20_000_000))"
+
+
+def _processor():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "processor unknown"
 
 
 def calibrate(runs=3):
@@ -233,8 +242,8 @@ def main():
     print(f"# The suite's time: `make test` in {args.clone}, exit status {done.returncode}\n")
     print(f"Command: `python bench/suite_profile.py --clone={args.clone}`; log in {log}.\n")
     print("```\n" + "\n".join(done.stdout.strip().splitlines()[-2:]) + "\n```\n")
-    print(f"The machine's speed (`python -c \"{CALIBRATION}\"`, median CPU of 3): {before:.2f} s "
-          f"before the suite, {after:.2f} s after.\n")
+    print(f"The machine: {_processor()}, {os.cpu_count()} CPUs; its speed (`python -c "
+          f"\"{CALIBRATION}\"`, median CPU of 3): {before:.2f} s before the suite, {after:.2f} s after.\n")
     rows = read_log(log)
     report(rows, junit, wall)
     machine_report(os.path.join(folder, "cpu.tsv"))
