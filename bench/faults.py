@@ -1,6 +1,6 @@
 """Fault injection: interrupt searches at random moments, resume them, compare.
 
-  python bench/faults.py [--modes all] [--runs 1] [--cuts 3] [--seed 0]
+  python bench/faults.py [--modes all] [--runs 1] [--cuts 3] [--seed 0] [--trials N]
                          [--faults signal,worker,disk,readonly] [--markdown FILE]
 
 For each mode (a small search of its own, `MODES`): one uninterrupted run, then `--runs`
@@ -341,7 +341,13 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", help="write the summary table here")
     parser.add_argument("--keep", action="store_true", help="keep the run folders")
+    parser.add_argument("--trials", type=int, help="every mode's --trials instead of its own")
     args = parser.parse_args()
+    if args.trials is not None:
+        if args.trials < 1:
+            parser.error(f"--trials must be >= 1, got {args.trials}")
+        for mode, flags in MODES.items():
+            MODES[mode] = [f for f in flags if not f.startswith("--trials=")] + [f"--trials={args.trials}"]
     modes = list(MODES) if args.modes == "all" else args.modes.split(",")
     faults = args.faults.split(",")
     unknown = [m for m in modes if m not in MODES] + [f for f in faults if f not in

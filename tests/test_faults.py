@@ -37,12 +37,12 @@ TIMED = {"train_seconds", "seconds", "elapsed_seconds"}
 
 def background_jobs(folder):
     def harness():
-        # The short run: the table mode, a signal and a full disk, one cut each (a
-        # read-only folder is the full disk's path with another errno: tested in this
-        # process; a second cut is one more kill and resume of the same code).
+        # The short run: the table mode at 1,000 lookups, a signal and a full disk, one cut
+        # each (a read-only folder is the full disk's path with another errno: tested in
+        # this process; a second cut is one more kill and resume of the same code).
         return subprocess.run(
             [sys.executable, "bench/faults.py", "--modes=benchmark", "--faults=signal,disk",
-             "--cuts=1", "--seed=7"],
+             "--cuts=1", "--seed=7", "--trials=1000"],
             cwd=ROOT, capture_output=True, text=True, timeout=900,
         )
 
