@@ -221,9 +221,9 @@ def run_name(setting, strategy, seed):
     name = f"{setting}-{extensions.label(strategy)}-seed{seed}"
     runs = os.path.join(FLAGS.out, "runs")
     if not run_state.holds_a_run(os.path.join(runs, name)):
-        for old, new in config_lib.RENAMED_VALUES["strategy"].items():
+        for old in config_lib.old_values("strategy", strategy):
             earlier = f"{setting}-{old}-seed{seed}"
-            if new == strategy and run_state.holds_a_run(os.path.join(runs, earlier)):
+            if run_state.holds_a_run(os.path.join(runs, earlier)):
                 return earlier
     return name
 

@@ -110,6 +110,11 @@ def renamed_value(setting, value):
     return RENAMED_VALUES.get(setting, {}).get(value, value) if isinstance(value, str) else value
 
 
+def old_values(setting, value):
+    """The names `value` of `setting` had before (RENAMED_VALUES), oldest first."""
+    return [old for old, new in RENAMED_VALUES.get(setting, {}).items() if new == value]
+
+
 def renamed_fields(values):
     """{SearchConfig field: value} with the old names of renamed fields (RENAMED_FLAGS)
     replaced by the new ones.
@@ -900,11 +905,7 @@ def _default_run_name(c, strategy=None):
 def earlier_run_names(c):
     """The default run folder names `c` (resolved, its run name the default) had under
     the strategy's old names (RENAMED_VALUES): a run started before the rename is in one."""
-    return [
-        _default_run_name(c, old)
-        for old, new in RENAMED_VALUES["strategy"].items()
-        if new == c.strategy
-    ]
+    return [_default_run_name(c, old) for old in old_values("strategy", c.strategy)]
 
 
 def _resolve_run_name(c):

@@ -583,7 +583,7 @@ def record(claim, dirty_ok=False):
             seconds = claim.rerun(scratch)
             for name in claim.results:
                 shutil.copy(pathlib.Path(scratch) / pathlib.Path(name).name, ROOT / name)
-        note = (f"rerun by `python bench/claims.py --record {claim.name}` on {_processor()}, "
+        note = (f"rerun by `python bench/claims.py --record {claim.name}` on {processor()}, "
                 f"{os.cpu_count()} CPUs ({seconds:.0f} s in all)")
         if changed:
             note += "; the tree had changes to tracked files (--dirty): " + " ".join(
@@ -618,7 +618,8 @@ def record(claim, dirty_ok=False):
                   f"({number['what']}): update the row")
 
 
-def _processor():
+def processor():
+    """The machine's processor, as /proc/cpuinfo names it (bench/suite_profile.py too)."""
     try:
         with open("/proc/cpuinfo") as f:
             return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
@@ -664,7 +665,7 @@ def main():
     lines = [
         "# The README's numbers, rerun",
         "",
-        f"`python bench/claims.py{' --slow' if args.slow else ''}` on {_processor()}, "
+        f"`python bench/claims.py{' --slow' if args.slow else ''}` on {processor()}, "
         f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, commit {_git('rev-parse', '--short', 'HEAD')}. "
         f"Tolerance of a trained child's accuracy on another CPU: {TRAINED}; table lookups: none.",
         "",

@@ -23,6 +23,8 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
+from claims import processor  # bench/claims.py: the processor a record names, the same way.
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -194,14 +196,6 @@ def report(rows, junit, wall):
 CALIBRATION = "sum(i * i for i in range(20_000_000))"
 
 
-def _processor():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "processor unknown"
-
-
 def calibrate(runs=3):
     """The median CPU seconds of CALIBRATION in a fresh Python (its start-up included)."""
     import resource  # pylint: disable=import-outside-toplevel
@@ -242,7 +236,7 @@ def main():
     print(f"# The suite's time: `make test` in {args.clone}, exit status {done.returncode}\n")
     print(f"Command: `python bench/suite_profile.py --clone={args.clone}`; log in {log}.\n")
     print("```\n" + "\n".join(done.stdout.strip().splitlines()[-2:]) + "\n```\n")
-    print(f"The machine: {_processor()}, {os.cpu_count()} CPUs; its speed (`python -c "
+    print(f"The machine: {processor()}, {os.cpu_count()} CPUs; its speed (`python -c "
           f"\"{CALIBRATION}\"`, median CPU of 3): {before:.2f} s before the suite, {after:.2f} s after.\n")
     rows = read_log(log)
     report(rows, junit, wall)
