@@ -6,8 +6,9 @@ runs `make test` (TEST_WORKERS as set) in a clone (a fresh one, for the number B
 quotes; nothing else should run meanwhile), with `bench/suite_profile/` on PYTHONPATH: its
 sitecustomize logs each Python process's CPU at exit. Then it reports the wall time, the CPU
 of the whole run, the CPU by kind of process (the pytest workers' own work, train.py,
-assess.py, ...), the costliest processes, each test module's time in its worker (junit) and
-how many processes ran at once over the run. `--log` re-reports an earlier log instead.
+assess.py, ...), the costliest processes, each test module's time in its worker (junit), the
+tests' own CPU in their pytest process (tests/conftest.py logs it when SUITE_PROFILE_TESTS names
+a file) and how many processes ran at once over the run. `--log` re-reports an earlier log instead.
 The CPU it counts per process is the logged processes' only: a process killed with SIGKILL
 writes no line, and Ray's own programs (raylet, the GCS) are not Python; the machine's busy CPU,
 sampled every second from /proc/stat, gives the whole and the idle cores per tenth of the run.
@@ -151,6 +152,33 @@ def kind(argv):
     return os.path.basename(words[0])
 
 
+def tests_report(path):
+    """The tests' own CPU in their pytest process (tests/conftest.py's per-test log)."""
+    if not path or not os.path.exists(path):
+        return
+    tests = []
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 3:
+                tests.append((parts[0], float(parts[1]), float(parts[2])))
+    modules = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    for nodeid, cpu, wall in tests:
+        m = modules[nodeid.split("::")[0]]
+        m[0] += 1
+        m[1] += cpu
+        m[2] += wall
+    total = sum(cpu for _, cpu, _ in tests)
+    print(f"\nThe tests' own CPU in their pytest process ({total:.0f} s in all; the subprocesses they "
+          "start are in the tables above):\n")
+    print("| module | tests | own CPU, s | wall, s |\n| --- | --- | --- | --- |")
+    for name, (n, cpu, wall) in sorted(modules.items(), key=lambda i: -i[1][1])[:20]:
+        print(f"| {name} | {n} | {cpu:.0f} | {wall:.0f} |")
+    print("\nThe costliest tests in-process (own CPU, s; wall, s):\n")
+    for nodeid, cpu, wall in sorted(tests, key=lambda t: -t[1])[:25]:
+        print(f"- {cpu:.1f} ({wall:.1f}): `{nodeid[:150]}`")
+
+
 def report(rows, junit, wall):
     own = sum(r["own"] for r in rows)
     print(f"Wall {wall:.0f} s; CPU of the logged processes {own:.0f} s "
@@ -214,15 +242,19 @@ def main():
     parser.add_argument("--clone", default=".", help="the clone to run `make test` in")
     parser.add_argument("--log", help="report this log of an earlier run instead of running")
     parser.add_argument("--junit", help="the junit XML of that run")
+    parser.add_argument("--tests", help="the per-test CPU log of that run (tests.tsv)")
     args = parser.parse_args()
     if args.log:
         rows = read_log(args.log)
         wall = max(r["end"] for r in rows) - min(r["start"] for r in rows) if rows else 0.0
         report(rows, args.junit, wall)
+        tests_report(args.tests)
         return
     folder = tempfile.mkdtemp(prefix="suite-profile-")
     log, junit = os.path.join(folder, "processes.tsv"), os.path.join(folder, "junit.xml")
-    env = dict(os.environ, SUITE_PROFILE_LOG=log, PYTEST_ADDOPTS=f"--junitxml={junit}")
+    tests = os.path.join(folder, "tests.tsv")
+    env = dict(os.environ, SUITE_PROFILE_LOG=log, SUITE_PROFILE_TESTS=tests,
+               PYTEST_ADDOPTS=f"--junitxml={junit}")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(HERE, "suite_profile"), env.get("PYTHONPATH")) if p)
     before = calibrate()
     sampler = Sampler(os.path.join(folder, "cpu.tsv"))
@@ -240,6 +272,7 @@ def main():
           f"\"{CALIBRATION}\"`, median CPU of 3): {before:.2f} s before the suite, {after:.2f} s after.\n")
     rows = read_log(log)
     report(rows, junit, wall)
+    tests_report(tests)
     machine_report(os.path.join(folder, "cpu.tsv"))
     sampled_report(sampler.processes, {r["pid"] for r in rows})
     sys.exit(done.returncode)

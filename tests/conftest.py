@@ -350,6 +350,24 @@ def _uses_background(item):
     return False
 
 
+# bench/suite_profile.py sets SUITE_PROFILE_TESTS to a file: each test's CPU in its own
+# pytest process (setup, call and teardown; the process's every thread, so TensorFlow's
+# too) and wall time go there, a line per test, so that the in-process work is ranked
+# beside the subprocesses the profile's process log ranks.
+_TEST_CPU_LOG = os.environ.get("SUITE_PROFILE_TESTS")
+
+
+if _TEST_CPU_LOG:
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        cpu, wall = time.process_time(), time.time()
+        yield
+        cpu, wall = time.process_time() - cpu, time.time() - wall
+        with open(_TEST_CPU_LOG, "a") as f:
+            f.write(f"{item.nodeid}\t{cpu:.3f}\t{wall:.3f}\n")
+
+
 def pytest_configure(config):
     """The background jobs' folder, made before xdist starts its workers (they inherit
     the environment), by the process that will remove it."""
