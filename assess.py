@@ -336,7 +336,9 @@ def run_grid(runs, out, priors, echo=print, jobs=1, in_process=False, reports=Tr
             if state == "finished":
                 best = _read_best(run_dir)
                 if not in_process:
-                    echo(f"{label} finished earlier: test accuracy {best['test_accuracy']:.4f}")
+                    tested = best.get("test_accuracy")
+                    echo(f"{label} finished earlier: " + ("no test accuracy" if tested is None
+                                                         else f"test accuracy {tested:.4f}"))
             else:
                 if not in_process:
                     echo(f"{label} {'resuming' if state else 'starting'}")

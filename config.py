@@ -463,7 +463,8 @@ class SearchConfig:
     child_lr: float = _setting(0.003, "Adam learning rate of the children.")
     final_epochs: int = _setting(
         None,
-        "Epochs for retraining the best architecture (default --epochs).",
+        "Epochs for retraining the best architecture (default --epochs); 0: no retraining "
+        "(best.json has the search's result, no test accuracy).",
     )
     cache: bool = _setting(
         True,
@@ -787,7 +788,7 @@ def _check_training(c):
     """Child training, rewards and the supernet's optimizer."""
     if c.final_epochs is None:
         c.final_epochs = c.epochs
-    _check(c.final_epochs >= 1, f"--final_epochs must be >= 1, got {c.final_epochs}")
+    _check(c.final_epochs >= 0, f"--final_epochs must be >= 0, got {c.final_epochs}")
     _check(c.child_lr > 0, f"--child_lr must be > 0, got {c.child_lr}")
     _check(0 <= c.acc_beta < 1, f"--acc_beta must be in [0, 1), got {c.acc_beta}")
     _check(c.clip_rewards >= 0, f"--clip_rewards must be >= 0 (0 = off), got {c.clip_rewards}")

@@ -82,9 +82,11 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
         best, shared = _derive(config, run, space, manager, out)
         if space.poisoned:
             poison["poisoned_layers"] = space.poisoned_layers(best.architecture)
-    out(f"retraining the best architecture for {config.final_epochs} epochs ...")
     started = time.perf_counter()
-    model, crashed = manager.train_final(best.architecture, config.final_epochs)
+    model = crashed = None
+    if config.final_epochs:
+        out(f"retraining the best architecture for {config.final_epochs} epochs ...")
+        model, crashed = manager.train_final(best.architecture, config.final_epochs)
     model_path = os.path.join(run.run_dir, "best_model.keras")
     val_accuracy = test_accuracy = None
     if model is not None:
@@ -106,7 +108,8 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
         # accuracy on the whole validation split with the shared weights.
         "search_val_accuracy": best.accuracy,
         f"{config.score_name}_score": best.score,
-        # None when the final retraining killed the search process twice (crash_guard.py).
+        # None with --final_epochs=0 (no retraining), or when the final retraining killed
+        # the search process twice (crash_guard.py).
         "final_val_accuracy": val_accuracy,
         "test_accuracy": test_accuracy,
         "params": None if model is None else int(model.count_params()),
@@ -129,8 +132,11 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
         run.save()
     out(f"best architecture: {summary['architecture_str']}")
     if model is None:
-        out(f"no final model: {crashed}, twice (once with oneDNN off); best.json has the "
-            f"search's result")
+        if crashed is None:
+            out("no final retraining (--final_epochs=0); best.json has the search's result")
+        else:
+            out(f"no final model: {crashed}, twice (once with oneDNN off); best.json has the "
+                f"search's result")
         return summary
     out(
         f"test accuracy {test_accuracy:.4f} (validation {val_accuracy:.4f}); model saved to "

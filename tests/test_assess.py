@@ -49,7 +49,8 @@ def background_jobs(folder):
 
     def naswot():
         proc = assess(f"--out={folder / 'naswot'}", "--clean=false", "--jobs=1",
-                      "--evaluation=naswot", "--proxy_batch=32", "--strategies=controller")
+                      "--evaluation=naswot", "--proxy_batch=32", "--strategies=controller",
+                      "--final_epochs=0")
         return folder / "naswot", proc
 
     return {"grid": grid, "naswot": naswot}
@@ -145,7 +146,7 @@ def test_summary_and_plots(grid):
 def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path):
     out = tmp_path / "interrupted"
     args = [sys.executable, "assess.py", *TINY, f"--out={out}", "--clean=false"]
-    args.append("--strategies=controller")
+    args += ["--strategies=controller", "--final_epochs=0"]  # The search resumes: no retraining.
     args[args.index("--trials=4")] = "--trials=6"
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     history = out / "runs" / f"{POISONED}-controller-seed0" / "history.csv"
@@ -260,9 +261,10 @@ def test_config_to_flags_gives_the_config_back():
 
 def test_a_grid_in_shared_mode_scores_with_shared_weights(tmp_path):
     """The controller against random search with weight sharing (ENAS vs RSWS)."""
-    shared = ["--evaluation=shared", "--trials=8", "--children_per_step=4"]
-    shared += ["--shared_steps_per_epoch=1", "--eval_batch=16", "--derive_candidates=3"]
-    proc = assess(f"--out={tmp_path}", "--clean=false", "--jobs=2", *shared)
+    flags = ["--evaluation=shared", "--trials=8", "--children_per_step=4"]
+    flags += ["--shared_steps_per_epoch=1", "--eval_batch=16", "--derive_candidates=3"]
+    flags += ["--final_epochs=0"]  # The derived pick, not retrained: no test accuracy.
+    proc = assess(f"--out={tmp_path}", "--clean=false", "--jobs=2", *flags)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = results(tmp_path)
     assert [(r["setting"], r["strategy"]) for r in rows] == [
@@ -278,7 +280,13 @@ def test_a_grid_in_shared_mode_scores_with_shared_weights(tmp_path):
         assert 0 <= float(r["last_quarter_poison_rate"]) <= 1
         shared = best["shared_val_accuracy"]
         assert float(r["best_val_accuracy"]) == pytest.approx(shared, abs=1e-6)
+        assert r["test_accuracy"] == "" and best["test_accuracy"] is None
+        assert not (run_dir / "best_model.keras").exists()
     assert "poison rate" in (tmp_path / "summary.md").read_text()
+    # Run again: both runs are read back, each said finished without a test accuracy.
+    again = assess(f"--out={tmp_path}", "--clean=false", "--jobs=2", *flags)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("finished earlier: no test accuracy") == 2, again.stdout
 
 
 def test_a_grid_scored_by_naswot_reports_the_score_as_the_fitness():

@@ -104,6 +104,7 @@ def test_a_search_stops_weak_children_and_never_picks_one(tmp_path, tiny_dataset
         early_stop="median",
         early_stop_after=3,
         batch_size=16,
+        final_epochs=0,
         logdir=str(tmp_path),
         run_name="es",
         tensorboard=False,

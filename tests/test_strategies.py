@@ -194,6 +194,7 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
             sample_size=2,
             proxy_candidates=8,
             proxy_batch=32,
+            final_epochs=0,  # The final retraining resumes in test_resume.py.
             **changes,
         )
 
@@ -225,8 +226,10 @@ def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path, strat
         got, expected = faults.scalars(tmp_path / "cut"), faults.scalars(tmp_path / "full")
         assert (1, "budget/exploration") in expected and got == expected
     best = [json.loads((tmp_path / n / "best.json").read_text()) for n in ("full", "cut")]
-    assert best[0]["architecture"] == best[1]["architecture"]
-    assert best[0]["test_accuracy"] == best[1]["test_accuracy"]
+    untimed = [{k: v for k, v in b.items() if "seconds" not in k} for b in best]
+    assert untimed[0] == untimed[1]  # The pick, its score, the quarters' means, ...
+    if changes.get("evaluation") != "benchmark":  # A table's pick has the table's test accuracy.
+        assert best[0]["test_accuracy"] is None and best[0]["final_val_accuracy"] is None
 
 
 def test_the_budget_aware_controller_explores_early_and_sharpens_late():
