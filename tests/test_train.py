@@ -239,6 +239,10 @@ def background_jobs(folder):
     }
     for name in ("evolution", "naswot", "naswot-reward"):
         jobs[name][0].extend(["--logdir", str(searches)])
+    # The other strategies' searches end without the final retraining (the same code as the
+    # controller's, run by "a"): check_search_ran(retrained=False).
+    for name in ("evolution", "naswot"):
+        jobs[name][0].append("--final_epochs=0")
     # The end-to-end search runs as a user's command does: a new process, train.py's guard.
     functions = {name: lambda a=args, d=where, f=name == "a": (_run(a, fresh=f), d)
                  for name, (args, where) in jobs.items()}
@@ -253,7 +257,8 @@ def background_jobs(folder):
     # The controller with a memory buffer, then the probe on its folder as a user runs it
     # (and with bad flags); the embedding strategy, then the probe refusing its folder.
     memory = searches / "toy-memory_controller-seed0"
-    memory_args = TINY + ["--strategy=memory_controller", "--memory_batch=3", "--logdir", str(searches)]
+    memory_args = TINY + ["--strategy=memory_controller", "--memory_batch=3", "--logdir", str(searches),
+                          "--final_epochs=0"]
     probes = [["--samples=12", "--permutations=19"], ["--samples=2"]]
     functions["memory"] = lambda: (_then_probe(memory_args, memory, probes), memory)
     embedding = searches / "toy-embedding-seed0"
@@ -263,6 +268,7 @@ def background_jobs(folder):
         "--embedding_epochs=5",
         "--logdir",
         str(searches),
+        "--final_epochs=0",
     ]
     functions["embedding"] = lambda: (_then_probe(embedding_args, embedding, [[]]), embedding)
     return functions
@@ -280,14 +286,18 @@ def read_history(run_dir):
     return rows[0], [dict(zip(rows[0], row)) for row in rows[1:]]
 
 
-def check_search_ran(proc, run_dir):
+def check_search_ran(proc, run_dir, retrained=True):
+    """The tiny search's output, history, config and best.json; `retrained`: the pick was
+    retrained (not: --final_epochs=0)."""
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     out = proc.stdout
     for trial in range(1, 5):
         assert re.search(rf"^trial {trial}/4 step {(trial - 1) // 2} \| ", out, re.M), out
     assert "trial 5/" not in out
-    assert re.search(r"^test accuracy \d\.\d{4} \(validation \d\.\d{4}\)", out, re.M), out
+    tested = re.search(r"^test accuracy \d\.\d{4} \(validation \d\.\d{4}\)", out, re.M)
+    skipped = "no final retraining (--final_epochs=0); best.json has the search's result" in out
+    assert (bool(tested), skipped) == (retrained, not retrained), out
 
     header, rows = read_history(run_dir)
     assert header == ["trial", "step"] + DECISION_COLUMNS + RESULT_COLUMNS
@@ -312,15 +322,19 @@ def check_search_ran(proc, run_dir):
 
     config = json.loads((run_dir / "config.json").read_text())
     assert config["trials"] == 4 and config["children_per_step"] == 2
-    assert config["epochs"] == 1 and config["final_epochs"] == 1  # Resolved default.
+    assert config["epochs"] == 1 and config["final_epochs"] == (1 if retrained else 0)  # Default: --epochs.
     assert config["val_size"] == 100 and config["train_size"] == 300
     assert config["batch_size"] == 32 and config["seed"] == 0
     assert config["num_layers"] == 4 and config["space"] == "toy"
     assert config["run_name"] == run_dir.name and config["dataset"] == "mnist5k"
 
     best = json.loads((run_dir / "best.json").read_text())
-    assert 0.0 <= best["test_accuracy"] <= 1.0
-    assert 0.0 <= best["final_val_accuracy"] <= 1.0
+    if retrained:
+        assert 0.0 <= best["test_accuracy"] <= 1.0
+        assert 0.0 <= best["final_val_accuracy"] <= 1.0
+    else:
+        assert best["test_accuracy"] is None and best["final_val_accuracy"] is None
+        assert best["params"] is None and not (run_dir / "best_model.keras").exists()
     assert best["trials"] == 4
     # The search's wall clock: increasing, and within the search time of best.json.
     elapsed = [float(r["elapsed_seconds"]) for r in rows]
@@ -505,7 +519,7 @@ def test_poisoned_search_logs_poisoned_layers_and_the_poison_rate(processes):
 
 def test_evolution_search_mutates_the_fitter_parent(processes):
     proc, run_dir = processes["evolution"].result()
-    rows, config, _ = check_search_ran(proc, run_dir)
+    rows, config, _ = check_search_ran(proc, run_dir, retrained=False)
     assert config["strategy"] == "evolution" and config["population_size"] == 2
     # Step 0 fills the population (2, sampled); with sample_size 2 the parent of each
     # step-1 child is the fitter of the two (the older on a tie), one decision changed.
@@ -518,7 +532,7 @@ def test_evolution_search_mutates_the_fitter_parent(processes):
 
 def test_naswot_search_trains_the_top_candidates_in_score_order(processes):
     proc, run_dir = processes["naswot"].result()
-    rows, config, best = check_search_ran(proc, run_dir)
+    rows, config, best = check_search_ran(proc, run_dir, retrained=False)
     assert config["proxy_candidates"] == 12 and config["proxy_batch"] == 64
     assert "scored 12/12" in proc.stdout
     with open(run_dir / "naswot.csv", newline="") as f:
@@ -557,7 +571,7 @@ def test_naswot_reward_trains_only_the_final_pick(processes):
 
 def test_the_memory_controller_runs_and_the_probe_reads_its_folder(processes):
     (search, probed, bad), run_dir = processes["memory"].result()
-    rows, config, _ = check_search_ran(search, run_dir)
+    rows, config, _ = check_search_ran(search, run_dir, retrained=False)
     assert config["strategy"] == "memory_controller"
     assert config["controller"]["memory_size"] == 10_000 and config["controller"]["memory_batch"] == 3
     state = json.loads((run_dir / "state.json").read_text())
@@ -577,7 +591,7 @@ def test_the_memory_controller_runs_and_the_probe_reads_its_folder(processes):
 
 def test_the_embedding_strategy_runs_and_the_probe_refuses_its_folder(processes):
     (search, probed), run_dir = processes["embedding"].result()
-    check_search_ran(search, run_dir)
+    check_search_ran(search, run_dir, retrained=False)
     report = json.loads((run_dir / "embedding" / "pretrain.json").read_text())
     assert report["samples"] == 200 and report["epochs"] == 5
     assert (run_dir / "embedding" / "autoencoder.weights.npz").exists()
