@@ -13,10 +13,11 @@ from conftest import frameworks_blocked, start_background, tiny_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The tiny search (conftest.TINY_SEARCH) of 2-layer macro children of 4 channels on 120
-# images: seconds each.
+# The tiny search (conftest.TINY_SEARCH) of 2 children, 2-layer macro ones of 4 channels
+# on 120 images: seconds each.
 TINY = tiny_flags(
-    num_layers=2, filters=4, train_size=120, val_size=60, poison="zero", poison_instances=2
+    trials=2, num_layers=2, filters=4, train_size=120, val_size=60, poison="zero",
+    poison_instances=2,
 ) + ["--seeds=0"]
 POISONED = "poison-zero-k2"
 
@@ -78,17 +79,17 @@ def test_grid_runs_every_setting_strategy_and_seed_under_one_budget(grid):
         (POISONED, "random", "0"),
     ]
     for r in rows:
-        assert r["trials"] == "4"
+        assert r["trials"] == "2"
         run_dir = out / r["run_dir"]
         config = json.loads((run_dir / "config.json").read_text())
         assert (config["strategy"], config["seed"]) == (r["strategy"], 0)
-        assert config["trials"] == 4 and config["epochs"] == 1 and config["filters"] == 4
+        assert config["trials"] == 2 and config["epochs"] == 1 and config["filters"] == 4
         assert config["poison"] == ("zero" if r["setting"] == POISONED else "")
         best = json.loads((run_dir / "best.json").read_text())
         assert float(r["test_accuracy"]) == pytest.approx(best["test_accuracy"], abs=1e-6)
         with open(run_dir / "history.csv", newline="") as f:
             history = list(csv.DictReader(f))
-        assert len(history) == 4
+        assert len(history) == 2
         accuracies = [float(h["val_accuracy"]) for h in history]
         assert float(r["best_val_accuracy"]) == pytest.approx(max(accuracies), abs=1e-6)
         assert float(r["last_quarter_mean_fitness"]) == pytest.approx(accuracies[-1], abs=1e-6)
@@ -108,7 +109,7 @@ def test_finished_runs_are_read_back_not_rerun(grid):
         assert f"{name}] starting" in half.stdout
         assert f"{name}] finished earlier" in whole.stdout
         assert f"{name}] trial" not in whole.stdout
-        assert f"clean-{strategy}-seed0] trial 4/4" in whole.stdout
+        assert f"clean-{strategy}-seed0] trial 2/2" in whole.stdout
 
 
 def test_trials_to_reach_is_the_first_child_at_the_accuracy(grid):
@@ -147,7 +148,7 @@ def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path):
     out = tmp_path / "interrupted"
     args = [sys.executable, "assess.py", *TINY, f"--out={out}", "--clean=false"]
     args += ["--strategies=controller", "--final_epochs=0"]  # The search resumes: no retraining.
-    args[args.index("--trials=4")] = "--trials=6"
+    args[args.index("--trials=2")] = "--trials=6"
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     history = out / "runs" / f"{POISONED}-controller-seed0" / "history.csv"
     deadline = time.time() + 300
