@@ -194,42 +194,86 @@ class _Zygote:
 
     dead = False
 
-    def run(self, argv, cwd, timeout):
+    def start(self, argv, cwd):
+        """The command started as the server's child: a `_Started` (its pid once the
+        server has forked it)."""
         folder = tempfile.mkdtemp(prefix="zygote-")
-        out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
         with self.lock:
             self.next_id += 1
             request_id = self.next_id
             slot = self.waiting.setdefault(request_id, {"event": threading.Event()})
+            started = _Started(self, request_id, slot, list(argv), folder)
             self.process.stdin.write(json.dumps(
-                {"id": request_id, "argv": argv, "cwd": str(cwd), "stdout": out, "stderr": err}
+                {"id": request_id, "argv": argv, "cwd": str(cwd), "stdout": started.out,
+                 "stderr": started.err}
             ) + "\n")
             self.process.stdin.flush()
-        finished = slot["event"].wait(timeout)
-        if not finished and "pid" in slot:
-            os.kill(slot["pid"], 9)
-            slot["event"].wait(30)
-        if finished and slot["status"] is None:
-            raise RuntimeError(f"the tests' fork server (tests/zygote.py) ended while {argv} ran")
-        with open(out) as f_out, open(err) as f_err:
-            stdout, stderr = f_out.read(), f_err.read()
-        shutil.rmtree(folder, ignore_errors=True)
-        with self.lock:
-            self.waiting.pop(request_id, None)
-        if not finished:
-            raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr)
-        return subprocess.CompletedProcess([sys.executable, *argv], slot["status"], stdout, stderr)
+        return started
+
+    def run(self, argv, cwd, timeout):
+        started = self.start(argv, cwd)
+        try:
+            stdout, stderr = started.communicate(timeout)
+        except subprocess.TimeoutExpired:
+            started.kill()
+            stdout, stderr = started.communicate(30)
+            raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr) from None
+        return subprocess.CompletedProcess([sys.executable, *argv], started.returncode, stdout, stderr)
+
+
+class _Started:
+    """A command the fork server runs, with what the tests use of subprocess.Popen's
+    (text mode, both streams captured): pid, poll, send_signal, kill, communicate,
+    returncode (-N when signal N ended it)."""
+
+    def __init__(self, client, request_id, slot, argv, folder):
+        self.client, self.request_id, self.slot, self.argv = client, request_id, slot, argv
+        self.folder = folder
+        self.out, self.err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
+        self.returncode = None
+        self._streams = None
+
+    @property
+    def pid(self):
+        while "pid" not in self.slot and not self.slot["event"].is_set():
+            time.sleep(0.01)
+        return self.slot.get("pid")
+
+    def poll(self):
+        if self.slot["event"].is_set():
+            if self.slot["status"] is None:
+                raise RuntimeError(
+                    f"the tests' fork server (tests/zygote.py) ended while {self.argv} ran"
+                )
+            self.returncode = self.slot["status"]
+        return self.returncode
+
+    def send_signal(self, signum):
+        if self.poll() is None and self.pid is not None:
+            os.kill(self.pid, signum)
+
+    def kill(self):
+        self.send_signal(9)
+
+    def communicate(self, timeout=None):
+        if not self.slot["event"].wait(timeout):
+            raise subprocess.TimeoutExpired(self.argv, timeout)
+        self.poll()
+        if self._streams is None:
+            with open(self.out) as f_out, open(self.err) as f_err:
+                self._streams = f_out.read(), f_err.read()
+            shutil.rmtree(self.folder, ignore_errors=True)
+            with self.client.lock:
+                self.client.waiting.pop(self.request_id, None)
+        return self._streams
 
 
 _zygote = {"client": None, "lock": threading.Lock()}
 
 
-def run_script(argv, cwd=ROOT, timeout=600, env=None):
-    """`subprocess.run([python, *argv], cwd=cwd, capture_output=True, text=True, ...)`,
-    done by a child of the fork server (tests/zygote.py) when the command's environment
-    is the one the server started with, so that it starts with TensorFlow imported; as
-    a plain subprocess otherwise (another backend, frameworks blocked, a changed
-    environment)."""
+def _client(argv, env):
+    """The fork server, when it can run `argv` in `env` (started at the first command);
+    else None."""
     with _zygote["lock"]:
         if _zygote["client"] is None:
             try:
@@ -240,6 +284,32 @@ def run_script(argv, cwd=ROOT, timeout=600, env=None):
     if client and not client.dead and argv[0] != "-c" and client.serves(
         dict(os.environ) if env is None else env
     ):
+        return client
+    return None
+
+
+def start_script(argv, cwd=ROOT):
+    """`subprocess.Popen([python, *argv], cwd=cwd, stdout=PIPE, stderr=PIPE, text=True)`
+    for a command to stop mid-run (a signal, SIGKILL): a child of the fork server, or a
+    plain subprocess where the server cannot run it. The handle has pid, poll,
+    send_signal, kill, communicate and returncode. The command runs as the search process
+    itself (NAS_SEARCH_PROCESS=1: no crash guard in front of it); the guard's own handling
+    of signals is tested with plain processes (tests/test_faults.py, test_assess.py)."""
+    client = _client(argv, None)
+    if client:
+        return client.start(list(argv), cwd)
+    return subprocess.Popen([sys.executable, *argv], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def run_script(argv, cwd=ROOT, timeout=600, env=None):
+    """`subprocess.run([python, *argv], cwd=cwd, capture_output=True, text=True, ...)`,
+    done by a child of the fork server (tests/zygote.py) when the command's environment
+    is the one the server started with, so that it starts with TensorFlow imported; as
+    a plain subprocess otherwise (another backend, frameworks blocked, a changed
+    environment)."""
+    client = _client(argv, env)
+    if client:
         return client.run(list(argv), cwd, timeout)
     return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)

@@ -14,14 +14,13 @@ import itertools
 import json
 import pathlib
 import signal
-import subprocess
 import sys
 import time
 
 import keras
 import numpy as np
 import pytest
-from conftest import TABLE_STRATEGIES, run_script, start_background, tiny_flags
+from conftest import TABLE_STRATEGIES, run_script, start_background, start_script, tiny_flags
 
 import config as config_lib
 import manager
@@ -575,10 +574,7 @@ def _history(run_dir):
 def _kill_after_a_commit(logdir):
     """Starts a controller search on the table, kills it with SIGKILL once a commit
     after the first step is in state.json and more rows follow it; resumes it."""
-    process = subprocess.Popen(
-        [sys.executable, "train.py", *KILLED, f"--logdir={logdir}", "--run_name=killed"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    process = start_script(["train.py", *KILLED, f"--logdir={logdir}", "--run_name=killed"])
     state, deadline, committed = logdir / "killed" / "state.json", time.monotonic() + 240, 0
     while time.monotonic() < deadline and process.poll() is None:
         try:

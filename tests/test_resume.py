@@ -12,11 +12,10 @@ import pathlib
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from conftest import frameworks_blocked, run_script, tiny_config, tiny_flags
+from conftest import frameworks_blocked, run_script, start_script, tiny_config, tiny_flags
 
 import run_log
 
@@ -33,13 +32,9 @@ def train(*args, timeout=300, env=None):
 
 
 def start(*args):
-    return subprocess.Popen(
-        [sys.executable, "train.py", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """The command started, to stop mid-run, as a child of the fork server
+    (conftest.start_script): the search process itself, which the signals reach."""
+    return start_script(["train.py", *args])
 
 
 def rows(run_dir):
