@@ -92,7 +92,8 @@ def test_the_search_process_trains_children_as_a_worker_does(one_worker, tmp_pat
 
 
 def test_naswot_scoring_in_workers_ranks_as_in_process(ray_cluster, tmp_path):
-    flags = dict(strategy="proxy_ranking", proxy_candidates=8, proxy_batch=64, trials=2)
+    flags = dict(strategy="proxy_ranking", proxy_candidates=8, proxy_batch=64, trials=2,
+                 final_epochs=0)
     search_in_process(tmp_path, "w1", workers=1, **flags)
     with open(tmp_path / "w1" / "naswot.csv", newline="") as f:
         ranked = list(csv.DictReader(f))
@@ -234,7 +235,7 @@ def test_a_budget_keeps_children_over_it_out_of_the_workers(ray_cluster, tmp_pat
     """--max_cost with workers: the costs are measured in the search process, and only the
     children within the budget go to a worker to be trained (the pool's own path)."""
     summary, lines = search_in_process(tmp_path, "budget", workers=1, max_cost="params:6000",
-                                       strategy="random", seed=1)
+                                       strategy="random", seed=1, final_epochs=0)
     assert any("children in 1 worker process" in line for line in lines)
     history = rows(tmp_path / "budget")
     assert {r["feasible"] for r in history} == {"0", "1"}, [r["cost_params"] for r in history]
