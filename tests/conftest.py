@@ -446,6 +446,22 @@ def pytest_configure(config):
         _background["made_root"] = True
 
 
+# Modules whose tests mostly wait (for their own subprocesses, Ray's workers, signals) run
+# first: pytest-xdist (--dist loadfile) hands the modules out in the collection's order,
+# and such a module last left the other worker idle for the suite's last minute. Modules
+# that read the background jobs (test_train, test_nb201, ...) stay where they are, so the
+# jobs have run by then.
+WAITING_MODULES = ("test_workers", "test_resume", "test_faults", "test_keras_tuner_oracles")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        name = item.nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py")
+        return WAITING_MODULES.index(name) if name in WAITING_MODULES else len(WAITING_MODULES)
+
+    items.sort(key=rank)  # Stable: the other modules, and every module's tests, keep their order.
+
+
 def pytest_collection_finish(session):
     started = set()
     for item in session.items:
