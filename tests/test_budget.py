@@ -61,9 +61,10 @@ def test_trials_and_time_both_bound_the_budget():
 
 
 def _config(tmp_path, name, **changes):
-    """The tiny search limited by 4 s alone (no trial limit), its children in this process."""
+    """The tiny search limited by 4 s alone (no trial limit), its children in this process,
+    no final retraining (it runs after the budget: not what these tests time)."""
     timed = dict(strategy="random", trials=None, time_budget=4.0, train_size=100, val_size=50,
-                 batch_size=50, workers=0)
+                 batch_size=50, workers=0, final_epochs=0)
     return tiny_config(tmp_path, name, **{**timed, **changes})
 
 

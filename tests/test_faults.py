@@ -69,8 +69,9 @@ def jobs():
 
 
 # The few trained searches here: the tiny search (conftest.TINY_SEARCH) of 3 random
-# children in one step, on 64 training and 32 validation images.
-TOY_CHILDREN = dict(strategy="random", trials=3, children_per_step=3, train_size=64, val_size=32)
+# children in one step, on 64 training and 32 validation images, no final retraining.
+TOY_CHILDREN = dict(strategy="random", trials=3, children_per_step=3, train_size=64, val_size=32,
+                    final_epochs=0)
 
 
 def table_config(tmp_path, name, **settings):
