@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import start_background
+from conftest import run_script, start_background
 
 import benchmark_report
 import nb201
@@ -37,12 +37,11 @@ def background_jobs(folder):
             cwd=ROOT, capture_output=True, text=True, timeout=600,
         )
 
-    def alone():
-        return folder / "alone", subprocess.run(
-            [sys.executable, "train.py", "--space=nb201", "--evaluation=benchmark", "--trials=120",
+    def alone():  # A child of the tests' fork server (conftest.run_script): train.py's run.
+        return folder / "alone", run_script(
+            ["train.py", "--space=nb201", "--evaluation=benchmark", "--trials=120",
              "--children_per_step=8", "--seed=1", "--poison=none", "--poison_instances=5",
              "--notensorboard", f"--logdir={folder}", "--run_name=alone"],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
         )
 
     return {"grid": grid, "alone": alone}
