@@ -593,8 +593,8 @@ def _kill_after_a_commit(logdir):
 
 def _trained(logdir):
     return _train(
-        *tiny_flags(space="nb201", nb201_channels=2, nb201_cells=1, trials=2, train_size=100,
-                    val_size=50, batch_size=50, tensorboard=True),
+        *tiny_flags(space="nb201", nb201_channels=2, nb201_cells=1, trials=1, children_per_step=1,
+                    train_size=100, val_size=50, batch_size=50, tensorboard=True),
         f"--logdir={logdir}", "--run_name=trained",
     )
 
@@ -647,7 +647,7 @@ def test_small_nb201_cells_train_on_mnist5k_end_to_end(processes):
     assert proc.returncode == 0, proc.stderr[-2000:]
     run_dir = processes["folder"].result() / "trained"
     history = _history(run_dir)
-    assert len(history) == 2 and all(r["failed"] == "0" for r in history)
+    assert len(history) == 1 and all(r["failed"] == "0" for r in history)
     assert all(0.0 <= float(r["val_accuracy"]) <= 1.0 for r in history)
     best = json.loads((run_dir / "best.json").read_text())
     assert best["architecture_str"].count("~") == 6 and (run_dir / "best_model.keras").exists()
