@@ -29,7 +29,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 # Children of a few seconds: the tiny search (conftest.TINY_SEARCH) on 200 images, with
 # TensorBoard's events; every run sets its trials and children per step.
-SMALL = dict(TINY_SEARCH, train_size=200, tensorboard=True)
+# The in-process trained searches: no final retraining but where a test compares it.
+SMALL = dict(TINY_SEARCH, train_size=200, tensorboard=True, final_epochs=0)
 # Columns that repeat exactly between two runs (the times do not).
 TIMES = {"train_seconds", "seconds", "elapsed_seconds"}
 
@@ -258,7 +259,7 @@ def test_a_user_space_and_builder_take_the_built_in_path(tmp_path):
     same accuracies as --space=toy."""
     import templates  # pylint: disable=import-outside-toplevel
 
-    small = dict(SMALL, trials=2, children_per_step=2, strategy="random")
+    small = dict(SMALL, trials=2, children_per_step=2, strategy="random", final_epochs=1)
     built_in, _ = _search(tmp_path, "built-in", **small)
     theirs, _ = _search(tmp_path, "theirs", space=lambda: state_space.toy_space(4),
                         builder=templates.build_toy, **small)

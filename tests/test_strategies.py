@@ -296,6 +296,7 @@ def test_every_strategy_searches_with_a_training_free_score(tmp_path, strategy, 
         sample_size=2,
         proxy_candidates=6,
         proxy_batch=16,
+        final_epochs=1 if strategy == "controller" else 0,  # One pick retrained is enough.
         **changes,
     ).resolved()
     best = search.run_search(c, out=lambda line: None)
@@ -316,4 +317,5 @@ def test_every_strategy_searches_with_a_training_free_score(tmp_path, strategy, 
     for r in rows:
         assert float(r["reward"]) == pytest.approx(float(r[column]) - float(r["baseline"]), abs=1e-3)
     assert best[column] == pytest.approx(max(scores), abs=1e-4)
-    assert best["search_val_accuracy"] is None and 0 <= best["test_accuracy"] <= 1
+    assert best["search_val_accuracy"] is None
+    assert (0 <= best["test_accuracy"] <= 1) if c.final_epochs else best["test_accuracy"] is None
