@@ -29,8 +29,9 @@ import workers
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPARED = ("trial", "step", "architecture", "val_accuracy", "reward", "baseline", "params")
-# The tiny search (conftest.TINY_SEARCH) with 9 children, 3 per step.
-NINE = dict(trials=9, children_per_step=3)
+# The tiny search (conftest.TINY_SEARCH) with 9 children, 3 per step; no final retraining
+# (it runs in the search process, with or without workers).
+NINE = dict(trials=9, children_per_step=3, final_epochs=0)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_one_and_two_workers_give_the_same_history(one_worker, tmp_path):
     assert compared(tmp_path / "w2") == compared(reference)
     assert len(rows(reference)) == 9
     assert summary["architecture"] == reference_summary["architecture"]
-    assert summary["test_accuracy"] == reference_summary["test_accuracy"]
+    assert summary["search_val_accuracy"] == reference_summary["search_val_accuracy"]
     assert workers._ray().is_initialized()  # Started by the tests: left up for the next.
 
 
@@ -88,12 +89,11 @@ def test_the_search_process_trains_children_as_a_worker_does(one_worker, tmp_pat
     assert not any("worker process" in line for line in lines)
     assert compared(tmp_path / "w0") == compared(reference)
     assert summary["architecture"] == reference_summary["architecture"]
-    assert summary["test_accuracy"] == reference_summary["test_accuracy"]
+    assert summary["search_val_accuracy"] == reference_summary["search_val_accuracy"]
 
 
 def test_naswot_scoring_in_workers_ranks_as_in_process(ray_cluster, tmp_path):
-    flags = dict(strategy="proxy_ranking", proxy_candidates=8, proxy_batch=64, trials=2,
-                 final_epochs=0)
+    flags = dict(strategy="proxy_ranking", proxy_candidates=8, proxy_batch=64, trials=2)
     search_in_process(tmp_path, "w1", workers=1, **flags)
     with open(tmp_path / "w1" / "naswot.csv", newline="") as f:
         ranked = list(csv.DictReader(f))
@@ -146,7 +146,8 @@ def test_a_worker_killed_mid_child_fails_that_child_and_the_search_goes_on(
     killer = threading.Thread(target=_kill_first_busy_worker, args=(killed,))
     killer.start()
     # Children that train for a while, so that the kill lands inside one.
-    summary, lines = search_in_process(tmp_path, "killed", workers=1, epochs=3, trials=3)
+    summary, lines = search_in_process(tmp_path, "killed", workers=1, epochs=3, trials=3,
+                                       final_epochs=1)
     killer.join()
     assert killed, "no busy worker was found to kill"
     history = rows(tmp_path / "killed")
@@ -235,7 +236,7 @@ def test_a_budget_keeps_children_over_it_out_of_the_workers(ray_cluster, tmp_pat
     """--max_cost with workers: the costs are measured in the search process, and only the
     children within the budget go to a worker to be trained (the pool's own path)."""
     summary, lines = search_in_process(tmp_path, "budget", workers=1, max_cost="params:6000",
-                                       strategy="random", seed=1, final_epochs=0)
+                                       strategy="random", seed=1)
     assert any("children in 1 worker process" in line for line in lines)
     history = rows(tmp_path / "budget")
     assert {r["feasible"] for r in history} == {"0", "1"}, [r["cost_params"] for r in history]
