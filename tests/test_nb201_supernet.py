@@ -230,10 +230,9 @@ def eagerly(request):
 
 
 # Random search with weight sharing (the single-path training ENAS shares) and GDAS. DARTS
-# is not searched here: its state, save and load are GDAS's (differentiable.py's
-# DifferentiableStrategy; GDAS adds the temperature), its forward pass holds no state
-# (test_darts_derives_the_argmax_cell_and_keeps_its_state_exactly, and the Keras Tuner
-# oracle test searches with it). The controller's own state resumes in test_resume.py's
+# does not resume here: its state, save and load are GDAS's (differentiable.py's
+# DifferentiableStrategy; GDAS adds the temperature) and its forward pass holds no state; it
+# searches once below. The controller's own state resumes in test_resume.py's
 # weight-sharing test (macro space). No final retraining (--final_epochs=0): the pick is
 # derived and looked up in the table, nothing is trained after the search.
 @pytest.mark.parametrize("strategy", ["gdas", "random"])
@@ -260,3 +259,17 @@ def test_a_weight_sharing_search_on_nb201_resumes_as_if_never_stopped(tmp_path, 
     assert all(r["table_accuracy"] for r in epochs[strategy == "random":])
     if strategy == "gdas":
         assert epochs[-1]["pick"] == full["architecture_str"]
+
+
+def test_a_darts_search_alternates_and_picks_the_argmax_cell(tmp_path):
+    """DARTS end to end, eagerly (the traced supernet steps are GDAS's, above)."""
+    tf.config.run_functions_eagerly(True)
+    try:
+        best = run(tmp_path, "darts", "darts")
+    finally:
+        tf.config.run_functions_eagerly(False)
+    epochs = read(tmp_path / "darts" / "supernet.csv")
+    assert [int(r["epoch"]) for r in epochs] == list(range(1, len(epochs) + 1)) and epochs
+    assert epochs[-1]["pick"] == best["architecture_str"]
+    assert len(read(tmp_path / "darts" / "history.csv")) == SETTINGS["trials"]
+    assert 1 <= best["table_rank"] <= 15_625 and best["test_accuracy"] is None
