@@ -28,9 +28,10 @@ search: $(STAMP)
 	$(BIN)/python train.py $(ARGS)
 
 # Two pytest-xdist workers, a test module in one of them (--dist loadfile: its module
-# fixtures made once); TEST_WORKERS=0 runs the suite in one process.
+# fixtures made once), handed out in the order tests/conftest.py gives (not xdist's largest
+# first); TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
-XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q $(XDIST) tests

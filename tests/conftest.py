@@ -447,10 +447,10 @@ def pytest_configure(config):
 
 
 # Modules whose tests mostly wait (for their own subprocesses, Ray's workers, signals) run
-# first: pytest-xdist (--dist loadfile) hands the modules out in the collection's order,
-# and such a module last left the other worker idle for the suite's last minute. Modules
-# that read the background jobs (test_train, test_nb201, ...) stay where they are, so the
-# jobs have run by then.
+# first: `make test` has pytest-xdist hand the modules out in the collection's order
+# (--no-loadscope-reorder; its own order, most tests first, left test_workers last and the
+# other worker idle for the suite's last minute). Modules that read the background jobs
+# (test_train, test_nb201, ...) stay in their places, so the jobs have run by then.
 WAITING_MODULES = ("test_workers", "test_resume", "test_faults", "test_keras_tuner_oracles")
 
 
