@@ -446,18 +446,21 @@ def pytest_configure(config):
         _background["made_root"] = True
 
 
-# Modules whose tests mostly wait (for their own subprocesses, Ray's workers, signals) run
-# first: `make test` has pytest-xdist hand the modules out in the collection's order
-# (--no-loadscope-reorder; its own order, most tests first, left test_workers last and the
-# other worker idle for the suite's last minute). Modules that read the background jobs
-# (test_train, test_nb201, ...) stay in their places, so the jobs have run by then.
-WAITING_MODULES = ("test_workers", "test_resume", "test_faults", "test_keras_tuner_oracles")
+# The modules that take longest in their worker (waiting for their own subprocesses, Ray's
+# workers and signals, or long in-process searches) are handed out first: `make test` has
+# pytest-xdist keep the collection's order (--no-loadscope-reorder); its own order (most
+# tests first) and the alphabetical one each left a long module last and the other worker
+# idle for the suite's last minute (bench/results/suite_profile.md's last tenth). Modules
+# that read the background jobs (test_train, test_nb201, ...) keep their places, so the
+# jobs have run by then.
+LONG_MODULES = ("test_workers", "test_nb201_supernet", "test_resume", "test_faults",
+                   "test_strategies", "test_keras_tuner_oracles", "test_controller")
 
 
 def pytest_collection_modifyitems(session, config, items):
     def rank(item):
         name = item.nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py")
-        return WAITING_MODULES.index(name) if name in WAITING_MODULES else len(WAITING_MODULES)
+        return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
 
     items.sort(key=rank)  # Stable: the other modules, and every module's tests, keep their order.
 
