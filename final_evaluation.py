@@ -132,7 +132,7 @@ def evaluate(config, run, dataset, space, manager, out, search_seconds):
         run.save()
     out(f"best architecture: {summary['architecture_str']}")
     if model is None:
-        if crashed is None:
+        if not config.final_epochs:
             out("no final retraining (--final_epochs=0); best.json has the search's result")
         else:
             out(f"no final model: {crashed}, twice (once with oneDNN off); best.json has the "

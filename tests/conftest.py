@@ -454,7 +454,7 @@ def pytest_configure(config):
 # that read the background jobs (test_train, test_nb201, ...) keep their places, so the
 # jobs have run by then.
 LONG_MODULES = ("test_workers", "test_nb201_supernet", "test_resume", "test_faults",
-                   "test_strategies", "test_keras_tuner_oracles", "test_controller")
+                "test_strategies", "test_keras_tuner_oracles", "test_controller")
 
 
 def pytest_collection_modifyitems(session, config, items):
